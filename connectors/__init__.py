@@ -1,0 +1,1 @@
+"""The edges of the pipeline: venue feed producers and (later) the ClickHouse tape sink."""

@@ -1,0 +1,248 @@
+"""The log interface: one contract, two backends (embedded on local disk, Kafka).
+
+Everything above this module (replay, feeds, the processor runtime, the tape sink)
+talks to a :class:`Log` and never to a backend directly, so the same code runs on a
+laptop and against a cluster.
+
+Semantics follow Kafka's:
+
+* a topic has ``partitions`` numbered from 0; each partition is an append-only
+  sequence of records with monotonically increasing offsets;
+* a keyed record lands on ``murmur2(key) % partitions`` (see
+  :mod:`streams.log.partitioner`) in both backends, so a key maps to the same
+  partition number everywhere; an unkeyed record is spread round-robin;
+* a record is *acknowledged* when :meth:`Producer.flush` returns (or its delivery
+  callback fires without error); an acknowledged record survives the death of the
+  producing process;
+* timestamps are int64 nanoseconds since the epoch. (Kafka stores milliseconds; the
+  Kafka backend rounds down to the millisecond, see DECISIONS.md.)
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+Headers = tuple[tuple[str, bytes], ...]
+TopicPartition = tuple[str, int]
+CleanupPolicy = Literal["delete", "compact"]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One record as stored in a partition."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ns: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A topic as declared in ``infra/topics.yaml``.
+
+    ``retention_ms`` / ``retention_bytes`` of ``None`` mean "keep forever".
+    ``key`` documents what the key is (``"account"``, ``"symbol"``); ``value_schema``
+    names the Avro record (or union of records) the values carry.
+    """
+
+    name: str
+    partitions: int = 1
+    key: str | None = None
+    value_schema: str | None = None
+    retention_ms: int | None = None
+    retention_bytes: int | None = None
+    cleanup_policy: CleanupPolicy = "delete"
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicInfo:
+    """What exists on a log right now: name, partition count, and per-partition watermarks."""
+
+    name: str
+    partitions: int
+    end_offsets: tuple[int, ...]
+    begin_offsets: tuple[int, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class TopicChange:
+    """One action ``topics apply`` took (or would take with ``--dry-run``)."""
+
+    topic: str
+    action: Literal["created", "partitions", "config", "unchanged"]
+    detail: str = ""
+
+
+DeliveryCallback = Callable[[Exception | None, Record | None], None]
+
+
+class Producer(abc.ABC):
+    """Appends records. Batches internally; :meth:`flush` makes everything produced so far durable."""
+
+    @abc.abstractmethod
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        *,
+        partition: int | None = None,
+        timestamp_ns: int | None = None,
+        headers: Headers | None = None,
+    ) -> None:
+        """Queue one record. ``partition=None`` uses the key's murmur2 partition (or round-robin).
+
+        Raises :class:`~streams.errors.UnknownTopicError` for a topic that does not exist.
+        """
+
+    @abc.abstractmethod
+    def flush(self, timeout: float | None = None) -> int:
+        """Block until every queued record is acknowledged; return how many were written.
+
+        Raises on a delivery failure, so a caller that saw ``flush`` return knows nothing was lost.
+        """
+
+    def close(self) -> None:
+        """Flush and release resources."""
+        self.flush()
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Reader(abc.ABC):
+    """Reads assigned partitions from explicit offsets. No group, no commits."""
+
+    @abc.abstractmethod
+    def poll(self, max_records: int = 1000, timeout: float = 0.0) -> list[Record]:
+        """Return up to ``max_records`` records, waiting at most ``timeout`` seconds for the first.
+
+        Within one partition records come in offset order. Returns ``[]`` when nothing
+        new arrived in time (that is not end of stream: use :meth:`Log.watermarks`).
+        """
+
+    @abc.abstractmethod
+    def seek(self, topic: str, partition: int, offset: int) -> None:
+        """Continue reading ``topic``/``partition`` from ``offset``."""
+
+    @abc.abstractmethod
+    def position(self, topic: str, partition: int) -> int:
+        """The offset of the next record :meth:`poll` will return for this partition."""
+
+    @abc.abstractmethod
+    def assignment(self) -> list[TopicPartition]:
+        """The partitions this reader reads."""
+
+    def close(self) -> None:
+        """Release resources."""
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Record]:
+        """Yield records until a poll comes back empty (handy in tests and replays)."""
+        while batch := self.poll(1000, timeout=0.2):
+            yield from batch
+
+
+class GroupConsumer(Reader):
+    """A reader that belongs to a consumer group and commits the offsets it has processed.
+
+    On start each partition resumes from the group's committed offset, or from
+    ``auto_offset_reset`` (``"earliest"`` / ``"latest"``) when the group has none.
+    """
+
+    group: str
+
+    @abc.abstractmethod
+    def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
+        """Commit ``{(topic, partition): next_offset}``; ``None`` commits the current positions."""
+
+    @abc.abstractmethod
+    def committed(self, topic: str, partition: int) -> int | None:
+        """The group's committed next offset for a partition, or ``None`` if never committed."""
+
+
+class Log(abc.ABC):
+    """A partitioned, offset-addressed log: the one thing every component talks to."""
+
+    url: str
+
+    # -- topics ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_topic(self, spec: TopicSpec) -> TopicChange:
+        """Create ``spec`` or bring an existing topic up to it.
+
+        Partitions may only grow (shrinking raises :class:`~streams.errors.ConfigError`);
+        retention and cleanup policy are updated in place.
+        """
+
+    @abc.abstractmethod
+    def list_topics(self) -> list[TopicInfo]:
+        """Every user topic, sorted by name, with current watermarks."""
+
+    @abc.abstractmethod
+    def describe_topic(self, topic: str) -> TopicSpec:
+        """The topic's current configuration. Raises :class:`~streams.errors.UnknownTopicError`."""
+
+    def partitions(self, topic: str) -> int:
+        """Number of partitions of ``topic``."""
+        return self.describe_topic(topic).partitions
+
+    @abc.abstractmethod
+    def delete_topic(self, topic: str) -> None:
+        """Delete a topic and all its records (tests and ``topics delete``)."""
+
+    # -- offsets --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
+        """``(low, high)``: the first offset still stored and the next offset to be written."""
+
+    @abc.abstractmethod
+    def offset_for_time(self, topic: str, partition: int, timestamp_ns: int) -> int:
+        """The first offset whose timestamp is >= ``timestamp_ns``; the high watermark if none."""
+
+    # -- clients --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def producer(self, *, on_delivery: DeliveryCallback | None = None) -> Producer:
+        """A new producer."""
+
+    @abc.abstractmethod
+    def reader(self, assignments: Sequence[tuple[str, int, int]]) -> Reader:
+        """A reader of ``[(topic, partition, start_offset), ...]``."""
+
+    @abc.abstractmethod
+    def group_consumer(
+        self,
+        group: str,
+        topics: Sequence[str],
+        *,
+        auto_offset_reset: Literal["earliest", "latest"] = "earliest",
+    ) -> GroupConsumer:
+        """A consumer in ``group`` reading every partition of ``topics``."""
+
+    def close(self) -> None:
+        """Release resources held by the log handle."""
+
+    def __enter__(self) -> Log:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
