@@ -77,6 +77,12 @@ class LogCorruptionError(HftError):
         self.path, self.offset, self.position, self.reason = path, offset, position, reason
 
 
+class LogWriteError(HftError):
+    """Writing the embedded log's files failed (disk full, permissions, an I/O error)."""
+
+    hint = "check free space and permissions of the log directory (df -h, ls -l); records whose flush() failed were not written"
+
+
 class LogLockedError(RetryableError):
     """Another process holds an exclusive lock that this operation needs."""
 
@@ -110,4 +116,22 @@ class ValidationError(PoisonError):
 class SchemaCompatibilityError(HftError):
     """A schema change breaks backward compatibility with its last released version."""
 
-    hint = "make the change compatible (add fields with defaults, do not remove or retype fields), or release a new record name"
+    hint = "make the change compatible (give new fields defaults, keep field types or use Avro promotions, keep enum symbols), or release a new record name"
+
+
+class DeliveryError(RetryableError):
+    """Produced records were not acknowledged (broker down, timeout): nothing after the last good flush is durable."""
+
+    hint = "check the broker (hftstream dev kafka starts a local one), then produce the batch again from the last commit"
+
+
+class RecordRejectedError(HftError):
+    """The broker refused produced records for good (too large, invalid, not authorised): retrying will not help."""
+
+    hint = "fix the record or the topic configuration (e.g. max.message.bytes) named in the message"
+
+
+class KafkaClientError(HftError):
+    """A Kafka client failure that is neither transient nor about a topic (a fatal client state, a bad request)."""
+
+    hint = "read the Kafka error named in the message; check the HFTSTREAM_KAFKA_* settings and the broker version"

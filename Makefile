@@ -1,0 +1,42 @@
+# One-command entry points. Each target installs what it needs (virtualenv, packages, Kafka jars).
+#   make demo   -- the whole pipeline on the embedded defaults
+#   make test   -- the test suite (starts its own Kafka broker in KRaft mode on 127.0.0.1)
+#   make bench  -- benchmarks, written to BENCH.md
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: setup prereqs kafka-jars test demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+# Java and Maven run the local Kafka broker; install them from Debian's packages when missing.
+prereqs:
+	@if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then \
+	  echo "installing java and maven (Debian packages default-jre-headless maven)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq default-jre-headless maven >/dev/null; \
+	fi
+
+setup: $(STAMP)
+
+kafka-jars: prereqs setup
+	$(PY) infra/kafka/launcher.py fetch
+
+test: setup kafka-jars
+	$(VENV)/bin/pytest
+
+demo: setup
+	$(VENV)/bin/hftstream demo
+
+bench: setup kafka-jars
+	$(PY) tests/benchmarks/run.py --out BENCH.md
+
+clean:
+	rm -rf $(VENV) .hftstream .pytest_cache

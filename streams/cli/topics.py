@@ -1,0 +1,89 @@
+"""``hftstream topics``: apply the declarations in infra/topics.yaml, list and describe what exists."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from streams.cli.common import state
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("apply")
+def apply_cmd(
+    ctx: typer.Context,
+    file: Path = typer.Option(None, "--file", "-f", help="Topics file (default: infra/topics.yaml or HFTSTREAM_TOPICS_FILE)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; change nothing."),
+) -> None:
+    """Create or update every declared topic on the configured log.
+
+    Partitions only grow; retention and cleanup policy are updated in place. Safe to run again.
+
+    Example: hftstream --log kafka://127.0.0.1:9092 topics apply
+    """
+    from streams.topics import apply_topics, load_catalog, plan_topics
+
+    specs = load_catalog(file).all()
+    log = state(ctx).log()
+    changes = plan_topics(log, specs) if dry_run else apply_topics(log, specs)
+    width = max(len(c.topic) for c in changes)
+    for c in changes:
+        typer.echo(f"{c.topic:<{width}}  {c.action:<10} {c.detail}".rstrip())
+    counts = {a: sum(c.action == a for c in changes) for a in ("created", "partitions", "config", "unchanged")}
+    verb = "would apply" if dry_run else "applied"
+    typer.echo(f"{verb} {len(changes)} topics: " + ", ".join(f"{n} {a}" for a, n in counts.items() if n), err=True)
+
+
+@app.command("list")
+def list_cmd(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help='Print a JSON array of {"name", "partitions", "end_offsets"}.'),
+) -> None:
+    """List the topics on the configured log with their partition counts and end offsets."""
+    topics = state(ctx).log().list_topics()
+    if as_json:
+        typer.echo(json.dumps([{"name": t.name, "partitions": t.partitions, "end_offsets": list(t.end_offsets)} for t in topics]))
+        return
+    if not topics:
+        typer.echo("no topics (run `hftstream topics apply` to create the declared ones)", err=True)
+        return
+    width = max(len(t.name) for t in topics)
+    typer.echo(f"{'TOPIC':<{width}}  PARTITIONS  RECORDS  END OFFSETS")
+    for t in topics:
+        begin = t.begin_offsets or (0,) * t.partitions
+        records = sum(e - b for b, e in zip(begin, t.end_offsets))
+        typer.echo(f"{t.name:<{width}}  {t.partitions:>10}  {records:>7}  {','.join(map(str, t.end_offsets))}")
+
+
+@app.command("describe")
+def describe_cmd(ctx: typer.Context, topic: str = typer.Argument(..., help="Topic name.")) -> None:
+    """Show a topic's configuration and per-partition watermarks (low, high)."""
+    log = state(ctx).log()
+    spec = log.describe_topic(topic)
+    retention = "forever" if spec.retention_ms is None else f"{spec.retention_ms} ms"
+    typer.echo(f"topic          {spec.name}\npartitions     {spec.partitions}\ncleanup        {spec.cleanup_policy}\nretention      {retention}")
+    if spec.key:
+        typer.echo(f"key            {spec.key}")
+    if spec.value_schema:
+        typer.echo(f"value schema   {spec.value_schema}")
+    for p in range(spec.partitions):
+        low, high = log.watermarks(topic, p)
+        typer.echo(f"partition {p:<4} low {low:<10} high {high}")
+
+
+@app.command("delete")
+def delete_cmd(
+    ctx: typer.Context,
+    topic: str = typer.Argument(..., help="Topic name."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a topic and every record in it. Irreversible."""
+    log = state(ctx).log()
+    log.describe_topic(topic)  # unknown topic -> clear error before asking
+    if not yes:
+        typer.confirm(f"delete topic {topic!r} and all its records?", abort=True)
+    log.delete_topic(topic)
+    typer.echo(f"deleted {topic}", err=True)

@@ -1,0 +1,152 @@
+"""Topic declarations (``infra/topics.yaml``) and applying them to a log.
+
+The YAML is read once into :class:`TopicSpec` values. Templates such as
+``md.raw.{venue}`` expand for the venues/processors the file lists, and on demand
+for any other name that matches (a new venue needs no YAML edit).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streams.config import topics_file
+from streams.errors import ConfigError, UnknownTopicError
+from streams.log.base import Log, TopicChange, TopicSpec
+
+_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
+_FIELDS = {"name", "partitions", "key", "value_schema", "retention", "retention_bytes", "cleanup_policy", "description"}
+
+
+def parse_retention(value: Any, where: str) -> int | None:
+    """``"7d"`` -> 604800000 ms; ``"forever"`` / ``None`` -> ``None``; an int is taken as ms."""
+    if value is None or value == "forever":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ConfigError(f"{where}: retention {value!r} is not a duration", hint="write e.g. 7d, 12h, 30m, 1000ms, or forever")
+    return int(m.group(1)) * _UNITS_MS[m.group(2)]
+
+
+@dataclass(frozen=True)
+class TopicCatalog:
+    """The declared topics plus the templates that name families of topics."""
+
+    topics: dict[str, TopicSpec]
+    templates: tuple[tuple[re.Pattern[str], TopicSpec], ...]
+    source: Path
+
+    def spec_for(self, name: str) -> TopicSpec:
+        """The declaration for ``name``: an explicit topic, or a template instantiated for it."""
+        if name in self.topics:
+            return self.topics[name]
+        for pattern, template in self.templates:
+            if pattern.fullmatch(name):
+                return replace(template, name=name)
+        raise UnknownTopicError(
+            name,
+            hint=f"{name!r} is not declared in {self.source}; add it there (or match a template such as md.raw.{{venue}})",
+        )
+
+    def all(self) -> list[TopicSpec]:
+        """Every concrete declared topic, sorted by name."""
+        return [self.topics[n] for n in sorted(self.topics)]
+
+
+def _spec(raw: dict[str, Any], where: str) -> TopicSpec:
+    unknown = set(raw) - _FIELDS
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}", hint=f"allowed fields: {sorted(_FIELDS)}")
+    if "name" not in raw:
+        raise ConfigError(f"{where}: a topic has no name")
+    schema = raw.get("value_schema")
+    if isinstance(schema, list):
+        schema = ",".join(schema)
+    policy = raw.get("cleanup_policy", "delete")
+    if policy not in ("delete", "compact"):
+        raise ConfigError(f"{where}: cleanup_policy {policy!r}", hint="use delete or compact")
+    partitions = raw.get("partitions", 1)
+    if not isinstance(partitions, int) or partitions < 1:
+        raise ConfigError(f"{where}: partitions must be a positive integer, got {partitions!r}")
+    return TopicSpec(
+        name=str(raw["name"]),
+        partitions=partitions,
+        key=raw.get("key"),
+        value_schema=schema,
+        retention_ms=parse_retention(raw.get("retention"), where),
+        retention_bytes=raw.get("retention_bytes"),
+        cleanup_policy=policy,
+        description=str(raw.get("description", "")).strip(),
+    )
+
+
+def load_catalog(path: Path | None = None) -> TopicCatalog:
+    """Read and validate a topics file (default: ``infra/topics.yaml`` or ``HFTSTREAM_TOPICS_FILE``)."""
+    path = Path(path) if path else topics_file()
+    return _load_catalog_cached(path.resolve())
+
+
+@lru_cache(maxsize=8)
+def _load_catalog_cached(path: Path) -> TopicCatalog:
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"topics file {path} not found", hint="set HFTSTREAM_TOPICS_FILE or run from the repository") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"topics file {path} is not valid YAML: {exc}") from None
+    names = {"venue": doc.get("venues", []), "processor": doc.get("processors", [])}
+    topics: dict[str, TopicSpec] = {}
+    templates: list[tuple[re.Pattern[str], TopicSpec]] = []
+    for i, raw in enumerate(doc.get("templates", [])):
+        spec = _spec(raw, f"{path}: templates[{i}]")
+        placeholder = re.search(r"\{(\w+)\}", spec.name)
+        if not placeholder or placeholder.group(1) not in names:
+            raise ConfigError(f"{path}: template {spec.name!r} needs a {{venue}} or {{processor}} placeholder")
+        var = placeholder.group(1)
+        prefix, suffix = spec.name.split("{" + var + "}")
+        templates.append((re.compile(re.escape(prefix) + r"[a-zA-Z0-9_-]+" + re.escape(suffix)), spec))
+        for value in names[var]:
+            name = spec.name.replace("{" + var + "}", str(value))
+            topics[name] = replace(spec, name=name)
+    for i, raw in enumerate(doc.get("topics", [])):
+        spec = _spec(raw, f"{path}: topics[{i}]")
+        if spec.name in topics:
+            raise ConfigError(f"{path}: topic {spec.name!r} is declared twice")
+        topics[spec.name] = spec
+    return TopicCatalog(topics=topics, templates=tuple(templates), source=path)
+
+
+def apply_topics(log: Log, specs: Iterable[TopicSpec] | None = None) -> list[TopicChange]:
+    """Create or update every declared topic on ``log``; one :class:`TopicChange` per topic."""
+    return [log.create_topic(spec) for spec in (load_catalog().all() if specs is None else specs)]
+
+
+def plan_topics(log: Log, specs: Iterable[TopicSpec] | None = None) -> list[TopicChange]:
+    """What :func:`apply_topics` would do, without doing it (``topics apply --dry-run``)."""
+    existing = {t.name: t for t in log.list_topics()}
+    plan = []
+    for spec in load_catalog().all() if specs is None else specs:
+        have = existing.get(spec.name)
+        if have is None:
+            plan.append(TopicChange(spec.name, "created", f"{spec.partitions} partition(s)"))
+        elif have.partitions < spec.partitions:
+            plan.append(TopicChange(spec.name, "partitions", f"{have.partitions} -> {spec.partitions}"))
+        else:
+            plan.append(TopicChange(spec.name, "unchanged"))
+    return plan
+
+
+def ensure_topics(log: Log, names: Iterable[str], catalog: TopicCatalog | None = None) -> list[TopicChange]:
+    """Create the named topics that do not exist yet, from their declarations (templates included)."""
+    catalog = catalog or load_catalog()
+    existing = {t.name for t in log.list_topics()}
+    return [log.create_topic(catalog.spec_for(n)) for n in dict.fromkeys(names) if n not in existing]
