@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
@@ -70,3 +72,36 @@ def report(exc: HftError) -> NoReturn:
 def progress_enabled() -> bool:
     """Progress bars only on an interactive terminal: pipes and CI get clean output."""
     return sys.stderr.isatty()
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A plain, fixed-width text table: text columns left-aligned, numbers right-aligned."""
+    cells = [headers] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    numeric = [all(isinstance(row[i], int) for row in rows) and bool(rows) for i in range(len(headers))]
+    lines = []
+    for r in cells:
+        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(r, widths, numeric)]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+@contextmanager
+def progress(description: str, total: int | None) -> Iterator[Callable[[int, int | None], None] | None]:
+    """A rich progress bar on stderr when stderr is a terminal; ``None`` (no output) otherwise."""
+    if not progress_enabled():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=Console(stderr=True), transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+
+        def update(done: int, new_total: int | None = None) -> None:
+            bar.update(task, completed=done, total=new_total if new_total is not None else total)
+
+        yield update

@@ -6,9 +6,11 @@ Each later stage (normalize, risk, matching, ledger, reconcile, the ClickHouse t
 
 from __future__ import annotations
 
+import textwrap
+
 import typer
 
-from streams.cli.common import progress_enabled, state
+from streams.cli.common import progress, state
 
 
 def demo(
@@ -28,6 +30,7 @@ def demo(
     3. replays a slice of a raw topic and shows the topic table.
     """
     from connectors.venues.publish import publish_simulation
+    from streams.cli.feed import sim_summary_table
     from connectors.venues.simulator import INSTRUMENTS_TOPIC, SimConfig, raw_topic
     from streams.replay import ReplayRequest, replay
     from streams.render import TABLE_HEADER, table_row
@@ -53,10 +56,9 @@ def demo(
     typer.echo(f"      {sum(c.action == 'created' for c in changes)} created, {len(changes)} declared")
 
     typer.secho(f"[2/3] feeds: {venues} venues x {symbols} symbols, {events:,} events, seed {seed}, regime {regime}", bold=True)
-    summary = _publish(publish_simulation, log, serde, config, events)
-    for counts in summary.venues:
-        d = counts.as_dict()
-        typer.echo("      " + "  ".join(f"{k}={v}" for k, v in d.items()))
+    with progress("publishing", events) as update:
+        summary = publish_simulation(log, serde, config, progress=(lambda n: update(n, None)) if update else None)
+    typer.echo(textwrap.indent(sim_summary_table(summary), "      "))
     typer.echo(f"      {summary.records:,} records in {summary.elapsed_s:.2f} s")
 
     topic = raw_topic(config.venue_names[0])
@@ -66,14 +68,3 @@ def demo(
     for line in result.lines():
         typer.echo(f"      {line}")
     typer.echo("\nnext: hftstream topics list | hftstream replay --topic md.raw.alpha --from-offset 0 --format table")
-
-
-def _publish(publish, log, serde, config, total: int):  # type: ignore[no-untyped-def]
-    if not progress_enabled():
-        return publish(log, serde, config)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("publish", total=total)
-        return publish(log, serde, config, progress=lambda n: bar.update(task, completed=n))

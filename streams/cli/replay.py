@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import sys
-from contextlib import nullcontext
-
 import typer
 
-from streams.cli.common import fail, progress_enabled, state
+from streams.cli.common import fail, progress, state
 
 SPEEDS = {"max": None, "1x": 1.0, "10x": 10.0, "100x": 100.0}
 
@@ -71,20 +69,18 @@ def replay(
         if not quiet:
             out.write(render(rep) + "\n")
 
-    progress_ctx = nullcontext(None)
-    if progress_enabled():
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-        from rich.console import Console
+    from streams.replay import plan
 
-        progress_ctx = Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-    with progress_ctx as bar:
-        on_progress = None
-        if bar is not None:
-            from streams.replay import plan
+    total = sum(e - s for s, e in plan(log, req).values())
+    with progress("replay", total) as update:
+        done = [0]
 
-            task = bar.add_task("replay", total=sum(e - s for s, e in plan(log, req).values()))
-            on_progress = lambda n: bar.advance(task, n)  # noqa: E731
-        summary = run_replay(log, serde, req, sink, into=into, on_progress=on_progress)
+        def advance(n: int) -> None:
+            done[0] += n
+            if update is not None:
+                update(done[0])
+
+        summary = run_replay(log, serde, req, sink, into=into, on_progress=advance)
     out.flush()
     for line in summary.lines():
         typer.echo(line, err=True)

@@ -1,0 +1,40 @@
+"""Errors of the venue feed handlers (formats, simulator, recorded files)."""
+
+from __future__ import annotations
+
+from streams.errors import ConfigError, PoisonError
+
+
+class VenueFormatError(PoisonError):
+    """A payload that is not a valid message in its venue's format.
+
+    Names the venue, the format and the cause. The feed handler publishes such
+    payloads anyway (it does not judge); the normalizer dead-letters them with
+    :attr:`reason_code`.
+    """
+
+    reason_code = "VENUE_FORMAT"
+
+    def __init__(self, venue: str, fmt: str, cause: str, *, hint: str | None = None) -> None:
+        super().__init__(
+            f"venue {venue!r} ({fmt}): {cause}",
+            hint=hint
+            or f"the payload is not valid {fmt}; it belongs in the dead-letter topic -- "
+            "inspect the original bytes with `hftstream replay --format json`",
+        )
+        self.venue, self.format, self.cause = venue, fmt, cause
+
+
+class UnknownVenueError(ConfigError):
+    """A venue name that is not in the roster, so its message format is unknown."""
+
+    def __init__(self, venue: str, roster: tuple[str, ...]) -> None:
+        super().__init__(
+            f"unknown venue {venue!r}",
+            hint=f"use one of: {', '.join(roster)} (each has its own message format)",
+        )
+        self.venue = venue
+
+
+class FeedFileError(ConfigError):
+    """A recorded feed file that is missing, unreadable or in a format we cannot tell."""
