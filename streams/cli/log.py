@@ -1,0 +1,130 @@
+"""``hftstream log``: embedded log maintenance (verify, repair, compact, retain).
+
+Only meaningful on an ``embedded://`` log; on Kafka the broker owns its segments.
+Exit codes: 0 fine, 1 damage found (``check``) or repair declined, 2 an error.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from streams.cli.common import state
+from streams.errors import ConfigError
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _embedded(ctx: typer.Context):  # type: ignore[no-untyped-def]
+    """The configured log, which must be embedded and must exist."""
+    url = state(ctx).settings.log
+    scheme, sep, rest = url.partition("://")
+    if scheme != "embedded" or not sep:
+        raise ConfigError(
+            f"`hftstream log` maintains the embedded log only; the configured log is {url}",
+            hint="pass --log embedded://PATH (Kafka brokers manage their own segments: see kafka-log-dirs / kafka-dump-log)",
+        )
+    path = Path(rest.partition("?")[0]).expanduser()
+    if not path.is_dir():
+        raise ConfigError(f"no embedded log at {path}", hint="check --log / HFTSTREAM_LOG; `hftstream topics apply` creates one")
+    return state(ctx).log()
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    topic: str = typer.Option(None, "--topic", "-t", help="Only this topic (default: every topic)."),
+) -> None:
+    """Verify every record (framing, CRC, offsets) and index entry; exit 1 if any record is damaged."""
+    from streams.log.embedded.maintenance import check as run_check
+
+    log = _embedded(ctx)
+    if topic is not None:
+        log.describe_topic(topic)  # unknown topic -> clear error
+    results = run_check(log, topic)
+    damaged = 0
+    for r in results:
+        bad = [p for p in r.problems if p.is_damage]
+        damaged += len(bad)
+        status = "DAMAGED" if bad else "ok"
+        typer.echo(f"{r.topic}/{r.partition}: {status} ({r.segments} segment(s), {r.records} record(s), {r.bytes} bytes)")
+        for p in r.problems:
+            typer.echo(f"  {p.describe()}")
+    if damaged:
+        typer.secho(
+            f"{damaged} damaged record(s); see RUNBOOK.md 'A corrupt segment' (`hftstream log repair TOPIC PARTITION`)",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"checked {len(results)} partition(s): no damage")
+
+
+@app.command()
+def repair(
+    ctx: typer.Context,
+    topic: str = typer.Argument(..., help="Topic of the damaged partition."),
+    partition: int = typer.Argument(..., help="Partition number."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Truncate a partition at its first damaged record (and rebuild its indexes).
+
+    Stop the writers of the topic first. Says how many records it drops and asks unless --yes.
+    """
+    from streams.log.embedded.maintenance import plan_repair
+    from streams.log.embedded.maintenance import repair as run_repair
+
+    log = _embedded(ctx)
+    plan = plan_repair(log, topic, partition)
+    typer.echo(plan.describe())
+    if plan.path is not None and not yes and not typer.confirm("truncate?", default=False):
+        typer.echo("not repaired", err=True)
+        raise typer.Exit(1)
+    done = run_repair(log, topic, partition)
+    if done.path is None and plan.path is None:
+        typer.echo(f"rebuilt the indexes of {done.indexes_rebuilt} segment(s)")
+        return
+    typer.echo(
+        f"repaired {topic}/{partition}: dropped {done.records_dropped} record(s) ({done.bytes_dropped} bytes); "
+        f"new end offset {log.watermarks(topic, partition)[1]}"
+    )
+
+
+@app.command()
+def compact(
+    ctx: typer.Context,
+    topic: str = typer.Argument(None, help="Topic to compact (default: every topic with cleanup_policy compact)."),
+) -> None:
+    """Keep only the newest record per key in the closed segments of compacted topics."""
+    from streams.log.embedded.maintenance import compact as run_compact
+
+    log = _embedded(ctx)
+    results = run_compact(log, topic)
+    for (name, p), r in results.items():
+        typer.echo(
+            f"{name}/{p}: removed {r.records_removed} record(s), rewrote {r.segments_rewritten} segment(s), "
+            f"deleted {r.segments_removed} empty segment(s); {r.bytes_before} -> {r.bytes_after} bytes in closed segments"
+        )
+    if not results:
+        typer.echo("no compacted topics")
+
+
+@app.command()
+def retain(
+    ctx: typer.Context,
+    topic: str = typer.Argument(None, help="Topic (default: every topic with retention_ms or retention_bytes)."),
+) -> None:
+    """Apply retention now (relative to the wall clock): delete closed segments past retention."""
+    from streams.log.embedded.maintenance import retain as run_retain
+
+    log = _embedded(ctx)
+    if topic is not None:
+        log.describe_topic(topic)
+    results = run_retain(log, time.time_ns(), topic)
+    for (name, p), r in results.items():
+        low = log.watermarks(name, p)[0]
+        typer.echo(f"{name}/{p}: deleted {len(r.deleted_segments)} segment(s), {r.bytes_freed} bytes; low watermark {low}")
+    if not results:
+        typer.echo("no topics with retention")

@@ -1,0 +1,312 @@
+"""``EmbeddedLog``: a durable, partitioned, offset-addressed log in a local directory.
+
+Layout of the root directory::
+
+    <root>/<topic>/topic.json         the TopicSpec (written atomically: tmp + rename)
+    <root>/<topic>/<partition>/       segments and indexes (see :mod:`.partition`)
+    <root>/__consumer_offsets/        committed group offsets (see :mod:`.offsets`)
+    <root>/~meta.lock                 serialises topic creation, growth and deletion
+
+Names with ``~`` are internal (``~`` is not allowed in topic names, so they never collide).
+Several processes may open the same root at once: writers coordinate per partition with
+``flock``, readers take no locks (see :mod:`.writer` and :mod:`.reader`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from streams.config import EmbeddedSettings
+from streams.errors import ConfigError, UnknownPartitionError, UnknownTopicError
+from streams.log.base import DeliveryCallback, Log, TopicChange, TopicInfo, TopicSpec
+from streams.log.embedded.offsets import OFFSETS_DIR, OffsetsStore
+from streams.log.embedded.partition import create_partition_dir
+from streams.log.embedded.partition import offset_for_time as _offset_for_time
+from streams.log.embedded.partition import watermarks as _watermarks
+from streams.log.embedded.producer import EmbeddedProducer
+from streams.log.embedded.reader import EmbeddedGroupConsumer, EmbeddedReader
+from streams.log.embedded.writer import PartitionWriter, fsync_dir
+
+TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+RESERVED = {OFFSETS_DIR}
+META_FILE = "topic.json"
+META_LOCK = "~meta.lock"
+_SPEC_FIELDS = tuple(f.name for f in fields(TopicSpec))
+
+
+def validate_topic_name(name: str) -> None:
+    """Kafka's rule: 1-249 of ``[a-zA-Z0-9._-]``, not ``.`` or ``..``; plus our reserved names."""
+    if not isinstance(name, str) or not TOPIC_NAME.fullmatch(name) or name in {".", ".."}:
+        raise ConfigError(
+            f"invalid topic name {name!r}",
+            hint="a topic name is 1-249 characters of letters, digits, '.', '_' and '-' (not '.' or '..')",
+        )
+    if name in RESERVED:
+        raise ConfigError(f"topic name {name!r} is reserved for the embedded log's internal use", hint="pick another name")
+
+
+def _settings(overrides: dict[str, Any]) -> EmbeddedSettings:
+    try:
+        settings = EmbeddedSettings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(
+            f"bad embedded log option(s): {problems}",
+            hint="embedded:// URL options are fsync=never|batch|interval, fsync_interval_ms, segment_bytes, "
+            "index_interval_bytes (also HFTSTREAM_EMBEDDED_*)",
+        ) from None
+    for name in ("segment_bytes", "index_interval_bytes", "fsync_interval_ms"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"embedded log option {name} must be positive, not {getattr(settings, name)}")
+    return settings
+
+
+class EmbeddedLog(Log):
+    """The embedded log rooted at ``path`` (created if missing).
+
+    ``options`` override :class:`~streams.config.EmbeddedSettings` (and so
+    ``HFTSTREAM_EMBEDDED_*``): ``fsync``, ``fsync_interval_ms``, ``segment_bytes``,
+    ``index_interval_bytes``; strings from a URL query are accepted.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], settings: EmbeddedSettings | None = None, **options: Any) -> None:
+        if settings is None:
+            self.settings = _settings(options)
+        elif options:
+            self.settings = _settings({**settings.model_dump(), **options})
+        else:
+            self.settings = settings
+        self.root = Path(path).expanduser().absolute()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the embedded log directory {self.root}: {exc}") from exc
+        self.url = f"embedded://{self.root}"
+        self._writers: dict[tuple[str, int], PartitionWriter] = {}
+        self._writers_lock = threading.Lock()
+        self._offsets = OffsetsStore(self.root)
+
+    # -- layout ---------------------------------------------------------------------
+
+    def topic_dir(self, topic: str) -> Path:
+        """The directory of ``topic`` (which need not exist)."""
+        return self.root / topic
+
+    def partition_dir(self, topic: str, partition: int) -> Path:
+        """The directory of an existing partition. Raises on an unknown topic or partition."""
+        n = self.partitions(topic)
+        if not isinstance(partition, int) or not 0 <= partition < n:
+            raise UnknownPartitionError(topic, partition, n)
+        return self.root / topic / str(partition)
+
+    def offsets_store(self) -> OffsetsStore:
+        """Where consumer groups keep their committed offsets."""
+        return self._offsets
+
+    @contextmanager
+    def _meta_lock(self) -> Iterator[None]:
+        with open(self.root / META_LOCK, "a+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            yield
+
+    def _durable(self) -> bool:
+        return self.settings.fsync != "never"
+
+    # -- topics ---------------------------------------------------------------------
+
+    def _read_spec(self, topic: str) -> TopicSpec:
+        path = self.root / topic / META_FILE
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UnknownTopicError(topic) from None
+        except (ValueError, OSError) as exc:
+            raise ConfigError(
+                f"topic metadata {path} is unreadable: {exc}",
+                hint=f"restore {path} from a backup, or re-create it with `hftstream topics apply`",
+            ) from exc
+        return TopicSpec(**{k: raw[k] for k in _SPEC_FIELDS if k in raw})
+
+    def _write_spec(self, directory: Path, spec: TopicSpec) -> None:
+        path = directory / META_FILE
+        tmp = directory / f"{META_FILE}.tmp{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump({"format": 1, **asdict(spec)}, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            if self._durable():
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+        if self._durable():
+            fsync_dir(directory)
+
+    @staticmethod
+    def _validate_spec(spec: TopicSpec) -> None:
+        validate_topic_name(spec.name)
+        if not isinstance(spec.partitions, int) or spec.partitions < 1:
+            raise ConfigError(f"topic {spec.name!r}: partitions must be >= 1, not {spec.partitions!r}")
+        for name in ("retention_ms", "retention_bytes"):
+            value = getattr(spec, name)
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise ConfigError(
+                    f"topic {spec.name!r}: {name} must be a non-negative integer or null, not {value!r}",
+                    hint="null keeps records forever",
+                )
+        if spec.cleanup_policy not in ("delete", "compact"):
+            raise ConfigError(
+                f"topic {spec.name!r}: cleanup_policy {spec.cleanup_policy!r} is not 'delete' or 'compact'"
+            )
+
+    def create_topic(self, spec: TopicSpec) -> TopicChange:
+        """Create ``spec``, or bring the existing topic up to it (partitions only grow)."""
+        self._validate_spec(spec)
+        with self._meta_lock():
+            directory = self.topic_dir(spec.name)
+            try:
+                current = self._read_spec(spec.name)
+            except UnknownTopicError:
+                current = None
+            if current is None:
+                if directory.exists():
+                    raise ConfigError(
+                        f"{directory} exists but is not a topic (no {META_FILE})",
+                        hint="move that directory out of the log root, or pick another topic name",
+                    )
+                staging = self.root / f"{spec.name}~creating~{os.getpid()}"
+                shutil.rmtree(staging, ignore_errors=True)
+                staging.mkdir()
+                for p in range(spec.partitions):
+                    create_partition_dir(staging / str(p))
+                self._write_spec(staging, spec)
+                os.rename(staging, directory)
+                if self._durable():
+                    fsync_dir(self.root)
+                return TopicChange(spec.name, "created", f"{spec.partitions} partition(s)")
+            if spec.partitions < current.partitions:
+                raise ConfigError(
+                    f"topic {spec.name!r} has {current.partitions} partitions; it cannot shrink to {spec.partitions}",
+                    hint="partitions can only grow (keys would move); create a new topic and replay into it",
+                )
+            if spec == current:
+                return TopicChange(spec.name, "unchanged")
+            changes = [
+                f"{name}: {getattr(current, name)!r} -> {getattr(spec, name)!r}"
+                for name in _SPEC_FIELDS
+                if getattr(current, name) != getattr(spec, name)
+            ]
+            for p in range(current.partitions, spec.partitions):
+                create_partition_dir(directory / str(p))
+            self._write_spec(directory, spec)
+            action: Literal["partitions", "config"] = "partitions" if spec.partitions > current.partitions else "config"
+            return TopicChange(spec.name, action, "; ".join(changes))
+
+    def _topic_names(self) -> list[str]:
+        names = []
+        for entry in os.scandir(self.root):
+            if entry.is_dir() and entry.name not in RESERVED and TOPIC_NAME.fullmatch(entry.name):
+                if os.path.exists(os.path.join(entry.path, META_FILE)):
+                    names.append(entry.name)
+        return sorted(names)
+
+    def list_topics(self) -> list[TopicInfo]:
+        """Every topic, sorted by name, with low (begin) and high (end) watermarks per partition."""
+        out = []
+        for name in self._topic_names():
+            try:
+                spec = self._read_spec(name)
+                marks = [self.watermarks(name, p) for p in range(spec.partitions)]
+            except UnknownTopicError:
+                continue  # deleted while we listed
+            out.append(
+                TopicInfo(name, spec.partitions, tuple(h for _, h in marks), tuple(lo for lo, _ in marks))
+            )
+        return out
+
+    def describe_topic(self, topic: str) -> TopicSpec:
+        """The topic's configuration. Raises :class:`~streams.errors.UnknownTopicError`."""
+        if not isinstance(topic, str) or not TOPIC_NAME.fullmatch(topic) or topic in RESERVED | {".", ".."}:
+            raise UnknownTopicError(topic)
+        return self._read_spec(topic)
+
+    def delete_topic(self, topic: str) -> None:
+        """Delete the topic directory (and the groups' committed offsets for it)."""
+        self.describe_topic(topic)
+        with self._meta_lock():
+            directory = self.topic_dir(topic)
+            if not (directory / META_FILE).exists():
+                raise UnknownTopicError(topic)
+            doomed = self.root / f"{topic}~deleted~{os.getpid()}~{threading.get_ident()}"
+            os.rename(directory, doomed)  # vanishes atomically for everyone
+            shutil.rmtree(doomed, ignore_errors=True)
+            self._offsets.drop_topic(topic)
+        with self._writers_lock:
+            for key in [k for k in self._writers if k[0] == topic]:
+                self._writers.pop(key).close()
+
+    # -- offsets --------------------------------------------------------------------
+
+    def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
+        """``(low, high)``: the first stored offset and the next offset to be written."""
+        directory = self.partition_dir(topic, partition)
+        try:
+            return _watermarks(directory, self.settings.index_interval_bytes)
+        except FileNotFoundError:
+            raise UnknownTopicError(topic) from None
+
+    def offset_for_time(self, topic: str, partition: int, timestamp_ns: int) -> int:
+        """The first offset whose timestamp is ``>= timestamp_ns``; the high watermark if none."""
+        directory = self.partition_dir(topic, partition)
+        try:
+            return _offset_for_time(directory, timestamp_ns, self.settings.index_interval_bytes)
+        except FileNotFoundError:
+            raise UnknownTopicError(topic) from None
+
+    # -- clients --------------------------------------------------------------------
+
+    def writer(self, topic: str, partition: int) -> PartitionWriter:
+        """This handle's appender for one partition (shared by its producers)."""
+        w = self._writers.get((topic, partition))
+        if w is None:
+            with self._writers_lock:
+                w = self._writers.get((topic, partition))
+                if w is None:
+                    directory = self.partition_dir(topic, partition)
+                    w = self._writers[(topic, partition)] = PartitionWriter(directory, topic, self.settings)
+        return w
+
+    def producer(self, *, on_delivery: DeliveryCallback | None = None) -> EmbeddedProducer:
+        """A new producer (records are acknowledged when its ``flush()`` returns)."""
+        return EmbeddedProducer(self, on_delivery)
+
+    def reader(self, assignments: Sequence[tuple[str, int, int]]) -> EmbeddedReader:
+        """A reader of ``[(topic, partition, start_offset), ...]``."""
+        return EmbeddedReader(self, assignments)
+
+    def group_consumer(
+        self,
+        group: str,
+        topics: Sequence[str],
+        *,
+        auto_offset_reset: Literal["earliest", "latest"] = "earliest",
+    ) -> EmbeddedGroupConsumer:
+        """A consumer in ``group`` reading every partition of ``topics`` (single-process group)."""
+        return EmbeddedGroupConsumer(self, group, topics, auto_offset_reset)
+
+    def close(self) -> None:
+        """Close the partition writers (fsyncing what the ``interval`` policy owes)."""
+        with self._writers_lock:
+            writers, self._writers = self._writers, {}
+        for w in writers.values():
+            w.close()

@@ -1,0 +1,259 @@
+"""Operator entry points over an :class:`EmbeddedLog`: check, repair, compact, retain.
+
+``hftstream log ...`` is a thin shell over these functions (see ``streams/cli/log.py``);
+tests call them directly. See RUNBOOK.md 'A corrupt segment'.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from streams.errors import ConfigError
+from streams.log.embedded.cleaner import (
+    CompactionResult,
+    RetentionResult,
+    apply_retention,
+    compact_partition,
+    flocked,
+    rebuild_indexes,
+)
+from streams.log.embedded.index import (
+    OFFSET_ENTRY,
+    TIME_ENTRY,
+    index_path,
+    offset_entries,
+    read_entries,
+    time_entries,
+    timeindex_path,
+)
+from streams.log.embedded.log import EmbeddedLog
+from streams.log.embedded.partition import CLEAN_LOCK_NAME, LOCK_NAME, open_segment, remove_segment, segment_path
+from streams.log.embedded.segment import OK, FrameScanner, find_valid_after, frame_at, list_segments
+
+ProblemKind = Literal["corrupt", "torn-tail", "index"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of :func:`check`.
+
+    ``corrupt`` is damage (a bad record with valid records after it, or a truncated closed
+    segment); ``torn-tail`` (an incomplete last record the next writer truncates) and
+    ``index`` (a stale index entry; readers ignore it, ``repair`` rebuilds it) are notes.
+    """
+
+    topic: str
+    partition: int
+    path: str
+    offset: int
+    position: int
+    kind: ProblemKind
+    reason: str
+
+    @property
+    def is_damage(self) -> bool:
+        """True for corruption (what makes ``hftstream log check`` exit 1)."""
+        return self.kind == "corrupt"
+
+    def describe(self) -> str:
+        """One line for the CLI."""
+        return f"{self.kind}: {self.topic}/{self.partition} {self.path} offset {self.offset} byte {self.position}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class PartitionCheck:
+    """The verification of one partition."""
+
+    topic: str
+    partition: int
+    segments: int
+    records: int
+    bytes: int
+    problems: tuple[Problem, ...]
+
+
+def _check_index(topic: str, partition: int, directory: Path, base: int, starts: dict[int, int]) -> list[Problem]:
+    problems = []
+    for path, entries in (
+        (index_path(directory, base), [(o, p) for o, p in offset_entries(read_entries(index_path(directory, base), OFFSET_ENTRY))]),
+        (timeindex_path(directory, base), [(o, p) for _, o, p in time_entries(read_entries(timeindex_path(directory, base), TIME_ENTRY))]),
+    ):
+        for off, pos in entries:
+            if starts.get(pos) != off:
+                problems.append(
+                    Problem(topic, partition, str(path), off, pos, "index", "entry does not point at a record with its offset")
+                )
+                break
+    return problems
+
+
+def check_partition(log: EmbeddedLog, topic: str, partition: int) -> PartitionCheck:
+    """Verify every record (framing, CRC, increasing offsets) and every index entry of a partition."""
+    directory = log.partition_dir(topic, partition)
+    bases = list_segments(directory)
+    problems: list[Problem] = []
+    records = total = 0
+    expected = bases[0] if bases else 0
+    for i, base in enumerate(bases):
+        last = i == len(bases) - 1
+        opened = open_segment(directory, base)
+        if opened is None:
+            continue
+        fd, size = opened
+        total += size
+        path = str(segment_path(directory, base))
+        if base < expected:
+            problems.append(Problem(topic, partition, path, base, 0, "corrupt", f"segment base {base} overlaps offsets before {expected}"))
+        expected = max(expected, base)
+        starts: dict[int, int] = {}
+        try:
+            pos = 0
+            while True:
+                scanner = FrameScanner(fd, pos, size, expected)
+                for f in scanner:
+                    starts[f.pos] = f.offset
+                    records += 1
+                expected = scanner.expected
+                if scanner.status == OK:
+                    break
+                after = find_valid_after(fd, scanner.stop_pos, size, expected)
+                if after is None and last:
+                    problems.append(
+                        Problem(topic, partition, path, expected, scanner.stop_pos, "torn-tail",
+                                f"{size - scanner.stop_pos} bytes of an unfinished record ({scanner.reason}); the next writer truncates it")
+                    )
+                    break
+                reason = scanner.reason if after is not None else f"{scanner.reason} at the end of a closed segment"
+                problems.append(Problem(topic, partition, path, expected, scanner.stop_pos, "corrupt", reason))
+                if after is None:
+                    break
+                frame = frame_at(fd, after, size)
+                assert frame is not None
+                pos, expected = after, frame.offset
+        finally:
+            os.close(fd)
+        problems += _check_index(topic, partition, directory, base, starts)
+    return PartitionCheck(topic, partition, len(bases), records, total, tuple(problems))
+
+
+def check(log: EmbeddedLog, topic: str | None = None) -> list[PartitionCheck]:
+    """Verify every partition of ``topic`` (or of every topic)."""
+    topics = [topic] if topic is not None else [t.name for t in log.list_topics()]
+    return [check_partition(log, t, p) for t in topics for p in range(log.partitions(t))]
+
+
+@dataclass(frozen=True)
+class RepairPlan:
+    """What :func:`repair` does (or did) to a partition."""
+
+    topic: str
+    partition: int
+    path: str | None  # the segment truncated (None: nothing to truncate)
+    offset: int  # the first offset dropped (the new high watermark)
+    position: int
+    reason: str
+    records_dropped: int  # offsets lost: the damaged record(s) and every intact record after them
+    bytes_dropped: int
+    segments_deleted: tuple[int, ...]
+    indexes_rebuilt: int
+
+    def describe(self) -> str:
+        """A sentence for the CLI."""
+        if self.path is None:
+            return f"{self.topic}/{self.partition}: no damaged records" + (
+                f"; rebuilt {self.indexes_rebuilt} index file pair(s)" if self.indexes_rebuilt else ""
+            )
+        return (
+            f"{self.topic}/{self.partition}: truncate {self.path} at offset {self.offset} (byte {self.position}, {self.reason}): "
+            f"drops {self.records_dropped} record(s) and {self.bytes_dropped} bytes"
+            + (f", deletes {len(self.segments_deleted)} later segment(s)" if self.segments_deleted else "")
+        )
+
+
+def plan_repair(log: EmbeddedLog, topic: str, partition: int) -> RepairPlan:
+    """What :func:`repair` would do now: truncate at the first bad record (corrupt or torn)."""
+    result = check_partition(log, topic, partition)
+    damage = [p for p in result.problems if p.kind != "index"]
+    index_bad = len({p.path for p in result.problems if p.kind == "index"})
+    if not damage:
+        return RepairPlan(topic, partition, None, -1, -1, "", 0, 0, (), index_bad)
+    first = damage[0]
+    directory = log.partition_dir(topic, partition)
+    bases = list_segments(directory)
+    base = int(Path(first.path).name[:20])
+    later = tuple(b for b in bases if b > base)
+    size = os.stat(first.path).st_size
+    bytes_dropped = size - first.position + sum(os.stat(segment_path(directory, b)).st_size for b in later)
+    high = log.watermarks(topic, partition)[1]
+    dropped = max(high - first.offset, 0)
+    return RepairPlan(topic, partition, first.path, first.offset, first.position, first.reason, dropped, bytes_dropped, later, index_bad)
+
+
+def repair(log: EmbeddedLog, topic: str, partition: int) -> RepairPlan:
+    """Truncate the partition at its first bad record, delete later segments, rebuild indexes.
+
+    Holds the partition's write lock meanwhile, so writers wait. Offsets from the
+    truncation point on will be written again by the next producer: consumers past it
+    must be replayed (RUNBOOK.md).
+    """
+    directory = log.partition_dir(topic, partition)
+    with flocked(directory / CLEAN_LOCK_NAME), flocked(directory / LOCK_NAME):
+        plan = plan_repair(log, topic, partition)
+        if plan.path is not None:
+            base = int(Path(plan.path).name[:20])
+            for later in reversed(plan.segments_deleted):
+                remove_segment(directory, later)
+            fd = os.open(plan.path, os.O_RDWR)
+            try:
+                os.ftruncate(fd, plan.position)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        rebuilt = 0
+        for base in list_segments(directory):
+            rebuild_indexes(directory, base, log.settings.index_interval_bytes)
+            rebuilt += 1
+    return RepairPlan(
+        plan.topic, plan.partition, plan.path, plan.offset, plan.position, plan.reason,
+        plan.records_dropped, plan.bytes_dropped, plan.segments_deleted, rebuilt,
+    )
+
+
+def _topics(log: EmbeddedLog, topic: str | None) -> list[str]:
+    return [topic] if topic is not None else [t.name for t in log.list_topics()]
+
+
+def compact(log: EmbeddedLog, topic: str | None = None) -> dict[tuple[str, int], CompactionResult]:
+    """Compact every partition of ``topic`` (which must have ``cleanup_policy: compact``), or of every compacted topic."""
+    out = {}
+    for name in _topics(log, topic):
+        spec = log.describe_topic(name)
+        if spec.cleanup_policy != "compact":
+            if topic is not None:
+                raise ConfigError(
+                    f"topic {name!r} has cleanup_policy {spec.cleanup_policy!r}; only 'compact' topics are compacted",
+                    hint="set cleanup_policy: compact for it in infra/topics.yaml and run `hftstream topics apply`",
+                )
+            continue
+        for p in range(spec.partitions):
+            out[(name, p)] = compact_partition(
+                log.partition_dir(name, p), log.settings.index_interval_bytes, durable=log.settings.fsync != "never"
+            )
+    return out
+
+
+def retain(log: EmbeddedLog, now_ns: int, topic: str | None = None) -> dict[tuple[str, int], RetentionResult]:
+    """Apply retention (time relative to ``now_ns``, and size) to ``topic`` or to every topic."""
+    out = {}
+    for name in _topics(log, topic):
+        spec = log.describe_topic(name)
+        if spec.retention_ms is None and spec.retention_bytes is None:
+            continue
+        for p in range(spec.partitions):
+            out[(name, p)] = apply_retention(
+                log.partition_dir(name, p), spec.retention_ms, spec.retention_bytes, now_ns, log.settings.index_interval_bytes
+            )
+    return out

@@ -1,0 +1,86 @@
+"""Committed consumer-group offsets: ``<root>/__consumer_offsets/<group>.json``.
+
+A commit merges ``{(topic, partition): next_offset}`` into the group's file under an
+``flock`` (so two processes committing for one group never lose each other's partitions)
+and replaces the file atomically (write a temporary file, fsync, rename), so a crash
+leaves either the old or the new offsets, never a torn file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+from urllib.parse import quote
+
+from streams.errors import ConfigError
+from streams.log.base import TopicPartition
+
+OFFSETS_DIR = "__consumer_offsets"
+_LOCK = "~lock"
+
+
+class OffsetsStore:
+    """Reads and writes the committed offsets of every group of one embedded log."""
+
+    def __init__(self, root: Path) -> None:
+        self.directory = root / OFFSETS_DIR
+
+    def path(self, group: str) -> Path:
+        """The file holding ``group``'s offsets (the name is percent-encoded)."""
+        if not group:
+            raise ConfigError("consumer group name is empty", hint="name the group after the processor, e.g. 'ledger'")
+        return self.directory / f"{quote(group, safe='')}.json"
+
+    def load(self, group: str) -> dict[TopicPartition, int]:
+        """The group's committed offsets (empty if it never committed)."""
+        path = self.path(group)
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (ValueError, OSError) as exc:
+            raise ConfigError(
+                f"committed offsets of group {group!r} in {path} are unreadable: {exc}",
+                hint=f"delete {path} to reset the group (it then starts from auto_offset_reset)",
+            ) from exc
+        return {(t, int(p)): int(o) for t, parts in raw.get("offsets", {}).items() for p, o in parts.items()}
+
+    def commit(self, group: str, offsets: dict[TopicPartition, int]) -> None:
+        """Merge ``offsets`` into the group's committed offsets, atomically."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.path(group)
+        with open(self.directory / _LOCK, "a+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            merged = self.load(group)
+            merged.update(offsets)
+            self._write(group, path, merged)
+
+    def drop_topic(self, topic: str) -> None:
+        """Forget every group's offsets for ``topic`` (it was deleted)."""
+        if not self.directory.is_dir():
+            return
+        with open(self.directory / _LOCK, "a+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            for path in self.directory.glob("*.json"):
+                try:
+                    raw = json.loads(path.read_text())
+                except (ValueError, OSError):
+                    continue
+                if topic in raw.get("offsets", {}):
+                    group = raw.get("group", "")
+                    merged = {k: v for k, v in self.load(group).items() if k[0] != topic} if group else {}
+                    self._write(group, path, merged)
+
+    @staticmethod
+    def _write(group: str, path: Path, offsets: dict[TopicPartition, int]) -> None:
+        nested: dict[str, dict[str, int]] = {}
+        for (topic, partition), offset in sorted(offsets.items()):
+            nested.setdefault(topic, {})[str(partition)] = offset
+        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+        with open(tmp, "w") as f:
+            json.dump({"group": group, "offsets": nested}, f, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)

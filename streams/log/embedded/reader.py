@@ -1,0 +1,339 @@
+"""Reading partitions of the embedded log: :class:`EmbeddedReader` and :class:`EmbeddedGroupConsumer`.
+
+Readers take no lock and never block a writer. Each assigned partition has a cursor that
+holds the open segment, reads it in 1 MiB chunks and parses records in a tight loop.
+An incomplete record at the end of the last segment is a write in progress (or a torn
+tail a writer will truncate): the cursor stops there and tries again on the next poll.
+A bad record with valid records after it is corruption: :class:`LogCorruptionError`.
+
+When a cursor reaches the end of a segment and a later segment exists, it re-reads once
+(a writer finishes a segment before it creates the next, so nothing can follow that
+re-read) and moves on. A segment deleted or replaced under an open cursor (retention,
+compaction) stays readable through the cursor's descriptor.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from streams.errors import ConfigError, LogCorruptionError, UnknownTopicError
+from streams.log.base import GroupConsumer, Reader, Record, TopicPartition
+from streams.log.embedded.partition import locate, open_segment, segment_path
+from streams.log.embedded.segment import BAD, INCOMPLETE, find_valid_after, list_segments, parse_records
+
+if TYPE_CHECKING:
+    from streams.log.embedded.log import EmbeddedLog
+
+CHUNK = 1 << 20
+_IDLE_SLEEP = 0.01
+_LIST_INTERVAL = 0.1
+
+
+class _Cursor:
+    """The read position in one partition."""
+
+    __slots__ = ("topic", "partition", "directory", "next_offset", "base", "fd", "file_pos", "buf", "bpos", "listed_at")
+
+    def __init__(self, topic: str, partition: int, directory: Path, offset: int) -> None:
+        self.topic, self.partition, self.directory = topic, partition, directory
+        self.next_offset = offset
+        self.base = -1
+        self.fd: int | None = None
+        self.file_pos = 0  # file position of buf[0]
+        self.buf = b""
+        self.bpos = 0
+        self.listed_at = 0.0
+        self.seek(offset)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __del__(self) -> None:  # a reader that was never closed must not leak descriptors
+        try:
+            self.close()
+        except (AttributeError, OSError):
+            pass
+
+    def seek(self, offset: int) -> None:
+        """Position at ``offset`` (the low watermark if ``offset`` is below it)."""
+        self.close()
+        self.buf, self.bpos = b"", 0
+        self.next_offset = offset
+        try:
+            found = locate(self.directory, offset)
+        except FileNotFoundError:
+            raise UnknownTopicError(self.topic) from None
+        if found is None:
+            return  # no segment yet: open on a later poll
+        self.base, self.fd, self.file_pos, self.next_offset = found
+
+    def read(self, limit: int, out: list[Record], *, waiting: bool = False) -> int:
+        """Append up to ``limit`` records to ``out``; return how many.
+
+        ``waiting``: this is a retry inside one poll's wait, so listing the directory (to
+        notice changes other than a plain roll) is rate-limited.
+        """
+        if self.fd is None:
+            self.seek(self.next_offset)
+            if self.fd is None:
+                return 0
+        got = 0
+        while got < limit:
+            buf = self.buf
+            before = len(out)
+            pos, status, reason = parse_records(
+                buf, self.bpos, len(buf), self.topic, self.partition, self.next_offset, limit - got, out
+            )
+            self.bpos = pos
+            if len(out) > before:
+                got += len(out) - before
+                self.next_offset = out[-1].offset + 1
+            if got >= limit:
+                break
+            if status == BAD:
+                if not got:  # records before the damage go out first; the next poll raises
+                    self._bad(reason)
+                break
+            # the buffer is used up (OK) or ends inside a record (INCOMPLETE): read on
+            data = os.pread(self.fd, CHUNK, self.file_pos + len(buf))  # type: ignore[arg-type]
+            if data:
+                self.buf = buf[pos:] + data if pos < len(buf) else data
+                self.file_pos += pos
+                self.bpos = 0
+                continue
+            if not self._next_segment(status, waiting):
+                break
+        return got
+
+    def _expected(self) -> int:
+        return self.next_offset
+
+    def _bad(self, reason: str) -> None:
+        """A bad record at the parse position: corruption (raise) or a torn / in-progress tail (wait)."""
+        assert self.fd is not None
+        pos = self.file_pos + self.bpos
+        size = os.fstat(self.fd).st_size
+        last = self._is_last()
+        after = find_valid_after(self.fd, pos, size, self._expected())
+        if after is None and last:
+            self._rewind()  # not yet written (or a torn tail the next writer truncates)
+            return
+        # re-read once from disk before calling it corruption
+        self._rewind()
+        probe: list[Record] = []
+        data = os.pread(self.fd, CHUNK, self.file_pos)
+        _, status, reason2 = parse_records(data, 0, len(data), self.topic, self.partition, 0, 1, probe)
+        if probe:
+            return  # it reads fine now: pick it up on the next poll
+        raise LogCorruptionError(
+            str(segment_path(self.directory, self.base)), self._expected(), pos, reason2 or reason
+        )
+
+    def _rewind(self) -> None:
+        """Drop buffered bytes from the parse position on, so they are read from disk again."""
+        self.file_pos += self.bpos
+        self.buf, self.bpos = b"", 0
+
+    def _is_last(self) -> bool:
+        try:
+            bases = list_segments(self.directory)
+        except FileNotFoundError:
+            return True
+        return not bases or bases[-1] <= self.base
+
+    def _later_segments(self, waiting: bool) -> list[int]:
+        """Segments after the current one. A roll is seen at once (the new segment is named after
+        the next offset); other changes (a compaction gap) by listing, at most every 100 ms."""
+        candidate = self.next_offset
+        if candidate > self.base and os.path.exists(segment_path(self.directory, candidate)):
+            return [candidate]
+        now = time.monotonic()
+        if waiting and now - self.listed_at < _LIST_INTERVAL:
+            return []
+        self.listed_at = now
+        try:
+            return [b for b in list_segments(self.directory) if b > self.base]
+        except FileNotFoundError:
+            return []
+
+    def _next_segment(self, status: int, waiting: bool = False) -> bool:
+        """At the end of the visible data: move to the next segment if there is one."""
+        assert self.fd is not None
+        later = self._later_segments(waiting)
+        leftover = len(self.buf) - self.bpos
+        if not later:
+            if status == INCOMPLETE and leftover:
+                self._bad("incomplete record")  # raises if valid records follow it
+            return False
+        # the segment was closed before ``later[0]`` was created: one more read sees all of it
+        if os.fstat(self.fd).st_size > self.file_pos + len(self.buf):
+            return True
+        if leftover:
+            pos = self.file_pos + self.bpos
+            probe: list[Record] = []
+            data = os.pread(self.fd, leftover + CHUNK, pos)
+            parse_records(data, 0, len(data), self.topic, self.partition, 0, 1, probe)
+            if probe:  # our buffered bytes were stale (the tail was rewritten): read again
+                self._rewind()
+                return True
+            raise LogCorruptionError(
+                str(segment_path(self.directory, self.base)),
+                self._expected(),
+                pos,
+                f"truncated record at the end of a closed segment ({leftover} bytes)",
+            )
+        self.close()
+        for base in later:
+            opened = open_segment(self.directory, base)
+            if opened is not None:
+                self.fd, self.base = opened[0], base
+                self.file_pos, self.buf, self.bpos = 0, b"", 0
+                return True
+        self.seek(self.next_offset)  # every later segment vanished: locate afresh
+        return self.fd is not None
+
+
+class EmbeddedReader(Reader):
+    """Reads assigned partitions from explicit offsets (see :meth:`EmbeddedLog.reader`)."""
+
+    def __init__(self, log: EmbeddedLog, assignments: Sequence[tuple[str, int, int]]) -> None:
+        self._log = log
+        self._cursors: dict[TopicPartition, _Cursor] = {}
+        self._order: list[_Cursor] = []
+        self._rr = 0
+        try:
+            for topic, partition, offset in assignments:
+                self._add(topic, partition, offset)
+        except BaseException:
+            self.close()
+            raise
+
+    def _add(self, topic: str, partition: int, offset: int) -> None:
+        directory = self._log.partition_dir(topic, partition)  # validates topic and partition
+        if offset < 0:
+            raise ConfigError(f"start offset {offset} for {topic}/{partition} is negative", hint="offsets start at 0")
+        key = (topic, partition)
+        if key in self._cursors:
+            self._cursors[key].seek(offset)
+            return
+        cursor = _Cursor(topic, partition, directory, offset)
+        self._cursors[key] = cursor
+        self._order.append(cursor)
+
+    def poll(self, max_records: int = 1000, timeout: float = 0.0) -> list[Record]:
+        """Up to ``max_records`` records across the assigned partitions, waiting up to ``timeout`` s.
+
+        Partitions take turns (the first one polled rotates), so a busy partition cannot
+        starve the others; within a partition records come in offset order.
+        """
+        out: list[Record] = []
+        if not self._order or max_records <= 0:
+            if timeout > 0:
+                time.sleep(timeout)
+            return out
+        deadline = time.monotonic() + timeout
+        waiting = False
+        while True:
+            n = len(self._order)
+            start = self._rr
+            self._rr = (self._rr + 1) % n
+            for i in range(n):
+                cursor = self._order[(start + i) % n]
+                try:
+                    cursor.read(max_records - len(out), out, waiting=waiting)
+                except LogCorruptionError:
+                    if out:  # hand out what was read; the damaged partition raises again next poll
+                        return out
+                    raise
+                if len(out) >= max_records:
+                    break
+            if out:
+                return out
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return out
+            time.sleep(min(_IDLE_SLEEP, remaining))
+            waiting = True
+
+    def seek(self, topic: str, partition: int, offset: int) -> None:
+        """Continue ``topic``/``partition`` from ``offset`` (the low watermark if below it)."""
+        cursor = self._cursors.get((topic, partition))
+        if cursor is None:
+            raise ConfigError(
+                f"{topic}/{partition} is not assigned to this reader",
+                hint="create the reader with every (topic, partition, offset) it should read",
+            )
+        cursor.seek(offset)
+
+    def position(self, topic: str, partition: int) -> int:
+        """The offset of the next record :meth:`poll` returns for this partition."""
+        cursor = self._cursors.get((topic, partition))
+        if cursor is None:
+            raise ConfigError(f"{topic}/{partition} is not assigned to this reader")
+        return cursor.next_offset
+
+    def assignment(self) -> list[TopicPartition]:
+        """The partitions this reader reads, in assignment order."""
+        return [(c.topic, c.partition) for c in self._order]
+
+    def close(self) -> None:
+        """Close every open segment."""
+        for cursor in self._order:
+            cursor.close()
+
+
+class EmbeddedGroupConsumer(EmbeddedReader, GroupConsumer):
+    """A consumer in a group: every partition of its topics, resuming from committed offsets.
+
+    The embedded log runs a *single-process* group: there is no rebalancing, so two
+    consumers of one group in different processes would each read every partition. Run one
+    consumer per group (scale out with Kafka). A committed offset outside the partition's
+    current range (after retention or ``log repair``) is clamped into ``[low, high]``.
+    """
+
+    def __init__(
+        self,
+        log: EmbeddedLog,
+        group: str,
+        topics: Sequence[str],
+        auto_offset_reset: Literal["earliest", "latest"] = "earliest",
+    ) -> None:
+        if auto_offset_reset not in ("earliest", "latest"):
+            raise ConfigError(
+                f"auto_offset_reset {auto_offset_reset!r} is not 'earliest' or 'latest'",
+                hint="use auto_offset_reset='earliest' (from the start) or 'latest' (only new records)",
+            )
+        self.group = group
+        self._store = log.offsets_store()
+        committed = self._store.load(group)
+        assignments = []
+        for topic in dict.fromkeys(topics):
+            for p in range(log.partitions(topic)):
+                low, high = log.watermarks(topic, p)
+                start = committed.get((topic, p))
+                if start is None:
+                    start = low if auto_offset_reset == "earliest" else high
+                assignments.append((topic, p, min(max(start, low), high)))
+        super().__init__(log, assignments)
+
+    def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
+        """Persist ``{(topic, partition): next_offset}`` (``None``: the current positions), atomically."""
+        if offsets is None:
+            offsets = {(c.topic, c.partition): c.next_offset for c in self._order}
+        for (topic, partition), offset in offsets.items():
+            if not isinstance(offset, int) or offset < 0:
+                raise ConfigError(
+                    f"cannot commit offset {offset!r} for {topic}/{partition}",
+                    hint="commit the next offset to read: last processed offset + 1",
+                )
+        self._store.commit(self.group, dict(offsets))
+
+    def committed(self, topic: str, partition: int) -> int | None:
+        """The group's committed next offset for a partition, or ``None``."""
+        return self._store.load(self.group).get((topic, partition))
