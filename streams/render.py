@@ -6,7 +6,7 @@ import base64
 import json
 from typing import Any
 
-from streams.timeutil import format_time_ns
+from streams.timeutil import format_iso_ns
 
 
 def jsonable(value: Any) -> Any:
@@ -47,4 +47,4 @@ def table_row(rep: Any, width: int = 120) -> str:
     body = rep.error if rep.error is not None else json.dumps(rep.value, default=jsonable, ensure_ascii=False, separators=(",", ":"))
     if len(body) > width:
         body = body[: width - 1] + "…"
-    return f"{rec.partition:>4} {rec.offset:>10}  {format_time_ns(rec.timestamp_ns):<30}  {key[:12]:<12} {kind[:22]:<22} {body}"
+    return f"{rec.partition:>4} {rec.offset:>10}  {format_iso_ns(rec.timestamp_ns):<30}  {key[:12]:<12} {kind[:22]:<22} {body}"

@@ -1,42 +1,99 @@
-"""Timestamps are int64 nanoseconds since the Unix epoch, everywhere. These are the only conversions."""
+"""Timestamps are int64 nanoseconds since the Unix epoch, everywhere. These are the only conversions.
+
+All arithmetic is on integers (no float seconds), so every nanosecond survives a round trip.
+"""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import date
 
-_ISO = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$"
-)
 NS_PER_S = 1_000_000_000
+INT64_MIN = -(1 << 63)
+INT64_MAX = (1 << 63) - 1
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_ISO_UTC = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:[0-9]{2})",
+    re.ASCII,
+)
+_FIX_TIME = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})-([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?", re.ASCII)
+
+
+def check_int64(value: int, what: str = "value") -> int:
+    """Return ``value`` if it fits a signed 64-bit integer, else raise :class:`ValueError`."""
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"{what} {value} does not fit in int64")
+    return value
+
+
+def _civil_to_ns(y: str, mo: str, d: str, h: str, mi: str, s: str, frac: str | None, text: str) -> int:
+    try:
+        day = date(int(y), int(mo), int(d)).toordinal() - _EPOCH_ORDINAL
+    except ValueError:
+        raise ValueError(f"{text!r} is not a valid calendar date") from None
+    hour, minute, second = int(h), int(mi), int(s)
+    if hour > 23 or minute > 59 or second > 59:
+        raise ValueError(f"{text!r} has an out-of-range time of day")
+    seconds = day * 86_400 + hour * 3_600 + minute * 60 + second
+    return seconds * NS_PER_S + int((frac or "").ljust(9, "0"))
+
+
+def parse_iso_ns(text: str) -> int:
+    """Strict ISO-8601: ``"2026-01-02T14:30:00.000123456Z"`` -> ns (1 to 9 fractional digits, ``Z`` or ``+hh:mm``)."""
+    if not isinstance(text, str):
+        raise ValueError(f"timestamp must be a string, got {type(text).__name__}")
+    m = _ISO_UTC.fullmatch(text)
+    if m is None:
+        raise ValueError(f"{text!r} is not an ISO-8601 timestamp like 2026-01-02T14:30:00.000123456Z")
+    ns = _civil_to_ns(*m.groups()[:7], text=text)
+    tz = m.group(8)
+    if tz != "Z":
+        sign = 1 if tz[0] == "+" else -1
+        ns -= sign * (int(tz[1:3]) * 3_600 + int(tz[4:6]) * 60) * NS_PER_S
+    return check_int64(ns, f"timestamp {text!r}")
+
+
+def format_iso_ns(ns: int) -> str:
+    """ns since the epoch -> ``"2026-01-02T14:30:00.000123456Z"`` (always 9 fractional digits, UTC)."""
+    seconds, frac = divmod(ns, NS_PER_S)
+    day, rem = divmod(seconds, 86_400)
+    d = date.fromordinal(day + _EPOCH_ORDINAL)
+    h, rem = divmod(rem, 3_600)
+    mi, s = divmod(rem, 60)
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{h:02d}:{mi:02d}:{s:02d}.{frac:09d}Z"
+
+
+def parse_fix_time(text: str) -> int:
+    """FIX UTCTimestamp ``"20260102-14:30:00.000123456"`` (0 to 9 fractional digits) -> ns since the epoch."""
+    m = _FIX_TIME.fullmatch(text)
+    if m is None:
+        raise ValueError(f"{text!r} is not a FIX UTCTimestamp like 20260102-14:30:00.000123456")
+    return check_int64(_civil_to_ns(*m.groups(), text=text), f"timestamp {text!r}")
+
+
+def format_fix_time(ns: int) -> str:
+    """ns since the epoch -> FIX UTCTimestamp with nanoseconds, ``"20260102-14:30:00.000123456"``."""
+    iso = format_iso_ns(ns)
+    return f"{iso[0:4]}{iso[5:7]}{iso[8:10]}-{iso[11:29]}"
 
 
 def parse_time_ns(text: str | int) -> int:
-    """Parse ``1767364200000000000`` (ns) or ISO-8601 with up to 9 fractional digits (``Z``/offset; naive = UTC).
+    """What a user may type for a time: integer ns, or ISO-8601 (a space for ``T`` and no zone, meaning UTC, allowed).
 
     Raises :class:`ValueError` with a message saying what is accepted.
     """
     if isinstance(text, int):
         return text
     s = text.strip()
-    if re.fullmatch(r"-?\d+", s):
-        return int(s)
-    m = _ISO.match(s)
-    if not m:
-        raise ValueError(f"{text!r} is not a timestamp: use integer nanoseconds or ISO-8601 like 2026-01-02T14:30:00.000123456Z")
-    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-    frac = (m.group(7) or "").ljust(9, "0")
-    tz = m.group(8)
-    offset_s = 0
-    if tz and tz != "Z":
-        sign = 1 if tz[0] == "+" else -1
-        digits = tz[1:].replace(":", "")
-        offset_s = sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
-    whole = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
-    return (int(whole.timestamp()) - offset_s) * NS_PER_S + int(frac)
-
-
-def format_time_ns(ns: int) -> str:
-    """``1767364200000123456`` -> ``2026-01-02T14:30:00.000123456Z`` (exact, no float)."""
-    seconds, frac = divmod(ns, NS_PER_S)
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
+    if re.fullmatch(r"-?[0-9]+", s):
+        return check_int64(int(s), "timestamp")
+    s = s.replace(" ", "T", 1)
+    if not re.search(r"(Z|[+-][0-9]{2}:?[0-9]{2})$", s):
+        s += "Z"
+    s = re.sub(r"([+-][0-9]{2})([0-9]{2})$", r"\1:\2", s)
+    try:
+        return parse_iso_ns(s)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a timestamp: use integer nanoseconds or ISO-8601 like 2026-01-02T14:30:00.000123456Z"
+        ) from None

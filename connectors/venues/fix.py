@@ -23,7 +23,7 @@ from typing import ClassVar
 from connectors.venues.events import BookDelta, Heartbeat, MarketEvent, Quote, StatusChange, Trade, VenueMessage
 from connectors.venues.formats import Codec, Inspection, Resolve, instrument
 from connectors.venues.instruments import RefData
-from connectors.venues.scaled import format_decimal, format_fix_time, is_decimal, parse_decimal, parse_fix_time
+from connectors.venues.scaled import format_decimal, format_fix_time, parse_fix_time, parse_scaled_field
 
 SOH = "\x01"
 BEGIN = b"8=FIX.4.4\x01"
@@ -131,18 +131,7 @@ def _req(fields: dict[int, str], tag: int, name: str) -> str:
 
 
 def _dec(fields: dict[int, str], tag: int, name: str, scale: int | None, *, minimum: int | None = None) -> int:
-    text = _req(fields, tag, name)
-    if scale is None:
-        if not is_decimal(text):
-            raise ValueError(f"{name} ({tag}) {text!r} is not a decimal number")
-        return 0
-    try:
-        value = parse_decimal(text, scale)
-    except ValueError as exc:
-        raise ValueError(f"{name} ({tag}): {exc}") from None
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} ({tag}) must be >= {minimum}, got {text!r}")
-    return value
+    return parse_scaled_field(_req(fields, tag, name), f"{name} ({tag})", scale, minimum=minimum)
 
 
 def _map(fields: dict[int, str], tag: int, name: str, table: dict[str, str]) -> str:

@@ -58,9 +58,8 @@ from connectors.venues.scaled import (
     check_int64,
     format_decimal,
     format_iso_ns,
-    is_decimal,
-    parse_decimal,
     parse_iso_ns,
+    parse_scaled_field,
 )
 
 FORMATS: tuple[str, ...] = ("json-decimal", "json-ticks", "fix")
@@ -213,17 +212,7 @@ def _scaled(text: Any, key: str, scale: int | None, *, minimum: int | None = Non
     """A decimal string at ``scale``; with ``scale=None`` (inspect mode) only its syntax is checked."""
     if not isinstance(text, str):
         raise ValueError(f"field {key!r} must be a decimal string, got {text!r}")
-    if scale is None:
-        if not is_decimal(text):
-            raise ValueError(f"field {key!r}: {text!r} is not a decimal number")
-        return 0
-    try:
-        value = parse_decimal(text, scale)
-    except ValueError as exc:
-        raise ValueError(f"field {key!r}: {exc}") from None
-    if minimum is not None and value < minimum:
-        raise ValueError(f"field {key!r} must be >= {minimum}, got {text!r}")
-    return value
+    return parse_scaled_field(text, f"field {key!r}", scale, minimum=minimum)
 
 
 def _ts_ns(value: int) -> int:

@@ -10,7 +10,7 @@ from streams.lineage import lineage_headers, source_of
 from streams.log.base import Record
 from streams.render import json_line, table_row
 from streams.replay import ReplayedRecord, matches, parse_filters
-from streams.timeutil import format_time_ns, parse_time_ns
+from streams.timeutil import format_iso_ns, parse_time_ns
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ def test_parse_time_ns(text, ns):
 
 def test_format_round_trips_every_nanosecond():
     for ns in (0, 1, 1_767_364_200_000_123_456, 1_767_364_200_999_999_999):
-        assert parse_time_ns(format_time_ns(ns)) == ns
+        assert parse_time_ns(format_iso_ns(ns)) == ns
 
 
 def test_bad_time_says_what_is_accepted():
