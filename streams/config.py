@@ -59,6 +59,9 @@ class KafkaSettings(BaseSettings):
     """Kafka client security and tuning (``HFTSTREAM_KAFKA_*``).
 
     Bootstrap servers come from the ``kafka://`` URL (or ``HFTSTREAM_KAFKA_BOOTSTRAP``).
+    ``replication_factor`` applies to topics created by ``create_topic`` (1 suits a single
+    local broker; use 3 on a cluster). ``timeout_s`` bounds every admin and metadata request:
+    a broker that does not answer within it raises ``BrokerUnavailableError``.
     """
 
     model_config = _settings("HFTSTREAM_KAFKA_")
@@ -73,6 +76,8 @@ class KafkaSettings(BaseSettings):
     ssl_key_location: str | None = None
     ssl_key_password: SecretStr | None = None
     client_id: str = "hftstream"
+    replication_factor: int = 1
+    timeout_s: float = 10.0
 
     def librdkafka(self, bootstrap: str) -> dict[str, Any]:
         """The librdkafka configuration for these settings (contains secrets: never log it)."""

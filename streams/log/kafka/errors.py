@@ -1,0 +1,117 @@
+"""Turn librdkafka errors into hftstream's typed errors, naming the broker but never the credentials.
+
+One table decides what the runtime does with a Kafka failure: an unknown topic stops with
+:class:`~streams.errors.UnknownTopicError`; an unreachable or moving broker is a
+:class:`~streams.errors.BrokerUnavailableError` (retry); an authentication problem is a
+:class:`~streams.errors.ConfigError`; anything else non-retriable is a
+:class:`~streams.errors.KafkaClientError`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from confluent_kafka import KafkaError, KafkaException
+
+from streams.errors import (
+    BrokerUnavailableError,
+    ConfigError,
+    HftError,
+    KafkaClientError,
+    RetryableError,
+    UnknownTopicError,
+)
+
+log = logging.getLogger("streams.log.kafka")
+# A library logs; the application decides where logs go. Without this, Python's last-resort
+# handler would print librdkafka's transient warnings ("... retrying") on every CLI run.
+log.addHandler(logging.NullHandler())
+
+
+def _codes(*names: str) -> frozenset[int]:
+    # Some names only exist in newer librdkafka builds: skip the ones this build lacks.
+    return frozenset(getattr(KafkaError, n) for n in names if hasattr(KafkaError, n))
+
+
+UNKNOWN_TOPIC = _codes("UNKNOWN_TOPIC_OR_PART", "_UNKNOWN_TOPIC", "_UNKNOWN_PARTITION")
+UNAVAILABLE = _codes(
+    "_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_MSG_TIMED_OUT", "_TIMED_OUT_QUEUE", "_RESOLVE",
+    "_WAIT_COORD", "_DESTROY", "REQUEST_TIMED_OUT", "NETWORK_EXCEPTION", "LEADER_NOT_AVAILABLE",
+    "NOT_LEADER_FOR_PARTITION", "NOT_LEADER_OR_FOLLOWER", "COORDINATOR_NOT_AVAILABLE",
+    "COORDINATOR_LOAD_IN_PROGRESS", "NOT_COORDINATOR", "BROKER_NOT_AVAILABLE", "NOT_ENOUGH_REPLICAS",
+    "NOT_ENOUGH_REPLICAS_AFTER_APPEND", "KAFKA_STORAGE_ERROR", "UNKNOWN_LEADER_EPOCH", "FENCED_LEADER_EPOCH",
+    "OFFSET_NOT_AVAILABLE",
+)  # fmt: skip
+AUTH = _codes(
+    "_AUTHENTICATION", "_SSL", "SASL_AUTHENTICATION_FAILED", "ILLEGAL_SASL_STATE", "UNSUPPORTED_SASL_MECHANISM",
+    "TOPIC_AUTHORIZATION_FAILED", "GROUP_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED",
+    "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+)  # fmt: skip
+PARTITION_EOF = KafkaError._PARTITION_EOF
+
+AUTH_HINT = (
+    "check HFTSTREAM_KAFKA_SECURITY_PROTOCOL, HFTSTREAM_KAFKA_SASL_* and HFTSTREAM_KAFKA_SSL_* "
+    "and the broker's ACLs"
+)
+
+
+def kafka_error(exc: KafkaException | KafkaError | BaseException) -> KafkaError | None:
+    """The :class:`KafkaError` inside ``exc`` (or ``exc`` itself), if any."""
+    if isinstance(exc, KafkaError):
+        return exc
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        return exc.args[0]
+    return None
+
+
+def translate(
+    exc: KafkaException | KafkaError | BaseException,
+    bootstrap: str,
+    *,
+    topic: str | None = None,
+    doing: str = "",
+) -> HftError:
+    """The hftstream error for a Kafka failure while ``doing`` something with ``topic``."""
+    err = kafka_error(exc)
+    what = f" ({doing})" if doing else ""
+    if err is None:
+        if isinstance(exc, TimeoutError):
+            return BrokerUnavailableError(f"Kafka broker at {bootstrap} did not answer in time{what}")
+        return KafkaClientError(f"Kafka client failure at {bootstrap}{what}: {type(exc).__name__}: {exc}")
+    code, text = err.code(), err.str()
+    if code in UNKNOWN_TOPIC and topic is not None:
+        return UnknownTopicError(topic)
+    if code in AUTH:
+        return ConfigError(f"Kafka at {bootstrap} refused the credentials or permissions{what}: {text}", hint=AUTH_HINT)
+    if code in UNAVAILABLE:
+        return BrokerUnavailableError(f"Kafka broker at {bootstrap} is unavailable{what}: {text}")
+    if err.fatal():
+        return KafkaClientError(
+            f"fatal Kafka client error at {bootstrap}{what}: {text}",
+            hint="the client cannot continue: recreate it (restart the process); if it recurs, read the broker log",
+        )
+    if err.retriable():
+        return RetryableError(
+            f"transient Kafka error at {bootstrap}{what}: {text}", hint="retry; if it persists, check the broker"
+        )
+    return KafkaClientError(f"Kafka error at {bootstrap}{what}: {err.name()}: {text}")
+
+
+class ErrorSink:
+    """librdkafka's ``error_cb``: logs client-level errors, keeps the fatal one to raise on the next call."""
+
+    __slots__ = ("bootstrap", "fatal")
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.fatal: KafkaError | None = None
+
+    def __call__(self, err: KafkaError) -> None:
+        if err.fatal():
+            self.fatal = err
+        log.warning("kafka client (%s): %s", self.bootstrap, err.str())
+
+    def raise_if_fatal(self) -> None:
+        """Raise the fatal error librdkafka reported, if any."""
+        if self.fatal is not None:
+            raise translate(self.fatal, self.bootstrap)
