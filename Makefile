@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup prereqs kafka-jars test demo bench clean
+.PHONY: setup prereqs kafka-jars lint test demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,10 @@ setup: $(STAMP)
 kafka-jars: prereqs setup
 	$(PY) infra/kafka/launcher.py fetch
 
-test: setup kafka-jars
+lint: setup
+	$(VENV)/bin/ruff check streams connectors tests infra
+
+test: setup kafka-jars lint
 	$(VENV)/bin/pytest
 
 demo: setup

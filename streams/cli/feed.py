@@ -7,8 +7,6 @@ or :func:`connectors.venues.file_feed.publish_file`, then prints the summary.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Any

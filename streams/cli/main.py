@@ -34,6 +34,7 @@ app = typer.Typer(
     cls=_Group,
     help="Trading data as Avro records on a partitioned log: feeds, topics, replay, and the pipeline.",
     no_args_is_help=True,
+    invoke_without_command=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -66,8 +67,17 @@ def root(
         help="Confluent schema registry URL. Unset: Avro single-object encoding with schemas from schemas/.",
         show_envvar=True,
     ),
+    version: bool = typer.Option(False, "--version", help="Print the hftstream version and exit.", is_eager=True),
 ) -> None:
     """Trading data as Avro records on a partitioned log."""
+    if version:
+        from streams import __version__
+
+        typer.echo(f"hftstream {__version__}")
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit()
     overrides = {k: v for k, v in {"log": log, "schema_registry": schema_registry}.items() if v}
     st = AppState(settings=HftSettings(**overrides))
     ctx.obj = st

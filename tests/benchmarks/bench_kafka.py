@@ -66,56 +66,68 @@ def _produce_raw(conf: dict[str, Any], topic: str, data: list[tuple[bytes, bytes
     return time.perf_counter() - started
 
 
-def _consume_subject(log: KafkaLog, topic: str, n: int) -> float:
-    reader = log.reader([(topic, p, 0) for p in range(PARTITIONS)])
+def _drain(poll: Callable[[], int], n: int, who: str) -> float:
+    """Seconds until ``poll()`` (records per call) has returned ``n`` records in total (60 s at most)."""
     got = 0
     started = time.perf_counter()
     deadline = started + 60
     while got < n and time.perf_counter() < deadline:
-        got += len(reader.poll(1000, timeout=0.5))
+        got += poll()
     elapsed = time.perf_counter() - started
-    reader.close()
-    assert got == n, f"KafkaLog reader got {got} of {n}"
+    assert got == n, f"{who} got {got} of {n}"
     return elapsed
 
 
-def _consume_raw(conf: dict[str, Any], topic: str, n: int) -> float:
+def _consume_subject(log: KafkaLog, topic: str, n: int) -> float:
+    reader = log.reader([(topic, p, 0) for p in range(PARTITIONS)])
+    try:
+        return _drain(lambda: len(reader.poll(1000, timeout=0.5)), n, "KafkaLog reader")
+    finally:
+        reader.close()
+
+
+def _raw_consumer(conf: dict[str, Any], topic: str) -> confluent_kafka.Consumer:
     consumer = confluent_kafka.Consumer(conf)
     consumer.assign([confluent_kafka.TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+    return consumer
+
+
+def _consume_raw(conf: dict[str, Any], topic: str, n: int) -> float:
+    """The barest raw loop: touch each message's error and value."""
+    consumer = _raw_consumer(conf, topic)
     consume = consumer.consume
-    got = 0
-    started = time.perf_counter()
-    deadline = started + 60
-    while got < n and time.perf_counter() < deadline:
+
+    def poll() -> int:
+        got = 0
         for m in consume(1000, 0.5):
             if m.error() is None:
                 m.value()
                 got += 1
-    elapsed = time.perf_counter() - started
-    consumer.close()
-    assert got == n, f"raw consumer got {got} of {n}"
-    return elapsed
+        return got
+
+    try:
+        return _drain(poll, n, "raw consumer")
+    finally:
+        consumer.close()
 
 
 def _consume_raw_fields(conf: dict[str, Any], topic: str, n: int) -> float:
     """Raw consume that extracts the same seven fields a Record carries, into plain tuples."""
-    consumer = confluent_kafka.Consumer(conf)
-    consumer.assign([confluent_kafka.TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+    consumer = _raw_consumer(conf, topic)
     consume = consumer.consume
-    got = 0
-    started = time.perf_counter()
-    deadline = started + 60
-    while got < n and time.perf_counter() < deadline:
+
+    def poll() -> int:
         batch = [
             (m.topic(), m.partition(), m.offset(), m.timestamp()[1], m.key(), m.value(), m.headers())
             for m in consume(1000, 0.5)
             if m.error() is None
         ]
-        got += len(batch)
-    elapsed = time.perf_counter() - started
-    consumer.close()
-    assert got == n, f"raw consumer got {got} of {n}"
-    return elapsed
+        return len(batch)
+
+    try:
+        return _drain(poll, n, "raw field consumer")
+    finally:
+        consumer.close()
 
 
 def _best(rounds: int, fn: Callable[[], float]) -> float:

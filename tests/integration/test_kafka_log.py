@@ -24,8 +24,9 @@ from streams.errors import (
     RetryableError,
     UnknownTopicError,
 )
-from streams.log import Reader, Record, TopicSpec, open_log
+from streams.log import Record, TopicSpec, open_log
 from streams.log.kafka import KafkaLog
+from support import poll_until
 
 pytestmark = pytest.mark.kafka
 BASE_NS = 1_767_225_600_000_000_000
@@ -37,16 +38,6 @@ def dead_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def poll_until(reader: Reader, count: int, seconds: float = 10.0) -> list[Record]:
-    """Poll until ``count`` records arrived (a fresh consumer's first fetch can take a moment)."""
-    out: list[Record] = []
-    deadline = time.monotonic() + seconds
-    while len(out) < count and time.monotonic() < deadline:
-        out.extend(reader.poll(1000, timeout=0.3))
-    assert len(out) >= count, f"got {len(out)} of {count} records in {seconds}s"
-    return out
 
 
 def test_open_log_gives_kafka_log(kafka_bootstrap: str) -> None:

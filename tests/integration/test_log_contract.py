@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from streams.errors import ConfigError, UnknownPartitionError, UnknownTopicError
-from streams.log import Log, Reader, Record, TopicInfo, TopicSpec, open_log
+from streams.log import Log, Record, TopicInfo, TopicSpec, open_log
 from streams.log.partitioner import partition_for
+from support import poll_until
 
 BASE_NS = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
 MS = 1_000_000
@@ -68,16 +69,6 @@ def read_all(log: Log, name: str, start: int = 0) -> list[Record]:
         while len(out) < want and time.monotonic() < deadline:
             out.extend(reader.poll(1000, timeout=0.5))
     assert len(out) == want, f"read {len(out)} of {want} records from {name}"
-    return out
-
-
-def poll_until(reader: Reader, count: int, seconds: float = 10.0) -> list[Record]:
-    """Poll until ``count`` records arrived (or fail after ``seconds``)."""
-    out: list[Record] = []
-    deadline = time.monotonic() + seconds
-    while len(out) < count and time.monotonic() < deadline:
-        out.extend(reader.poll(1000, timeout=0.3))
-    assert len(out) >= count, f"got {len(out)} of {count} records in {seconds}s"
     return out
 
 

@@ -42,6 +42,12 @@ UNAVAILABLE = _codes(
     "NOT_ENOUGH_REPLICAS_AFTER_APPEND", "KAFKA_STORAGE_ERROR", "UNKNOWN_LEADER_EPOCH", "FENCED_LEADER_EPOCH",
     "OFFSET_NOT_AVAILABLE",
 )  # fmt: skip
+# Leadership of a partition is moving (a topic just created, a broker restarting): a read retried
+# a moment later succeeds. A subset of UNAVAILABLE, retried inside KafkaLog before anything is raised.
+LEADER_MOVING = _codes(
+    "LEADER_NOT_AVAILABLE", "NOT_LEADER_FOR_PARTITION", "NOT_LEADER_OR_FOLLOWER", "UNKNOWN_LEADER_EPOCH",
+    "FENCED_LEADER_EPOCH", "OFFSET_NOT_AVAILABLE",
+)  # fmt: skip
 AUTH = _codes(
     "_AUTHENTICATION", "_SSL", "SASL_AUTHENTICATION_FAILED", "ILLEGAL_SASL_STATE", "UNSUPPORTED_SASL_MECHANISM",
     "TOPIC_AUTHORIZATION_FAILED", "GROUP_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED",

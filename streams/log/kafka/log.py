@@ -43,7 +43,7 @@ from streams.config import KafkaSettings
 from streams.errors import ConfigError, UnknownPartitionError, UnknownTopicError
 from streams.log.base import DeliveryCallback, Log, TopicChange, TopicInfo, TopicSpec
 from streams.log.kafka.consumer import KafkaGroupConsumer, KafkaReader
-from streams.log.kafka.errors import UNAVAILABLE, UNKNOWN_TOPIC, ErrorSink, kafka_error, translate
+from streams.log.kafka.errors import LEADER_MOVING, UNAVAILABLE, UNKNOWN_TOPIC, ErrorSink, kafka_error, translate
 from streams.log.kafka.producer import KafkaProducer
 
 T = TypeVar("T")
@@ -150,10 +150,18 @@ class KafkaLog(Log):
     # -- request plumbing ---------------------------------------------------------------
 
     def _call(self, fn: Callable[[], T], *, topic: str | None = None, doing: str = "") -> T:
-        try:
-            result = fn()
-        except (KafkaException, TimeoutError) as exc:
-            raise translate(exc, self.bootstrap, topic=topic, doing=doing) from None
+        """Run one client call; retry while partition leadership is moving (bounded by the timeout)."""
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                result = fn()
+                break
+            except (KafkaException, TimeoutError) as exc:
+                err = kafka_error(exc)
+                if err is not None and err.code() in LEADER_MOVING and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                raise translate(exc, self.bootstrap, topic=topic, doing=doing) from None
         self._errors.raise_if_fatal()
         return result
 

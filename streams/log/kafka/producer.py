@@ -113,17 +113,13 @@ class KafkaProducer(Producer):
         n = self._partitions.get(topic)
         if n is None or (partition is not None and not 0 <= partition < n):
             self._check_target(topic, partition)
+        target = -1 if partition is None else partition
+        timestamp = 0 if timestamp_ns is None else timestamp_ns // NS_PER_MS
+        wire_headers = list(headers) if headers else None
         try:
-            self._produce(
-                topic,
-                value,
-                key,
-                -1 if partition is None else partition,
-                timestamp=0 if timestamp_ns is None else timestamp_ns // NS_PER_MS,
-                headers=list(headers) if headers else None,
-            )
+            self._produce(topic, value, key, target, timestamp=timestamp, headers=wire_headers)
         except BufferError:
-            self._wait_for_room(topic, value, key, partition, timestamp_ns, headers)
+            self._wait_for_room(topic, value, key, target, timestamp, wire_headers)
         except KafkaException as exc:
             raise translate(exc, self._bootstrap, topic=topic, doing="producing") from None
         self._queued += 1
@@ -134,22 +130,15 @@ class KafkaProducer(Producer):
             raise UnknownPartitionError(topic, partition, n)
 
     def _wait_for_room(
-        self, topic: str, value: bytes | None, key: bytes | None, partition: int | None,
-        timestamp_ns: int | None, headers: Headers | None,
+        self, topic: str, value: bytes | None, key: bytes | None, partition: int, timestamp_ms: int,
+        headers: list[tuple[str, bytes]] | None,
     ) -> None:  # fmt: skip
         """Backpressure: serve delivery reports until librdkafka's queue takes the record. Never drops."""
         while True:
             self._p.poll(0.05)
             self._errors.raise_if_fatal()
             try:
-                self._produce(
-                    topic,
-                    value,
-                    key,
-                    -1 if partition is None else partition,
-                    timestamp=0 if timestamp_ns is None else timestamp_ns // NS_PER_MS,
-                    headers=list(headers) if headers else None,
-                )
+                self._produce(topic, value, key, partition, timestamp=timestamp_ms, headers=headers)
                 return
             except BufferError:
                 continue
