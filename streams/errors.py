@@ -131,6 +131,21 @@ class RecordRejectedError(HftError):
     hint = "fix the record or the topic configuration (e.g. max.message.bytes) named in the message"
 
 
+class TransactionAbortableError(RetryableError):
+    """The open transaction cannot commit (a broker hiccup, a timeout): abort it, rewind to the last commit, go on."""
+
+    hint = "transient: the runtime aborts the transaction and re-processes from the last commit"
+
+
+class ProducerFencedError(HftError):
+    """Another producer opened the same transactional id: this instance is a zombie and must stop."""
+
+    hint = (
+        "another instance runs with the same --instance-id; stop one of them "
+        "(each running instance of a processor needs its own instance id)"
+    )
+
+
 class KafkaClientError(HftError):
     """A Kafka client failure that is neither transient nor about a topic (a fatal client state, a bad request)."""
 

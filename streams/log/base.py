@@ -124,8 +124,63 @@ class Producer(abc.ABC):
         self.close()
 
 
+class TransactionalProducer(Producer):
+    """A producer whose records, and the consumer offsets sent with them, commit or abort together.
+
+    The exactly-once contract (Kafka's read-process-write; the embedded log gives the same):
+
+    * :meth:`begin` opens a transaction; :meth:`produce` queues records into it;
+    * :meth:`commit` makes every record produced since :meth:`begin` visible to
+      ``read_committed`` readers **and** stores ``offsets`` as ``consumer``'s group
+      committed offsets, atomically: after a crash at any instant either all of it
+      happened or none of it did;
+    * :meth:`abort` discards the transaction's records (``read_committed`` readers never
+      see them) and leaves the group's committed offsets where they were.
+
+    ``transactional_id`` is stable across restarts of one processor instance and unique
+    among live instances: opening a producer with an id fences the previous holder (its
+    next call raises :class:`~streams.errors.ProducerFencedError`) and completes or rolls
+    back whatever transaction it left open.
+
+    Errors: :class:`~streams.errors.TransactionAbortableError` -- call :meth:`abort`,
+    rewind inputs to the last commit and go on; :class:`~streams.errors.ProducerFencedError`
+    (and any other :class:`~streams.errors.HftError`) -- fatal for this producer.
+    ``flush()`` outside a transaction is a no-op; inside one it only pushes records out
+    (they stay invisible until :meth:`commit`).
+    """
+
+    transactional_id: str
+
+    @abc.abstractmethod
+    def begin(self) -> None:
+        """Open a transaction. Raises if one is already open."""
+
+    @abc.abstractmethod
+    def commit(
+        self,
+        offsets: Mapping[TopicPartition, int] | None = None,
+        consumer: GroupConsumer | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Commit the open transaction together with ``{(topic, partition): next_offset}`` for ``consumer``'s group."""
+
+    @abc.abstractmethod
+    def abort(self, timeout: float | None = None) -> None:
+        """Abort the open transaction (no-op when none is open)."""
+
+    @property
+    @abc.abstractmethod
+    def in_transaction(self) -> bool:
+        """True between :meth:`begin` and :meth:`commit` / :meth:`abort`."""
+
+
 class Reader(abc.ABC):
-    """Reads assigned partitions from explicit offsets. No group, no commits."""
+    """Reads assigned partitions from explicit offsets. No group, no commits.
+
+    Readers are ``read_committed`` unless created with ``read_committed=False``: they
+    return only records of committed transactions (and every non-transactional record),
+    stopping at a partition's *last stable offset* while a transaction on it is open.
+    """
 
     @abc.abstractmethod
     def poll(self, max_records: int = 1000, timeout: float = 0.0) -> list[Record]:
@@ -180,6 +235,9 @@ class GroupConsumer(Reader):
         """The group's committed next offset for a partition, or ``None`` if never committed."""
 
 
+RebalanceCallback = Callable[[list[TopicPartition]], None]
+
+
 class Log(abc.ABC):
     """A partitioned, offset-addressed log: the one thing every component talks to."""
 
@@ -228,7 +286,11 @@ class Log(abc.ABC):
         """A new producer."""
 
     @abc.abstractmethod
-    def reader(self, assignments: Sequence[tuple[str, int, int]]) -> Reader:
+    def transactional_producer(self, transactional_id: str) -> TransactionalProducer:
+        """A transactional producer for ``transactional_id``; fences (and resolves) its previous holder."""
+
+    @abc.abstractmethod
+    def reader(self, assignments: Sequence[tuple[str, int, int]], *, read_committed: bool = True) -> Reader:
         """A reader of ``[(topic, partition, start_offset), ...]``."""
 
     @abc.abstractmethod
@@ -238,8 +300,18 @@ class Log(abc.ABC):
         topics: Sequence[str],
         *,
         auto_offset_reset: Literal["earliest", "latest"] = "earliest",
+        read_committed: bool = True,
+        on_assign: RebalanceCallback | None = None,
+        on_revoke: RebalanceCallback | None = None,
     ) -> GroupConsumer:
-        """A consumer in ``group`` reading every partition of ``topics``."""
+        """A consumer in ``group`` reading every partition of ``topics``.
+
+        ``on_assign`` / ``on_revoke`` are called (from inside :meth:`Reader.poll`, on the
+        polling thread) with the partitions gained or about to be lost. A revoke callback
+        must finish (commit or abort) the transaction in flight before it returns: after it,
+        another member may own those partitions. The embedded log's single-process group
+        calls ``on_assign`` once, with every partition, when the consumer is created.
+        """
 
     def close(self) -> None:
         """Release resources held by the log handle."""

@@ -1,0 +1,156 @@
+"""The processor contract: a pure, deterministic state machine from input records to output records.
+
+A processor never touches I/O, never reads the wall clock and never draws an unseeded
+random number. Time comes from the records (``Message.timestamp_ns`` and the event times
+in the values). The runtime (:mod:`streams.runtime`) owns everything else: reading,
+decoding, the merge order, batching, encoding, routing, lineage headers, dead letters,
+transactions, snapshots and metrics. So one processor runs unchanged on the embedded log,
+on Kafka, in a recovery replay, in ``hftstream verify`` and in a backtest, and the same
+input always gives byte-identical output.
+
+Writing one::
+
+    class Upper(Processor):
+        name = "upper"
+
+        def __init__(self, config: UpperConfig, task: int) -> None:
+            self.inputs = (Input("words.in"),)
+            self.outputs = ("words.out",)
+            self.seen = 0
+
+        def process(self, msg: Message) -> Iterable[Output]:
+            if not msg.value["text"]:
+                raise Reject("EMPTY_TEXT", "text is empty")   # -> dlq.upper, the run goes on
+            self.seen += 1
+            yield Output("words.out", msg.key, "demo.Word", {"text": msg.value["text"].upper()})
+
+        def snapshot(self) -> bytes:
+            return self.seen.to_bytes(8, "little")
+
+        def restore(self, blob: bytes) -> None:
+            self.seen = int.from_bytes(blob, "little")
+
+Tasks. The unit of state is a *task*: partition ``p`` of every ``keyed`` input (they must
+have the same partition count: co-partitioned, same key) plus every partition of every
+``global`` input. The runtime builds one processor object per task (``task`` = ``p``) and
+gives it only that task's records, so a task can move between instances (a Kafka rebalance)
+with its snapshot. A processor with only global inputs has one task, ``0``.
+
+Merge order. Within a task the runtime hands records over in one deterministic order: a
+k-way merge of the input partitions by ``(timestamp_ms, input rank, topic, partition)`` of
+their next records; within one partition, always offset order. The *input rank* is the
+position in :attr:`Processor.inputs` (a ``*`` pattern's topics share its rank). A
+partition that may still hold earlier records holds the merge back (see
+:mod:`streams.runtime.merge`), so on pre-published input the order does not depend on how
+records were batched or polled.
+
+Bad input. Raise :class:`Reject` (or any :class:`~streams.errors.PoisonError`) *before*
+changing state: the runtime dead-letters the input with the reason and goes on. Any other
+exception is a bug: the runtime stops without committing and names the record's lineage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, NamedTuple
+
+from streams.errors import PoisonError
+
+Scope = Literal["keyed", "global"]
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """One input of a processor.
+
+    ``topic`` is a topic name or an ``fnmatch`` pattern (``"md.raw.*"``) resolved against
+    the topics that exist when the processor starts. ``scope="keyed"``: the task owning
+    partition ``p`` reads partition ``p``. ``scope="global"``: every task reads every
+    partition (reference data, operator commands, market data used for reference prices).
+    """
+
+    topic: str
+    scope: Scope = "keyed"
+
+
+class Message(NamedTuple):
+    """A decoded input record as a processor sees it (never bytes)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ns: int
+    key: bytes | None
+    schema: str  # Avro full name of the value's schema, e.g. "hftstream.md.RawVenueMessage"
+    value: dict[str, Any]
+
+
+class Output(NamedTuple):
+    """One record to write. ``key`` ``str`` is UTF-8 encoded; the partition is ``murmur2(key)``.
+
+    ``timestamp_ns`` ``None`` means "the input's timestamp" (event time flows through).
+    The runtime adds the lineage headers (the input's topic, partition and offset).
+    """
+
+    topic: str
+    key: bytes | str | None
+    schema: str
+    value: dict[str, Any]
+    timestamp_ns: int | None = None
+
+
+class Reject(PoisonError):
+    """Raised by a processor for an input it refuses: the runtime dead-letters it with this reason.
+
+    ``reason_code`` is a stable machine-readable code (``UNKNOWN_SYMBOL``, ``OFF_TICK``...)
+    that dashboards group by; the message is for people.
+    """
+
+    def __init__(self, reason_code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.reason_code = reason_code
+
+
+# What process_batch returns per input: its outputs, or the reason it was rejected.
+Result = list[Output] | PoisonError
+
+
+class Processor:
+    """Base class of every processor (see the module docstring). Subclasses set ``name``,
+    ``inputs`` and ``outputs`` and implement :meth:`process`; stateful ones also
+    :meth:`snapshot` and :meth:`restore`.
+    """
+
+    name: ClassVar[str]
+    inputs: Sequence[Input]
+    outputs: Sequence[str]
+
+    def process(self, msg: Message) -> Iterable[Output]:
+        """Handle one input; return (or yield) its outputs. Raise :class:`Reject` to dead-letter it."""
+        raise NotImplementedError
+
+    def process_batch(self, msgs: Sequence[Message]) -> list[Result]:
+        """Handle inputs in the given order; one :data:`Result` per input.
+
+        Override only where batching pays; the default calls :meth:`process` per input.
+        """
+        out: list[Result] = []
+        for msg in msgs:
+            try:
+                out.append(list(self.process(msg)))
+            except PoisonError as exc:
+                out.append(exc)
+        return out
+
+    def snapshot(self) -> bytes:
+        """The state at this point, as bytes that :meth:`restore` accepts. Deterministic."""
+        return b""
+
+    def restore(self, blob: bytes) -> None:
+        """Replace the state with a :meth:`snapshot` blob."""
+        if blob:
+            raise ValueError(f"{type(self).__name__} is stateless but was given a {len(blob)}-byte snapshot")
+
+    def check_invariants(self) -> None:
+        """Called by the runtime before every commit; raise to halt (e.g. the ledger's balance check)."""
