@@ -285,9 +285,9 @@ class Log(abc.ABC):
     def producer(self, *, on_delivery: DeliveryCallback | None = None) -> Producer:
         """A new producer."""
 
-    @abc.abstractmethod
     def transactional_producer(self, transactional_id: str) -> TransactionalProducer:
         """A transactional producer for ``transactional_id``; fences (and resolves) its previous holder."""
+        raise NotImplementedError(f"{type(self).__name__} has no transactions yet")
 
     @abc.abstractmethod
     def reader(self, assignments: Sequence[tuple[str, int, int]], *, read_committed: bool = True) -> Reader:
