@@ -202,6 +202,15 @@ class Reader(abc.ABC):
     def assignment(self) -> list[TopicPartition]:
         """The partitions this reader reads."""
 
+    def end_offset(self, topic: str, partition: int) -> int | None:
+        """Where this partition ended when the reader last looked, or ``None`` if it cannot say.
+
+        For a ``read_committed`` reader that is the last stable offset: once
+        :meth:`position` reaches it, every committed record has been read (so far).
+        Cheap (no request): the runtime calls it after every poll.
+        """
+        return None
+
     def close(self) -> None:
         """Release resources."""
 

@@ -55,7 +55,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
 
-from streams.errors import PoisonError
+from streams.errors import HftError, PoisonError
 
 Scope = Literal["keyed", "global"]
 
@@ -112,6 +112,22 @@ class Reject(PoisonError):
         self.reason_code = reason_code
 
 
+class ProcessorFailure(HftError):
+    """A processor raised something other than :class:`Reject`: a bug. The runtime stops without committing."""
+
+    hint = (
+        "this is a bug in the processor, not bad input: nothing after the last commit was committed, so fix the code "
+        "and run again (it resumes from the last commit); see RUNBOOK.md 'Processor crashed on a record'"
+    )
+
+    def __init__(self, processor: str, msg: Message, exc: BaseException) -> None:
+        super().__init__(
+            f"processor {processor!r} failed on {msg.topic}/{msg.partition}@{msg.offset} "
+            f"({msg.schema}): {type(exc).__name__}: {exc}"
+        )
+        self.message = msg
+
+
 # What process_batch returns per input: its outputs, or the reason it was rejected.
 Result = list[Output] | PoisonError
 
@@ -136,11 +152,14 @@ class Processor:
         Override only where batching pays; the default calls :meth:`process` per input.
         """
         out: list[Result] = []
+        process = self.process
         for msg in msgs:
             try:
-                out.append(list(self.process(msg)))
+                out.append(list(process(msg)))
             except PoisonError as exc:
                 out.append(exc)
+            except Exception as exc:
+                raise ProcessorFailure(self.name, msg, exc) from exc
         return out
 
     def snapshot(self) -> bytes:

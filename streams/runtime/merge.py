@@ -1,0 +1,136 @@
+"""The deterministic merge of a task's input partitions.
+
+A task reads several partitions (partition ``p`` of each keyed input, every partition of
+each global input). The processor sees them as one sequence, in this order:
+
+* within one partition, always offset order (a partition is never reordered);
+* across partitions, a k-way merge of the partitions' *next* records by
+  ``(timestamp_ms, input rank, topic, partition)``, smallest first.
+
+The timestamp is the log record's, in milliseconds (Kafka stores ms, the embedded log ns:
+comparing ms makes the order the same on both logs). The rank is the input's position in
+``Processor.inputs``, so reference data at the same millisecond comes before the market
+data that needs it.
+
+**Alignment.** The merge can only compare heads it has. A partition with nothing buffered
+*that may still hold records* (its reader has not caught up with its end) holds the merge
+back, because its next record could sort first. A partition that is caught up does not.
+So on input that is already on the log, the order is a pure function of the input and
+not of how records happened to be polled or batched; ``hftstream verify`` and recovery
+rely on that. Live, an upstream that is late by more than ``max_wait`` is not waited for
+(the runtime passes ``force=True``), like Kafka Streams' ``max.task.idle.ms``.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Iterable, Sequence
+
+from streams.log.base import Record, TopicPartition
+
+NS_PER_MS = 1_000_000
+
+
+class PartitionQueue:
+    """Buffered records of one input partition, with where reading has got to."""
+
+    __slots__ = ("tp", "rank", "records", "position", "reader_position", "end")
+
+    def __init__(self, tp: TopicPartition, rank: int, position: int) -> None:
+        self.tp = tp
+        self.rank = rank
+        self.records: deque[Record] = deque()
+        self.position = position  # one past the last record buffered (where a commit resumes once it is handed out)
+        self.reader_position = position  # where the reader is (past transaction markers, compacted offsets)
+        self.end: int | None = None  # the partition's end as last seen (None: unknown)
+
+    def next_offset(self) -> int:
+        """The offset of the first record not yet handed out (where a commit resumes)."""
+        return self.records[0].offset if self.records else self.position
+
+    def caught_up(self) -> bool:
+        """Nothing buffered and the reader has reached the partition's known end."""
+        return not self.records and self.end is not None and self.reader_position >= self.end
+
+
+class Merger:
+    """Holds each partition's buffered records and hands them out in the merge order."""
+
+    def __init__(self, partitions: Sequence[tuple[TopicPartition, int, int]]) -> None:
+        """``partitions``: ``((topic, partition), rank, start_offset)`` of every input partition of the task."""
+        self.queues: dict[TopicPartition, PartitionQueue] = {
+            tp: PartitionQueue(tp, rank, start) for tp, rank, start in partitions
+        }
+        self._ordered = sorted(self.queues.values(), key=lambda q: (q.rank, q.tp))
+
+    def add(self, records: Iterable[Record]) -> None:
+        """Buffer records read from the log (any partitions of this task, offset order per partition)."""
+        queues = self.queues
+        for rec in records:
+            q = queues[(rec.topic, rec.partition)]
+            q.records.append(rec)
+            q.position = rec.offset + 1
+            if q.position > q.reader_position:
+                q.reader_position = q.position
+
+    def set_end(self, tp: TopicPartition, end: int | None, position: int | None = None) -> None:
+        """Record the partition's end (LSO for read_committed readers) and the reader's position.
+
+        The reader's position may be past the last record (transaction markers, compacted
+        offsets): that counts for :meth:`PartitionQueue.caught_up`, but commits resume one
+        past the last record handed out, so a manifest's ranges always end on a record.
+        """
+        q = self.queues[tp]
+        q.end = end
+        if position is not None and position > q.reader_position:
+            q.reader_position = position
+
+    def buffered(self) -> int:
+        """Records waiting to be handed out."""
+        return sum(len(q.records) for q in self.queues.values())
+
+    def blocked(self) -> bool:
+        """True when an empty partition that may still hold records holds the merge back."""
+        return any(not q.records and not q.caught_up() for q in self._ordered)
+
+    def idle(self) -> bool:
+        """Every partition is caught up and nothing is buffered."""
+        return all(q.caught_up() for q in self._ordered)
+
+    def pop(self, limit: int, *, force: bool = False) -> list[Record]:
+        """Up to ``limit`` records in merge order.
+
+        Stops as soon as a partition runs empty while it may still hold records (unless
+        ``force``): the next record there could sort before anything still buffered.
+        """
+        out: list[Record] = []
+        if limit <= 0:
+            return out
+        active = [q for q in self._ordered if q.records]
+        if not active:
+            return out
+        if not force and len(active) < len(self._ordered) and self.blocked():
+            return out
+        if len(active) == 1:  # the others are caught up (or forced): no comparisons needed
+            records = active[0].records
+            for _ in range(min(limit, len(records))):
+                out.append(records.popleft())
+            return out
+        heap = [(q.records[0].timestamp_ns // NS_PER_MS, q.rank, q.tp, q) for q in active]
+        heapq.heapify(heap)
+        while heap and len(out) < limit:
+            _, rank, tp, q = heap[0]
+            rec = q.records.popleft()
+            out.append(rec)
+            if q.records:
+                heapq.heapreplace(heap, (q.records[0].timestamp_ns // NS_PER_MS, rank, tp, q))
+            else:
+                heapq.heappop(heap)
+                if not force and not q.caught_up():
+                    break  # this partition may have more records that sort before the others
+        return out
+
+    def positions(self) -> dict[TopicPartition, int]:
+        """``{tp: next offset to hand out}``: where a commit after the records handed out so far resumes."""
+        return {tp: q.next_offset() for tp, q in self.queues.items()}

@@ -1,0 +1,442 @@
+"""The exactly-once read-process-write loop, the same on the embedded log and on Kafka.
+
+One :class:`Runner` is one *instance* of one processor. It owns:
+
+* a group consumer (group ``hftstream.<processor>``) over the keyed inputs; Kafka shares
+  their partitions among the group's instances, and partition ``p`` of every keyed input
+  is task ``p`` (the range assignor keeps them together);
+* per task, a plain reader of every global input, positioned from the task's own commits;
+* one transactional producer, ``transactional.id = hftstream.<processor>.<instance id>``:
+  stable across restarts of the instance (a restart fences its zombie), unique among
+  live instances.
+
+A batch: poll, merge each task's partitions (:mod:`.merge`), decode, process, encode and
+produce outputs and dead letters into the open transaction. A commit (every ``batch``
+records or ``commit_interval_ms``, whichever first): per task that moved, its manifest (and,
+when due, its snapshot) to ``state.<processor>``; then the keyed input positions as the
+group's offsets, all in the same transaction. So outputs, dead letters, manifests,
+snapshots and offsets commit together or not at all.
+
+Failures: :class:`~streams.errors.TransactionAbortableError` -> abort, rebuild every task
+from its last commit (snapshot + manifests), re-process; :class:`~streams.errors.ProducerFencedError`
+and processor bugs -> stop with the error (nothing uncommitted becomes visible).
+A partition revoked by a rebalance first has its transaction committed, inside the revoke
+callback. SIGTERM / SIGINT (the CLI sets ``stop``) finish the batch, commit, return.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from streams.errors import ConfigError, TransactionAbortableError
+from streams.log.base import GroupConsumer, Log, Reader, TopicPartition, TransactionalProducer
+from streams.processors.base import Processor
+from streams.runtime.codec import Encoded, RuntimeCodec, dlq_topic
+from streams.runtime.metrics import RunCounts, RuntimeMetrics
+from streams.runtime.state import Manifest, StateStore, ranges_between, state_topic
+from streams.runtime.task import Task, apply_records, replay_manifests
+from streams.serde import Serde
+from streams.topics import ensure_topics
+
+logger = logging.getLogger("streams.runtime")
+
+
+class RunOptions(BaseModel):
+    """How a processor instance runs. Frozen; unknown fields are an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    instance_id: str = Field("0", description="Stable id of this instance; part of its transactional id.")
+    batch: int = Field(5000, gt=0, description="Most input records per transaction.")
+    commit_interval_ms: int = Field(100, gt=0, description="Commit at least this often while records flow.")
+    snapshot_every_commits: int = Field(200, gt=0, description="Snapshot each task at least every N of its commits.")
+    snapshot_every_records: int = Field(200_000, gt=0, description="...and at least every N of its input records.")
+    max_wait_ms: int = Field(500, ge=0, description="How long a late input may hold the merge back (live only).")
+    poll_records: int = Field(5000, gt=0, description="Most records per poll.")
+    until_idle: bool = Field(False, description="Return once every input is consumed and committed.")
+
+
+@dataclass(frozen=True, slots=True)
+class InputPlan:
+    """The resolved inputs: topic names, ranks, partition counts, which are keyed."""
+
+    keyed: tuple[str, ...]
+    global_: tuple[str, ...]
+    ranks: dict[str, int]
+    partitions: dict[str, int]
+
+    @property
+    def tasks(self) -> int:
+        """How many tasks the processor has (1 with only global inputs)."""
+        return self.partitions[self.keyed[0]] if self.keyed else 1
+
+    def task_partitions(self, task: int) -> list[tuple[TopicPartition, int]]:
+        """``((topic, partition), rank)`` of every input partition of ``task``."""
+        out = [((t, task), self.ranks[t]) for t in self.keyed]
+        out += [((t, p), self.ranks[t]) for t in self.global_ for p in range(self.partitions[t])]
+        return out
+
+
+def plan_inputs(log: Log, processor: Processor) -> InputPlan:
+    """Resolve ``processor.inputs`` (names and ``*`` patterns) against the topics on ``log``."""
+    existing = {t.name: t.partitions for t in log.list_topics()}
+    keyed: list[str] = []
+    global_: list[str] = []
+    ranks: dict[str, int] = {}
+    for rank, inp in enumerate(processor.inputs):
+        names = sorted(n for n in existing if fnmatch.fnmatchcase(n, inp.topic)) if "*" in inp.topic else (
+            [inp.topic] if inp.topic in existing else []
+        )
+        if not names:
+            raise ConfigError(
+                f"processor {processor.name!r}: input {inp.topic!r} matches no topic on the log",
+                hint="run `hftstream topics apply` (and publish the feed) first; `hftstream topics list` shows what exists",
+            )
+        for n in names:
+            if n in ranks:
+                raise ConfigError(f"processor {processor.name!r}: topic {n!r} is named by two inputs")
+            ranks[n] = rank
+            (keyed if inp.scope == "keyed" else global_).append(n)
+    counts = {existing[t] for t in keyed}
+    if len(counts) > 1:
+        detail = ", ".join(f"{t}={existing[t]}" for t in keyed)
+        raise ConfigError(
+            f"processor {processor.name!r}: keyed inputs must have the same partition count ({detail})",
+            hint="co-partitioned inputs need equal partition counts: fix infra/topics.yaml and re-create the topic",
+        )
+    return InputPlan(tuple(keyed), tuple(global_), ranks, {t: existing[t] for t in keyed + global_})
+
+
+class Runner:
+    """One instance of one processor on one log (see the module docstring)."""
+
+    def __init__(
+        self,
+        log: Log,
+        serde: Serde,
+        processor_cls: type[Processor],
+        config: Any = None,
+        options: RunOptions | None = None,
+        *,
+        metrics: RuntimeMetrics | None = None,
+    ) -> None:
+        self.log = log
+        self.serde = serde
+        self.cls = processor_cls
+        self.config = config
+        self.options = options or RunOptions()
+        self.name = processor_cls.name
+        proto = processor_cls(config, 0)
+        ensure_topics(log, [dlq_topic(self.name), state_topic(self.name)])
+        self.plan = plan_inputs(log, proto)
+        missing = [t for t in proto.outputs if t not in {i.name for i in log.list_topics()}]
+        if missing:
+            raise ConfigError(
+                f"processor {self.name!r}: output topic(s) {', '.join(missing)} do not exist",
+                hint="run `hftstream topics apply` first",
+            )
+        self._proto: Processor | None = proto
+        self.codec = RuntimeCodec(serde, self.name)
+        self.store = StateStore(log, serde, self.name)
+        self.metrics = metrics or RuntimeMetrics(self.name)
+        self.counts = RunCounts()
+        self.tasks: dict[int, Task] = {}
+        self._pending: set[int] = set()
+        self._producer: TransactionalProducer | None = None
+        self._consumer: GroupConsumer | None = None
+        self._last_commit = time.monotonic()
+        self._revoking = False  # set while closing: the final revoke must not commit again
+        self.group = f"hftstream.{self.name}"
+        self.transactional_id = f"hftstream.{self.name}.{self.options.instance_id}"
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None) -> RunCounts:
+        """Process until ``stop`` is set (or, with ``until_idle``, until every input is consumed); commit; return."""
+        stop = stop or threading.Event()
+        opts = self.options
+        self._producer = self.log.transactional_producer(self.transactional_id)
+        try:
+            if self.plan.keyed:
+                self._consumer = self.log.group_consumer(
+                    self.group, self.plan.keyed, on_assign=self._on_assign, on_revoke=self._on_revoke
+                )
+            else:
+                self._pending.add(0)
+            while not stop.is_set():
+                self._init_pending()
+                busy = self._step(opts)
+                if self._commit_due():
+                    self._commit_or_rewind()
+                if opts.until_idle and not busy and self._idle():
+                    break
+            self._commit_or_rewind()
+        finally:
+            self._close()
+        return self.counts
+
+    def _close(self) -> None:
+        for task in self.tasks.values():
+            task.close()
+        if self._producer is not None and self._producer.in_transaction:
+            self._producer.abort()
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            self._revoking = True
+            consumer.close()
+        if self._producer is not None:
+            self._producer.close()
+            self._producer = None
+
+    # -- rebalance callbacks (called inside consumer.poll) ----------------------------
+
+    def _on_assign(self, partitions: list[TopicPartition]) -> None:
+        self._pending.update(p for _, p in partitions)
+
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
+        lost = {p for _, p in partitions}
+        if self._revoking:
+            return
+        if any(t.moved() for t in self.tasks.values()):
+            self._commit_or_rewind()
+        for p in lost:
+            task = self.tasks.pop(p, None)
+            if task is not None:
+                task.close()
+            self._pending.discard(p)
+
+    # -- tasks ------------------------------------------------------------------------
+
+    def _new_processor(self, task: int) -> Processor:
+        if task == 0 and self._proto is not None:
+            proto, self._proto = self._proto, None
+            return proto
+        return self.cls(self.config, task)
+
+    def _init_pending(self) -> None:
+        for p in sorted(self._pending):
+            self.tasks[p] = self.recover_task(p)
+        self._pending.clear()
+
+    def recover_task(self, p: int) -> Task:
+        """Task ``p`` at its last commit: snapshot restored, later manifests replayed, inputs positioned."""
+        proc = self._new_processor(p)
+        partitions = self.plan.task_partitions(p)
+        hist = self.store.history(p)
+        if hist.snapshot is not None:
+            proc.restore(hist.snapshot)
+        base = hist.snapshot_manifest.ends() if hist.snapshot_manifest else {}
+        positions = {tp: base.get(tp, self.log.watermarks(*tp)[0]) for tp, _ in partitions}
+        if hist.after:
+            before = self.counts.records_in
+            replay_manifests(self.log, proc, self.codec, partitions, hist.after, self.counts)
+            self.counts.replayed += self.counts.records_in - before
+            self.counts.records_in = before  # replayed inputs were counted by the run that committed them
+            positions.update(hist.after[-1].ends())
+        last = hist.last
+        task = Task(p, proc, partitions, positions, last.seq if last else 0, (tp for tp, _ in partitions[: len(self.plan.keyed)]))
+        consumer = self._consumer
+        for tp in task.keyed:
+            if consumer is None:
+                continue
+            committed = consumer.committed(*tp)
+            if committed is not None and committed != positions[tp] and last is not None:
+                raise ConfigError(
+                    f"{self.name}: group {self.group!r} committed {tp[0]}/{tp[1]} at {committed}, but the last "
+                    f"commit manifest of task {p} says {positions[tp]}",
+                    hint="the group offsets and state.<processor> disagree; see RUNBOOK.md 'Processor state lost or damaged'",
+                )
+            consumer.seek(tp[0], tp[1], positions[tp])
+        if task.global_tps:
+            task.global_reader = self.log.reader([(t, q, positions[(t, q)]) for t, q in task.global_tps])
+        task.commits_since_snapshot = len(hist.after)
+        return task
+
+    # -- the batch --------------------------------------------------------------------
+
+    def _step(self, opts: RunOptions) -> bool:
+        """Poll, merge and process once. True when records were processed."""
+        ready = any(t.merger.buffered() for t in self.tasks.values())
+        if self._consumer is not None:
+            got = self._consumer.poll(opts.poll_records, timeout=0.0 if ready else 0.05)
+            tasks = self.tasks
+            for rec in got:
+                task = tasks.get(rec.partition)
+                if task is not None:
+                    task.merger.add((rec,))
+        elif not ready:
+            time.sleep(0.001)
+        processed = False
+        now = time.monotonic()
+        room = opts.batch - sum(t.pending.records_in for t in self.tasks.values())
+        for task in self.tasks.values():
+            if task.global_reader is not None:
+                task.merger.add(task.global_reader.poll(opts.poll_records, timeout=0.0))
+                self._update_ends(task, task.global_reader, task.global_tps)
+            if self._consumer is not None:
+                self._update_ends(task, self._consumer, task.keyed)
+            force = task.blocked_since is not None and (now - task.blocked_since) * 1000 >= opts.max_wait_ms
+            while room > 0:
+                records = task.merger.pop(room, force=force and not opts.until_idle)
+                if not records:
+                    break
+                self._process(task, records)
+                room -= len(records)
+                processed = True
+            if task.merger.buffered() and task.merger.blocked():
+                task.blocked_since = task.blocked_since or now
+            else:
+                task.blocked_since = None
+        return processed
+
+    def _update_ends(self, task: Task, reader: Reader, tps: Sequence[TopicPartition]) -> None:
+        merger = task.merger
+        for tp in tps:
+            end = reader.end_offset(*tp)
+            if end is None:
+                end = self.log.watermarks(*tp)[1]
+            merger.set_end(tp, end, reader.position(*tp))
+
+    def _process(self, task: Task, records: list) -> None:
+        producer = self._producer
+        assert producer is not None
+        if not producer.in_transaction:
+            producer.begin()
+        produce = producer.produce
+        out: list[Encoded] = []
+        t0 = time.perf_counter()
+        apply_records(task.processor, self.codec, records, task.pending, out.append)
+        for topic, key, value, ts, headers in out:
+            produce(topic, value, key, timestamp_ns=ts, headers=headers)
+        self.metrics.batch_seconds.observe(time.perf_counter() - t0)
+
+    # -- commits ----------------------------------------------------------------------
+
+    def _commit_due(self) -> bool:
+        pending = sum(t.pending.records_in for t in self.tasks.values())
+        if pending >= self.options.batch:
+            return True
+        return pending > 0 and (time.monotonic() - self._last_commit) * 1000 >= self.options.commit_interval_ms
+
+    def _commit_or_rewind(self) -> None:
+        try:
+            self._commit()
+        except TransactionAbortableError as exc:
+            logger.warning("%s: transaction aborted (%s); re-processing from the last commit", self.name, exc)
+            self.abort_and_rewind()
+
+    def abort_and_rewind(self) -> None:
+        """Abort the open transaction and rebuild every task from its last commit."""
+        assert self._producer is not None
+        self._producer.abort()
+        self.counts.aborts += 1
+        self.metrics.aborts.inc()
+        for p, task in list(self.tasks.items()):
+            task.close()
+            self._pending.add(p)
+        self.tasks.clear()
+        self._init_pending()
+
+    def _commit(self) -> None:
+        producer = self._producer
+        moved = [t for t in self.tasks.values() if t.moved()]
+        if producer is None or not moved:
+            self._last_commit = time.monotonic()
+            return
+        if not producer.in_transaction:
+            producer.begin()
+        opts = self.options
+        offsets: dict[TopicPartition, int] = {}
+        done: list[tuple[Task, dict[TopicPartition, int], bool]] = []
+        for task in moved:
+            task.processor.check_invariants()
+            positions = task.merger.positions()
+            seq = task.seq + 1
+            due = (
+                seq == 1
+                or task.commits_since_snapshot + 1 >= opts.snapshot_every_commits
+                or task.records_since_snapshot + task.pending.records_in >= opts.snapshot_every_records
+            )
+            c = task.pending
+            manifest = Manifest(
+                task.id, seq, ranges_between(task.committed, positions), c.records_in, c.records_out, c.dead_letters,
+                0, 0, opts.instance_id,
+            )
+            for topic, key, value, ts, headers in self.store.commit_records(manifest, task.processor.snapshot() if due else None):
+                producer.produce(topic, value, key, timestamp_ns=ts, headers=headers)
+            for tp in task.keyed:
+                offsets[tp] = positions[tp]
+            done.append((task, positions, due))
+        t0 = time.perf_counter()
+        producer.commit(offsets or None, self._consumer if offsets else None)
+        self.metrics.commit_seconds.observe(time.perf_counter() - t0)
+        self.metrics.commits.inc()
+        self.counts.commits += 1
+        for task, positions, snapshotted in done:
+            c = task.pending
+            self._count(c)
+            task.committed = positions
+            task.seq += 1
+            task.commits_since_snapshot = 0 if snapshotted else task.commits_since_snapshot + 1
+            task.records_since_snapshot = 0 if snapshotted else task.records_since_snapshot + c.records_in
+            task.pending = RunCounts()
+        self._last_commit = time.monotonic()
+
+    def _count(self, c: RunCounts) -> None:
+        total, m = self.counts, self.metrics
+        total.records_in += c.records_in
+        total.with_output += c.with_output
+        total.without_output += c.without_output
+        total.dead_letters += c.dead_letters
+        total.records_out += c.records_out
+        for reason, n in c.dlq_by_reason.items():
+            total.dlq_by_reason[reason] = total.dlq_by_reason.get(reason, 0) + n
+            m.dead_letter(reason, n)
+        m.records_in.inc(c.records_in)
+        m.records_out.inc(c.records_out)
+
+    def _idle(self) -> bool:
+        if self._pending or any(t.moved() for t in self.tasks.values()):
+            return False
+        return all(t.merger.idle() for t in self.tasks.values())
+
+
+def run_processor(
+    log: Log, serde: Serde, processor_cls: type[Processor], config: Any = None, options: RunOptions | None = None,
+    stop: threading.Event | None = None,
+) -> RunCounts:
+    """Build a :class:`Runner` and run it (what ``hftstream run`` calls)."""
+    return Runner(log, serde, processor_cls, config, options).run(stop)
+
+
+def regenerate(
+    log: Log, serde: Serde, processor_cls: type[Processor], config: Any, task: int, manifests: Sequence[Manifest],
+    snapshot: bytes | None,
+) -> dict[int, list[Encoded]]:
+    """Re-run ``task`` from ``snapshot`` over ``manifests``, into memory: ``{seq: records}`` (verify)."""
+    proc = processor_cls(config, task)
+    if snapshot is not None:
+        proc.restore(snapshot)
+    plan = plan_inputs(log, proc)
+    out: dict[int, list[Encoded]] = {}
+    counts = RunCounts()
+    replay_manifests(
+        log, proc, RuntimeCodec(serde, processor_cls.name), plan.task_partitions(task), manifests, counts,
+        emit=lambda m: out.setdefault(m.seq, []).append,
+    )
+    return out
+
+
+def apply_batch(processor: Processor, codec: RuntimeCodec, records: list, counts: RunCounts) -> list[Encoded]:
+    """Process ``records`` in memory and return the encoded outputs (tests, benchmarks, backtests)."""
+    out: list[Encoded] = []
+    apply_records(processor, codec, records, counts, out.append)
+    return out

@@ -1,0 +1,187 @@
+"""One task of a processor: its processor object, its input partitions, and what it has done since the last commit.
+
+Also the two ways records reach a processor outside the live loop, shared by recovery
+and ``hftstream verify``: :func:`apply_records` (decode, process, encode, in input order)
+and :func:`replay_manifests` (read exactly a manifest's ranges, merge, apply).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+
+from streams.errors import ConfigError, PoisonError
+from streams.lineage import lineage_headers
+from streams.log.base import Log, Reader, Record, TopicPartition
+from streams.processors.base import Processor
+from streams.runtime.codec import TOMBSTONE, Encoded, RuntimeCodec
+from streams.runtime.merge import Merger
+from streams.runtime.metrics import RunCounts
+from streams.runtime.state import Manifest
+
+Emit = Callable[[Encoded], None]
+
+
+class Task:
+    """Task ``task_id`` of a processor: partition ``task_id`` of the keyed inputs plus every global partition."""
+
+    def __init__(
+        self,
+        task_id: int,
+        processor: Processor,
+        partitions: Sequence[tuple[TopicPartition, int]],
+        positions: dict[TopicPartition, int],
+        seq: int,
+        keyed: Iterable[TopicPartition],
+    ) -> None:
+        self.id = task_id
+        self.processor = processor
+        self.merger = Merger([(tp, rank, positions[tp]) for tp, rank in partitions])
+        self.keyed = tuple(keyed)
+        self.global_tps = tuple(tp for tp, _ in partitions if tp not in set(self.keyed))
+        self.committed = dict(positions)  # positions at the last commit
+        self.seq = seq  # last committed seq
+        self.global_reader: Reader | None = None
+        self.pending = RunCounts()  # since the last commit
+        self.commits_since_snapshot = 0
+        self.records_since_snapshot = 0
+        self.blocked_since: float | None = None
+
+    def moved(self) -> bool:
+        """True when records were handed to the processor since the last commit."""
+        return self.pending.records_in > 0
+
+    def close(self) -> None:
+        """Release the global inputs' reader."""
+        if self.global_reader is not None:
+            self.global_reader.close()
+            self.global_reader = None
+
+
+def apply_records(processor: Processor, codec: RuntimeCodec, records: Sequence[Record], counts: RunCounts, emit: Emit) -> None:
+    """Decode ``records``, run them through ``processor`` in this order, and ``emit`` every resulting record.
+
+    Emission follows input order (an input's outputs, or its dead letter, before the next
+    input's), so the bytes written do not depend on where batches were cut.
+    """
+    msgs = []
+    failures: dict[int, PoisonError] = {}
+    for i, rec in enumerate(records):
+        try:
+            msgs.append(codec.decode(rec))
+        except PoisonError as exc:
+            failures[i] = exc
+    results = iter(processor.process_batch(msgs) if msgs else ())
+    counts.records_in += len(records)
+    for i, rec in enumerate(records):
+        res = failures.get(i)
+        if res is None:
+            res = next(results)
+        if isinstance(res, PoisonError):
+            code = getattr(res, "reason_code", "POISON")
+            if code == TOMBSTONE:
+                counts.without_output += 1
+                continue
+            emit(codec.dead_letter(rec, res))
+            counts.dead_letters += 1
+            counts.dlq_by_reason[code] = counts.dlq_by_reason.get(code, 0) + 1
+        elif res:
+            lineage = lineage_headers(rec)
+            for out in res:
+                emit(codec.encode(out, rec, lineage))
+            counts.with_output += 1
+            counts.records_out += len(res)
+        else:
+            counts.without_output += 1
+
+
+class ManifestFeeder:
+    """Reads consecutive manifests' input ranges with one reader, as merged batches."""
+
+    def __init__(self, log: Log, partitions: Sequence[tuple[TopicPartition, int]], starts: dict[TopicPartition, int]) -> None:
+        self._ranks = dict(partitions)
+        self._reader = log.reader([(t, p, starts[(t, p)]) for (t, p), _ in partitions])
+        self._carry: dict[TopicPartition, deque[Record]] = {tp: deque() for tp, _ in partitions}
+        self._seen: dict[TopicPartition, int] = {tp: starts[tp] for tp, _ in partitions}
+
+    def batch(self, manifest: Manifest) -> list[Record]:
+        """Every record of ``manifest``'s ranges, in the merge order the live run used."""
+        ranges = [(tp, start, end) for tp, start, end in manifest.ranges if tp in self._ranks]
+        for tp, start, _ in ranges:
+            if self._seen[tp] < start and not self._carry[tp]:
+                self._reader.seek(tp[0], tp[1], start)
+                self._seen[tp] = start
+        need = {tp: end for tp, start, end in ranges if end > start}
+        merger = Merger([(tp, self._ranks[tp], start) for tp, start, _ in ranges])
+        idle = 0
+        while True:
+            done = True
+            for tp, end in need.items():
+                carry = self._carry[tp]
+                while carry and carry[0].offset < end:
+                    merger.add((carry.popleft(),))
+                if merger.queues[tp].position < end and self._reader.position(tp[0], tp[1]) < end:
+                    done = False
+            if done:
+                break
+            got = self._reader.poll(5000, timeout=0.2)
+            if not got:
+                idle += 1
+                if idle > 50:
+                    missing = {f"{t}/{p}": end for (t, p), end in need.items() if merger.queues[(t, p)].position < end}
+                    raise ConfigError(
+                        f"cannot read the input ranges of commit {manifest.seq} of task {manifest.task}: "
+                        f"records before {missing} are gone (retention?)",
+                        hint="recovery and verify need every input since the last snapshot; see RUNBOOK.md "
+                        "'Processor state lost or damaged'",
+                    )
+                continue
+            idle = 0
+            for rec in got:
+                tp = (rec.topic, rec.partition)
+                self._seen[tp] = rec.offset + 1
+                if rec.offset < need.get(tp, -1):
+                    merger.add((rec,))
+                else:
+                    self._carry[tp].append(rec)
+        for tp, start, end in ranges:
+            merger.set_end(tp, end, end)
+        return merger.pop(1 << 62)
+
+    def close(self) -> None:
+        """Release the reader."""
+        self._reader.close()
+
+
+def replay_manifests(
+    log: Log,
+    processor: Processor,
+    codec: RuntimeCodec,
+    partitions: Sequence[tuple[TopicPartition, int]],
+    manifests: Sequence[Manifest],
+    counts: RunCounts,
+    emit: Callable[[Manifest], Emit] | None = None,
+) -> None:
+    """Run ``processor`` over exactly the inputs of ``manifests`` (consecutive, oldest first).
+
+    ``emit(manifest)`` returns where that commit's regenerated records go (``None``: discarded).
+    """
+    if not manifests:
+        return
+    feeder = ManifestFeeder(log, partitions, manifests[0].starts() | _missing(partitions, manifests[0]))
+    try:
+        for m in manifests:
+            records = feeder.batch(m)
+            sink = emit(m) if emit is not None else _discard
+            apply_records(processor, codec, records, counts, sink)
+    finally:
+        feeder.close()
+
+
+def _missing(partitions: Sequence[tuple[TopicPartition, int]], m: Manifest) -> dict[TopicPartition, int]:
+    starts = m.starts()
+    return {tp: 0 for tp, _ in partitions if tp not in starts}
+
+
+def _discard(_: Encoded) -> None:
+    pass
