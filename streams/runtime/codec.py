@@ -26,7 +26,7 @@ TOMBSTONE = "TOMBSTONE"
 # (topic, key, value, timestamp_ns, headers): what the runtime hands to a producer
 Encoded = tuple[str, bytes | None, bytes, int, Headers]
 
-_new_message = Message.__new__
+_new_message = tuple.__new__
 
 
 def dlq_topic(processor: str) -> str:

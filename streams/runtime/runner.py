@@ -40,6 +40,7 @@ from streams.errors import ConfigError, TransactionAbortableError
 from streams.log.base import GroupConsumer, Log, Reader, TopicPartition, TransactionalProducer
 from streams.processors.base import Processor
 from streams.runtime.codec import Encoded, RuntimeCodec, dlq_topic
+from streams.runtime.faults import fault
 from streams.runtime.metrics import RunCounts, RuntimeMetrics
 from streams.runtime.state import Manifest, StateStore, ranges_between, state_topic
 from streams.runtime.task import Task, apply_records, replay_manifests
@@ -162,28 +163,45 @@ class Runner:
     def run(self, stop: threading.Event | None = None) -> RunCounts:
         """Process until ``stop`` is set (or, with ``until_idle``, until every input is consumed); commit; return."""
         stop = stop or threading.Event()
-        opts = self.options
-        self._producer = self.log.transactional_producer(self.transactional_id)
+        self.open()
         try:
-            if self.plan.keyed:
-                self._consumer = self.log.group_consumer(
-                    self.group, self.plan.keyed, on_assign=self._on_assign, on_revoke=self._on_revoke
-                )
-            else:
-                self._pending.add(0)
             while not stop.is_set():
-                self._init_pending()
-                busy = self._step(opts)
-                if self._commit_due():
-                    self._commit_or_rewind()
-                if opts.until_idle and not busy and self._idle():
+                busy = self.tick()
+                if self.options.until_idle and not busy and self.idle():
                     break
-            self._commit_or_rewind()
+            self.commit()
         finally:
-            self._close()
+            self.close()
         return self.counts
 
-    def _close(self) -> None:
+    def open(self) -> None:
+        """Open the transactional producer (fencing a zombie of this instance) and join the group."""
+        self._producer = self.log.transactional_producer(self.transactional_id)
+        if self.plan.keyed:
+            self._consumer = self.log.group_consumer(
+                self.group, self.plan.keyed, on_assign=self._on_assign, on_revoke=self._on_revoke
+            )
+        else:
+            self._pending.add(0)
+
+    def tick(self) -> bool:
+        """One round: recover newly assigned tasks, poll, process, commit when due. True when records were processed."""
+        self._init_pending()
+        busy = self._step(self.options)
+        if self._commit_due():
+            self.commit()
+        return busy
+
+    def commit(self) -> None:
+        """Commit what was processed (on an abortable failure: abort and rebuild from the last commit)."""
+        try:
+            self._commit()
+        except TransactionAbortableError as exc:
+            logger.warning("%s: transaction aborted (%s); re-processing from the last commit", self.name, exc)
+            self.abort_and_rewind()
+
+    def close(self) -> None:
+        """Abort anything uncommitted, leave the group, close the producer."""
         for task in self.tasks.values():
             task.close()
         if self._producer is not None and self._producer.in_transaction:
@@ -206,7 +224,7 @@ class Runner:
         if self._revoking:
             return
         if any(t.moved() for t in self.tasks.values()):
-            self._commit_or_rewind()
+            self.commit()
         for p in lost:
             task = self.tasks.pop(p, None)
             if task is not None:
@@ -235,11 +253,10 @@ class Runner:
             proc.restore(hist.snapshot)
         base = hist.snapshot_manifest.ends() if hist.snapshot_manifest else {}
         positions = {tp: base.get(tp, self.log.watermarks(*tp)[0]) for tp, _ in partitions}
-        if hist.after:
-            before = self.counts.records_in
-            replay_manifests(self.log, proc, self.codec, partitions, hist.after, self.counts)
-            self.counts.replayed += self.counts.records_in - before
-            self.counts.records_in = before  # replayed inputs were counted by the run that committed them
+        if hist.after:  # replayed inputs were counted by the run that committed them: count them apart
+            replayed = RunCounts()
+            replay_manifests(self.log, proc, self.codec, partitions, hist.after, replayed)
+            self.counts.replayed += replayed.records_in
             positions.update(hist.after[-1].ends())
         last = hist.last
         task = Task(p, proc, partitions, positions, last.seq if last else 0, (tp for tp, _ in partitions[: len(self.plan.keyed)]))
@@ -316,6 +333,7 @@ class Runner:
         apply_records(task.processor, self.codec, records, task.pending, out.append)
         for topic, key, value, ts, headers in out:
             produce(topic, value, key, timestamp_ns=ts, headers=headers)
+        fault("after-produce")
         self.metrics.batch_seconds.observe(time.perf_counter() - t0)
 
     # -- commits ----------------------------------------------------------------------
@@ -325,13 +343,6 @@ class Runner:
         if pending >= self.options.batch:
             return True
         return pending > 0 and (time.monotonic() - self._last_commit) * 1000 >= self.options.commit_interval_ms
-
-    def _commit_or_rewind(self) -> None:
-        try:
-            self._commit()
-        except TransactionAbortableError as exc:
-            logger.warning("%s: transaction aborted (%s); re-processing from the last commit", self.name, exc)
-            self.abort_and_rewind()
 
     def abort_and_rewind(self) -> None:
         """Abort the open transaction and rebuild every task from its last commit."""
@@ -375,8 +386,10 @@ class Runner:
             for tp in task.keyed:
                 offsets[tp] = positions[tp]
             done.append((task, positions, due))
+        fault("before-commit")
         t0 = time.perf_counter()
         producer.commit(offsets or None, self._consumer if offsets else None)
+        fault("after-commit")
         self.metrics.commit_seconds.observe(time.perf_counter() - t0)
         self.metrics.commits.inc()
         self.counts.commits += 1
@@ -403,7 +416,8 @@ class Runner:
         m.records_in.inc(c.records_in)
         m.records_out.inc(c.records_out)
 
-    def _idle(self) -> bool:
+    def idle(self) -> bool:
+        """Every input consumed, everything committed, no task waiting to be recovered."""
         if self._pending or any(t.moved() for t in self.tasks.values()):
             return False
         return all(t.merger.idle() for t in self.tasks.values())
