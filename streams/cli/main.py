@@ -88,8 +88,13 @@ def _register() -> None:
     from streams.cli import replay as replay_cmd
     from streams.cli import demo as demo_cmd
 
+    from streams.cli import run as run_cmd
+
     app.command("replay")(replay_cmd.replay)
     app.command("demo")(demo_cmd.demo)
+    app.command("run", epilog=run_cmd.RUN_EXAMPLES)(run_cmd.run)
+    app.command("status")(run_cmd.status)
+    app.command("verify")(run_cmd.verify)
     for module, attr, name, help_text in SUBCOMMANDS:
         try:
             sub = getattr(importlib.import_module(module), attr)

@@ -41,7 +41,32 @@ def find_processor(name: str) -> type[Processor]:
     )
 
 
+def load_config(cls: type[Processor], path: str | None = None) -> Any:
+    """The processor's configuration: its ``config_class`` from a YAML/JSON file, or the defaults.
+
+    Raises :class:`ConfigError` naming the file and the bad field.
+    """
+    config_class = getattr(cls, "config_class", None)
+    if path is None:
+        return config_class() if config_class is not None else None
+    if config_class is None:
+        raise ConfigError(f"processor {cls.name!r} takes no configuration, but --config {path} was given")
+    import yaml
+    from pydantic import ValidationError
+
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f) or {}
+        return config_class.model_validate(raw)
+    except OSError as exc:
+        raise ConfigError(f"cannot read --config {path}: {exc}", hint="give a readable YAML or JSON file") from None
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ConfigError(
+            f"--config {path} is not a valid {cls.name} configuration: {exc}",
+            hint=f"fields of {config_class.__name__}: {', '.join(getattr(config_class, 'model_fields', {}))}",
+        ) from None
+
+
 def default_config(cls: type[Processor]) -> Any:
     """The processor's default configuration (its ``config_class()``), or ``None``."""
-    config_class = getattr(cls, "config_class", None)
-    return config_class() if config_class is not None else None
+    return load_config(cls, None)

@@ -53,30 +53,53 @@ class RunCounts:
         }
 
 
+class _Families:
+    """The metric families of one registry (several processors in one process share them, by label)."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        label = ("processor",)
+        self.records_in = Counter("hftstream_records_in", "Input records consumed", label, registry=r)
+        self.records_out = Counter("hftstream_records_out", "Output records produced (dead letters excluded)", label, registry=r)
+        self.dlq = Counter("hftstream_dead_letters", "Inputs routed to the dead-letter topic", ("processor", "reason"), registry=r)
+        self.commits = Counter("hftstream_commits", "Committed transactions", label, registry=r)
+        self.aborts = Counter("hftstream_transaction_aborts", "Aborted transactions (re-processed from the last commit)", label, registry=r)
+        self.batch_seconds = Histogram(
+            "hftstream_batch_seconds", "Decode + process + encode time of one batch", label, buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.commit_seconds = Histogram(
+            "hftstream_commit_seconds", "Time to commit one transaction", label, buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.lag = Gauge("hftstream_consumer_lag", "Committed records not yet consumed, per input partition", ("processor", "topic", "partition"), registry=r)
+
+
+_FAMILIES: dict[int, tuple[CollectorRegistry, _Families]] = {}
+
+
+def _families(registry: CollectorRegistry) -> _Families:
+    entry = _FAMILIES.get(id(registry))
+    if entry is None or entry[0] is not registry:
+        entry = _FAMILIES[id(registry)] = (registry, _Families(registry))
+    return entry[1]
+
+
 class RuntimeMetrics:
-    """The Prometheus series of one processor runtime."""
+    """The Prometheus series of one processor runtime (``registry`` may be shared by several)."""
 
     def __init__(self, processor: str, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
-        r, label = self.registry, ("processor",)
+        f = self._f = _families(self.registry)
         self.processor = processor
-        self.records_in = Counter("hftstream_records_in", "Input records consumed", label, registry=r).labels(processor)
-        self.records_out = Counter("hftstream_records_out", "Output records produced (dead letters excluded)", label, registry=r).labels(processor)
-        self._dlq = Counter("hftstream_dead_letters", "Inputs routed to the dead-letter topic", ("processor", "reason"), registry=r)
-        self.commits = Counter("hftstream_commits", "Committed transactions", label, registry=r).labels(processor)
-        self.aborts = Counter("hftstream_transaction_aborts", "Aborted transactions (re-processed from the last commit)", label, registry=r).labels(processor)
-        self.batch_seconds = Histogram(
-            "hftstream_batch_seconds", "Decode + process + encode time of one batch", label, buckets=_LATENCY_BUCKETS, registry=r
-        ).labels(processor)
-        self.commit_seconds = Histogram(
-            "hftstream_commit_seconds", "Time to commit one transaction", label, buckets=_LATENCY_BUCKETS, registry=r
-        ).labels(processor)
-        self._lag = Gauge("hftstream_consumer_lag", "Committed records not yet consumed, per input partition", ("processor", "topic", "partition"), registry=r)
+        self.records_in = f.records_in.labels(processor)
+        self.records_out = f.records_out.labels(processor)
+        self.commits = f.commits.labels(processor)
+        self.aborts = f.aborts.labels(processor)
+        self.batch_seconds = f.batch_seconds.labels(processor)
+        self.commit_seconds = f.commit_seconds.labels(processor)
 
     def dead_letter(self, reason: str, n: int = 1) -> None:
         """Count ``n`` dead letters with this reason code."""
-        self._dlq.labels(self.processor, reason).inc(n)
+        self._f.dlq.labels(self.processor, reason).inc(n)
 
     def lag(self, topic: str, partition: int, value: int) -> None:
         """Set the lag of one input partition."""
-        self._lag.labels(self.processor, topic, str(partition)).set(value)
+        self._f.lag.labels(self.processor, topic, str(partition)).set(value)

@@ -128,13 +128,14 @@ class Runner:
         options: RunOptions | None = None,
         *,
         metrics: RuntimeMetrics | None = None,
+        name: str | None = None,
     ) -> None:
         self.log = log
         self.serde = serde
         self.cls = processor_cls
         self.config = config
         self.options = options or RunOptions()
-        self.name = processor_cls.name
+        self.name = name or processor_cls.name  # another name = another group, state and dlq topics
         proto = processor_cls(config, 0)
         ensure_topics(log, [dlq_topic(self.name), state_topic(self.name)])
         self.plan = plan_inputs(log, proto)
@@ -190,6 +191,7 @@ class Runner:
         busy = self._step(self.options)
         if self._commit_due():
             self.commit()
+            busy = True  # a commit makes records visible downstream: not idle this round
         return busy
 
     def commit(self) -> None:
@@ -425,15 +427,15 @@ class Runner:
 
 def run_processor(
     log: Log, serde: Serde, processor_cls: type[Processor], config: Any = None, options: RunOptions | None = None,
-    stop: threading.Event | None = None,
+    stop: threading.Event | None = None, *, name: str | None = None,
 ) -> RunCounts:
-    """Build a :class:`Runner` and run it (what ``hftstream run`` calls)."""
-    return Runner(log, serde, processor_cls, config, options).run(stop)
+    """Build a :class:`Runner` and run it."""
+    return Runner(log, serde, processor_cls, config, options, name=name).run(stop)
 
 
 def regenerate(
     log: Log, serde: Serde, processor_cls: type[Processor], config: Any, task: int, manifests: Sequence[Manifest],
-    snapshot: bytes | None,
+    snapshot: bytes | None, *, name: str | None = None,
 ) -> dict[int, list[Encoded]]:
     """Re-run ``task`` from ``snapshot`` over ``manifests``, into memory: ``{seq: records}`` (verify)."""
     proc = processor_cls(config, task)
@@ -443,7 +445,7 @@ def regenerate(
     out: dict[int, list[Encoded]] = {}
     counts = RunCounts()
     replay_manifests(
-        log, proc, RuntimeCodec(serde, processor_cls.name), plan.task_partitions(task), manifests, counts,
+        log, proc, RuntimeCodec(serde, name or processor_cls.name), plan.task_partitions(task), manifests, counts,
         emit=lambda m: out.setdefault(m.seq, []).append,
     )
     return out

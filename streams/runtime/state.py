@@ -203,6 +203,23 @@ class StateStore:
         _check_contiguous(self.topic, hist)
         return hist
 
+    def latest(self, tasks: int) -> dict[int, Manifest]:
+        """The newest manifest of each task in ``range(tasks)`` that has committed (``hftstream status``)."""
+        low, high = self.log.watermarks(self.topic, 0)
+        found: dict[int, Manifest] = {}
+        hi = high
+        while hi > low and len(found) < tasks:
+            lo = max(low, hi - _SCAN_STEP)
+            window = []
+            for rec in self._read_range(lo, hi):
+                decoded = self._decode(rec)
+                if decoded and decoded[0] == COMMIT_SCHEMA:
+                    window.append(self._manifest(decoded[1], rec.offset))
+            for m in reversed(window):
+                found.setdefault(m.task, m)
+            hi = lo
+        return found
+
     def manifests(self, task: int | None = None) -> list[Manifest]:
         """Every manifest on the topic (of one task, or all), oldest first (status and verify)."""
         low, high = self.log.watermarks(self.topic, 0)

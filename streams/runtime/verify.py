@@ -83,9 +83,10 @@ def verify(
     *,
     from_offset: int | None = None,
     since_ns: int | None = None,
+    name: str | None = None,
 ) -> VerifyResult:
     """Re-run ``cls`` over its recorded inputs and compare with the log (see the module docstring)."""
-    name = cls.name
+    name = name or cls.name
     proto = cls(config, 0)
     plan_inputs(log, proto)  # fails early, with a hint, when an input is missing
     store = StateStore(log, serde, name)
@@ -116,7 +117,7 @@ def verify(
         replay = [m for m in manifests if m.seq > start_seq]
         if replay and replay[0].seq != start_seq + 1:
             raise ConfigError(f"verify {name}: the commit log of task {task} has a gap after commit {start_seq}")
-        regenerated = regenerate(log, serde, cls, config, task, replay, snapshot)
+        regenerated = regenerate(log, serde, cls, config, task, replay, snapshot, name=name)
         result.tasks += 1
         for m in replay:
             if m.seq < first:

@@ -1,0 +1,45 @@
+"""Several processors in one process, on a fixed schedule (``hftstream run all``, ``hftstream demo``).
+
+The schedule is a plain round robin in pipeline order: each round gives every runner one
+:meth:`~streams.runtime.runner.Runner.tick` (at most one batch). With ``until_idle`` it
+stops after a round in which no runner processed or committed anything and every runner
+is idle: every input consumed and committed, so downstream has seen all of upstream.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+from streams.runtime.metrics import RunCounts
+from streams.runtime.runner import Runner
+
+
+def run_all(
+    runners: Sequence[Runner],
+    stop: threading.Event | None = None,
+    *,
+    until_idle: bool = False,
+    on_round: Callable[[], None] | None = None,
+) -> dict[str, RunCounts]:
+    """Drive ``runners`` round-robin until ``stop`` (or idle); commit and close them all; return their counts."""
+    stop = stop or threading.Event()
+    opened: list[Runner] = []
+    try:
+        for r in runners:
+            r.open()
+            opened.append(r)
+        while not stop.is_set():
+            busy = False
+            for r in runners:
+                busy = r.tick() or busy
+            if on_round is not None:
+                on_round()
+            if until_idle and not busy and all(r.idle() for r in runners):
+                break
+        for r in runners:
+            r.commit()
+    finally:
+        for r in reversed(opened):
+            r.close()
+    return {r.name: r.counts for r in runners}
