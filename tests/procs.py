@@ -1,0 +1,74 @@
+"""Small processors for the runtime's tests (importable as ``procs``; subprocesses get ``PYTHONPATH=tests``).
+
+``Counter`` is stateful on purpose: each output carries the running count of its symbol
+within the task, so a lost, doubled or re-ordered input, or a state restored wrong, shows
+up as a wrong number in the output bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from pydantic import BaseModel, ConfigDict
+
+from streams.processors.base import Input, Message, Output, Processor, Reject
+
+RAW = "hftstream.md.RawVenueMessage"
+
+
+class CounterConfig(BaseModel):
+    """Topics and knobs of :class:`Counter`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    inputs: list[str]
+    globals: list[str] = []
+    output: str
+    reject_seq: int | None = None
+    fail_seq: int | None = None  # raise a plain exception (a processor bug) on this seq
+
+
+class Counter(Processor):
+    """Per symbol: count inputs and emit the input with ``seq`` = the running count and ``format`` = ``t<task>``.
+
+    Global records are counted and emitted with ``format`` = ``g<task>`` (so a test can
+    see that every task read every global record). ``seq == reject_seq`` is rejected.
+    """
+
+    name = "counter"
+    config_class = CounterConfig
+
+    def __init__(self, config: CounterConfig, task: int) -> None:
+        self.config = config
+        self.task = task
+        self.inputs = tuple(Input(t, "global") for t in config.globals) + tuple(Input(t) for t in config.inputs)
+        self.outputs = (config.output,)
+        self.counts: dict[str, int] = {}
+        self.globals_seen = 0
+
+    def process(self, msg: Message) -> Iterable[Output]:
+        value = msg.value
+        if self.config.reject_seq is not None and value["seq"] == self.config.reject_seq:
+            raise Reject("TEST_REJECT", f"seq {value['seq']} is rejected by configuration")
+        if self.config.fail_seq is not None and value["seq"] == self.config.fail_seq:
+            raise RuntimeError("deliberate bug")
+        if msg.topic in self.config.globals:
+            self.globals_seen += 1
+            return [Output(self.config.output, value["symbol"], RAW, {**value, "seq": self.globals_seen, "format": f"g{self.task}"})]
+        symbol = value["symbol"]
+        n = self.counts[symbol] = self.counts.get(symbol, 0) + 1
+        return [Output(self.config.output, symbol, RAW, {**value, "seq": n, "format": f"t{self.task}"})]
+
+    def snapshot(self) -> bytes:
+        return json.dumps({"counts": self.counts, "globals": self.globals_seen}, sort_keys=True).encode()
+
+    def restore(self, blob: bytes) -> None:
+        state = json.loads(blob)
+        self.counts = dict(state["counts"])
+        self.globals_seen = state["globals"]
+
+
+def raw_value(i: int, symbol: str, payload: bytes = b"x") -> dict[str, object]:
+    """A RawVenueMessage value for test input number ``i``."""
+    return {"venue": "test", "format": "in", "seq": i, "recv_ts_ns": 1_700_000_000_000_000_000 + i, "symbol": symbol, "payload": payload}
