@@ -27,6 +27,7 @@ class CounterConfig(BaseModel):
     output: str
     reject_seq: int | None = None
     fail_seq: int | None = None  # raise a plain exception (a processor bug) on this seq
+    work_us: int = 0  # busy-wait per record, so crash tests have time to kill mid-run (outputs do not change)
 
 
 class Counter(Processor):
@@ -48,6 +49,8 @@ class Counter(Processor):
         self.globals_seen = 0
 
     def process(self, msg: Message) -> Iterable[Output]:
+        if self.config.work_us:
+            _spin(self.config.work_us)
         value = msg.value
         if self.config.reject_seq is not None and value["seq"] == self.config.reject_seq:
             raise Reject("TEST_REJECT", f"seq {value['seq']} is rejected by configuration")
@@ -67,6 +70,14 @@ class Counter(Processor):
         state = json.loads(blob)
         self.counts = dict(state["counts"])
         self.globals_seen = state["globals"]
+
+
+def _spin(us: int) -> None:
+    import time
+
+    end = time.perf_counter() + us / 1e6
+    while time.perf_counter() < end:
+        pass
 
 
 def raw_value(i: int, symbol: str, payload: bytes = b"x") -> dict[str, object]:

@@ -116,7 +116,7 @@ def test_merge_order_global_inputs_and_ranks(any_log: Log, serde: Serde, names: 
     publish(any_log, serde, g, [(2000 + i, f"G{i % 3}", (i * 11) % 50) for i in range(20)])
     cfg = CounterConfig(inputs=[a, b], globals=[g], output=out)
     runner = run(any_log, serde, cfg, name, batch=7, commit_interval_ms=1)
-    assert runner.counts.records_in == 2 * (120 + 20)  # each of the 2 tasks reads every global record
+    assert runner.counts.records_in == 120 + 2 * 20  # the keyed records once; every global record in each of the 2 tasks
 
     inputs = {(t, p): part for t in (a, b, g) for p, part in enumerate(read_all(any_log, t))}
     rank = {g: 0, a: 1, b: 2}
