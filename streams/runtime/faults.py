@@ -1,5 +1,9 @@
 """Fault injection for crash tests: ``HFTSTREAM_FAULT=point:n[,point:n]`` kills the process at a named point.
 
+``HFTSTREAM_FAULT_ABORT=point:n`` instead makes the n-th arrival raise
+:class:`~streams.errors.TransactionAbortableError`, as a broker would, so tests can force
+aborts and watch the runtime rewind.
+
 The runtime calls :func:`fault` at the moments a crash is most interesting:
 ``after-produce`` (outputs in the open transaction, nothing committed), ``before-commit``
 (manifests produced, commit not started), ``after-commit`` (committed, the runtime's own
@@ -13,7 +17,10 @@ from __future__ import annotations
 import os
 import signal
 
+from streams.errors import TransactionAbortableError
+
 _ENV = "HFTSTREAM_FAULT"
+_ENV_ABORT = "HFTSTREAM_FAULT_ABORT"
 
 
 def _parse(spec: str) -> dict[str, int]:
@@ -25,15 +32,22 @@ def _parse(spec: str) -> dict[str, int]:
 
 
 _armed: dict[str, int] = _parse(os.environ.get(_ENV, ""))
+_aborts: dict[str, int] = _parse(os.environ.get(_ENV_ABORT, ""))
+
+
+def _due(table: dict[str, int], point: str) -> bool:
+    left = table.get(point)
+    if left is None:
+        return False
+    table[point] = left - 1
+    return left == 1
 
 
 def fault(point: str) -> None:
-    """SIGKILL this process if ``point`` is armed and this is its n-th arrival."""
-    if not _armed:
+    """SIGKILL this process (or raise an abortable error) if ``point`` is armed and this is its n-th arrival."""
+    if not _armed and not _aborts:
         return
-    left = _armed.get(point)
-    if left is None:
-        return
-    if left <= 1:
+    if _due(_armed, point):
         os.kill(os.getpid(), signal.SIGKILL)
-    _armed[point] = left - 1
+    if _due(_aborts, point):
+        raise TransactionAbortableError(f"injected abort at {point} ({_ENV_ABORT})")

@@ -188,7 +188,12 @@ class Runner:
     def tick(self) -> bool:
         """One round: recover newly assigned tasks, poll, process, commit when due. True when records were processed."""
         self._init_pending()
-        busy = self._step(self.options)
+        try:
+            busy = self._step(self.options)
+        except TransactionAbortableError as exc:  # producing into the open transaction failed for good
+            logger.warning("%s: transaction aborted (%s); re-processing from the last commit", self.name, exc)
+            self.abort_and_rewind()
+            return True
         if self._commit_due():
             self.commit()
             busy = True  # a commit makes records visible downstream: not idle this round
