@@ -10,14 +10,23 @@ SOURCE_OFFSET = "hft.src.offset"
 _KEYS = (SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET)
 
 
+_PREFIXES: dict[tuple[str, int], Headers] = {}  # (topic, partition) -> its two lineage headers (hot path)
+
+
 def lineage_headers(rec: Record) -> Headers:
     """``rec``'s headers without any older lineage, plus lineage pointing at ``rec``."""
-    kept = tuple(h for h in rec.headers if h[0] not in _KEYS)
-    return kept + (
-        (SOURCE_TOPIC, rec.topic.encode()),
-        (SOURCE_PARTITION, str(rec.partition).encode()),
-        (SOURCE_OFFSET, str(rec.offset).encode()),
-    )
+    prefix = _PREFIXES.get((rec.topic, rec.partition))
+    if prefix is None:
+        if len(_PREFIXES) > 100_000:
+            _PREFIXES.clear()
+        prefix = _PREFIXES[(rec.topic, rec.partition)] = (
+            (SOURCE_TOPIC, rec.topic.encode()),
+            (SOURCE_PARTITION, str(rec.partition).encode()),
+        )
+    own = prefix + ((SOURCE_OFFSET, b"%d" % rec.offset),)
+    if not rec.headers:
+        return own
+    return tuple(h for h in rec.headers if h[0] not in _KEYS) + own
 
 
 def source_of(headers: Headers) -> tuple[str, int, int] | None:
