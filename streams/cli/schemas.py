@@ -83,21 +83,44 @@ def show_cmd(
 
 
 @app.command("check")
-def check_cmd(ctx: typer.Context, schemas_dir: Path = SCHEMAS_DIR) -> None:
-    """Check every current schema against its released versions (backward compatibility).
+def check_cmd(
+    ctx: typer.Context,
+    schemas_dir: Path = SCHEMAS_DIR,
+    topics_file: Path = typer.Option(
+        None, "--topics-file", help="Topic declarations whose value schemas must exist (default: infra/topics.yaml or HFTSTREAM_TOPICS_FILE).",
+        dir_okay=False,
+    ),
+) -> None:
+    """Check every current schema against its released versions (backward compatibility), and the
+    schemas that infra/topics.yaml declares against what exists.
 
-    Exit 0 when every change is compatible (new readers read all released data), 1 listing every break.
+    Fails (exit 1, listing each problem) on a change that old data could not be read through, on a
+    released schema that was removed or renamed while a topic still declares it, on a topic that declares
+    an unknown schema, and on a namespace change of a released schema (the full name is its identity).
 
-    Example: hftstream schemas check --schemas-dir ./schemas
+    Example: hftstream schemas check --schemas-dir ./schemas --topics-file infra/topics.yaml
     """
-    from streams.serde.history import check, removed
+    from streams.serde.history import check, removed, renamed, topic_problems
+    from streams.topics import load_catalog
 
     repo = _repo(ctx, schemas_dir)
+    catalog = load_catalog(topics_file or state(ctx).settings.topics_file)
     results = check(repo)
     broken = [r for r in results if r.status == "breaking"]
     for r in broken:
         for p in r.problems:
             typer.echo(f"BREAKING {r.name} (released v{r.last_release}): {p}")
+    moved = renamed(repo)
+    for old, new in moved:
+        typer.echo(
+            f"BREAKING {old} (released v{repo.releases(old)[-1].version}): namespace changed to {new}; "
+            f"records written as {old} cannot be read as {new}"
+        )
+    declared = {spec.name: spec.value_schema.split(",") for spec in catalog.all() if spec.value_schema}
+    declared.update({t.name: t.value_schema.split(",") for _, t in catalog.templates if t.value_schema})
+    missing = topic_problems(repo, declared)
+    for m in missing:
+        typer.echo(f"MISSING {m} ({catalog.source})")
     counts = {s: sum(r.status == s for r in results) for s in ("unchanged", "compatible", "new", "breaking")}
     gone = removed(repo)
     summary = (
@@ -110,6 +133,18 @@ def check_cmd(ctx: typer.Context, schemas_dir: Path = SCHEMAS_DIR) -> None:
             f"{len(broken)} schema(s) break backward compatibility ({sum(len(r.problems) for r in broken)} problem(s)); {summary}",
             hint="add new fields with a default, keep field types (or use an Avro promotion), keep enum symbols; "
             "or give the record a new name",
+            code=1,
+        )
+    if moved or missing:
+        fail(
+            "; ".join(
+                part for part in (
+                    f"{len(moved)} released schema(s) changed namespace" if moved else "",
+                    f"{len(missing)} schema(s) declared by topics are missing" if missing else "",
+                ) if part
+            ) + f"; {summary}",
+            hint="restore the removed .avsc (or its old namespace): released data and the topics that declare it need "
+            f"that name; to move a topic to another record, add the new record next to the old one and update {catalog.source.name}",
             code=1,
         )
     pending = counts["compatible"] + counts["new"]

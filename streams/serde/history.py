@@ -10,6 +10,7 @@ passed this check, and catches hand-edited history when not).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -59,6 +60,42 @@ def removed(repo: SchemaRepo) -> list[str]:
     """Released names that are no longer current schemas (their data still decodes with the frozen writer schema)."""
     current = set(repo.names())
     return [n for n in repo.released_names() if n not in current]
+
+
+def renamed(repo: SchemaRepo) -> list[tuple[str, str]]:
+    """``(released name, current name)`` for each released record that lost its name to a namespace change:
+    it is gone from the current schemas and a current record has the same short name in another namespace.
+
+    The full name is a record's identity: data written as the old name does not resolve against the new one.
+    """
+    gone = removed(repo)
+    by_short: dict[str, list[str]] = {}
+    for name in repo.names():
+        by_short.setdefault(name.rpartition(".")[2], []).append(name)
+    return [(old, new) for old in gone for new in by_short.get(old.rpartition(".")[2], [])]
+
+
+def topic_problems(repo: SchemaRepo, declared: Mapping[str, Sequence[str]]) -> list[str]:
+    """Schemas that topics declare (``{topic: [value schema, ...]}``) but that are not current schemas.
+
+    A released schema removed (or renamed) while a topic still declares it breaks every reader
+    of that topic; a name that never existed is a typo in the topics file.
+    """
+    current = set(repo.names())
+    out = []
+    for topic in sorted(declared):
+        for name in declared[topic]:
+            if name in current:
+                continue
+            history = repo.releases(name)
+            if history:
+                out.append(
+                    f"{name} (released v{history[-1].version}) is gone from the schemas folder (removed or renamed), "
+                    f"but topic {topic} declares it"
+                )
+            else:
+                out.append(f"{name} is not a schema in the schemas folder, but topic {topic} declares it")
+    return out
 
 
 def release(repo: SchemaRepo, names: list[str] | None = None) -> list[tuple[CheckResult, str | None]]:

@@ -137,3 +137,64 @@ def test_release_of_a_new_schema_and_of_an_unknown_name(schemas: Path) -> None:
     assert (schemas / "releases" / "hftstream.md.Imbalance" / "v1.avsc").is_file()
     bad = runner.invoke(app, ["schemas", "release", "hftstream.md.Nope", "--schemas-dir", str(schemas)])
     assert bad.exit_code == 2 and "unknown schema 'hftstream.md.Nope'" in bad.stderr
+
+
+# -- schemas that infra/topics.yaml declares (issue 5, item 7) ------------------------------------
+
+TOPICS = data_dir("infra") / "topics.yaml"
+
+
+@pytest.fixture
+def topics_file(tmp_path: Path) -> Path:
+    """A private copy of infra/topics.yaml to change."""
+    path = tmp_path / "topics.yaml"
+    shutil.copy(TOPICS, path)
+    return path
+
+
+def check(schemas: Path, topics_file: Path):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, ["schemas", "check", "--schemas-dir", str(schemas), "--topics-file", str(topics_file)])
+
+
+def test_check_passes_with_the_repository_topics_file(schemas: Path, topics_file: Path) -> None:
+    result = check(schemas, topics_file)
+    assert result.exit_code == 0, result.output
+
+
+def test_check_fails_when_a_released_schema_a_topic_declares_is_removed(schemas: Path, topics_file: Path) -> None:
+    (schemas / "hftstream" / "refdata" / "Instrument.avsc").unlink()
+    result = check(schemas, topics_file)
+    assert result.exit_code == 1, result.output
+    assert (
+        "MISSING hftstream.refdata.Instrument (released v1) is gone from the schemas folder (removed or renamed), "
+        f"but topic refdata.instruments declares it ({topics_file})"
+    ) in result.stdout.splitlines()
+    assert "error: 1 schema(s) declared by topics are missing" in result.stderr and "hint: restore" in result.stderr
+
+
+def test_check_fails_when_a_declared_schema_is_renamed_or_unknown(schemas: Path, topics_file: Path) -> None:
+    old = schemas / "hftstream" / "md" / "Heartbeat.avsc"
+    doc = json.loads(old.read_text())
+    doc["name"] = "Keepalive"
+    (schemas / "hftstream" / "md" / "Keepalive.avsc").write_text(json.dumps(doc))
+    old.unlink()
+    topics_file.write_text(topics_file.read_text().replace("value_schema: hftstream.dlq.DeadLetter", "value_schema: hftstream.dlq.DeadLettr"))
+    result = check(schemas, topics_file)
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    # md.normalized declares Heartbeat among five; the dlq.{processor} template (and each dlq.* it expands to) the typo
+    assert any(line.startswith("MISSING hftstream.md.Heartbeat (released v1)") and "topic md.normalized declares it" in line for line in lines)
+    assert any(line.startswith("MISSING hftstream.dlq.DeadLettr is not a schema") and "topic dlq.{processor}" in line for line in lines)
+    assert any("topic dlq.normalize declares it" in line for line in lines)
+
+
+def test_check_fails_on_a_namespace_change_even_when_the_topics_follow(schemas: Path, topics_file: Path) -> None:
+    edit(schemas, "hftstream/refdata/Instrument.avsc", lambda s: s.update(namespace="hftstream.reference"))
+    topics_file.write_text(topics_file.read_text().replace("hftstream.refdata.Instrument", "hftstream.reference.Instrument"))
+    result = check(schemas, topics_file)
+    assert result.exit_code == 1, result.output
+    assert result.stdout.splitlines() == [
+        "BREAKING hftstream.refdata.Instrument (released v1): namespace changed to hftstream.reference.Instrument; "
+        "records written as hftstream.refdata.Instrument cannot be read as hftstream.reference.Instrument"
+    ]
+    assert "1 released schema(s) changed namespace" in result.stderr
