@@ -8,7 +8,8 @@ for any other name that matches (a new venue needs no YAML edit).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -17,8 +18,9 @@ from typing import Any
 import yaml
 
 from streams.config import topics_file
-from streams.errors import ConfigError, UnknownTopicError
+from streams.errors import ConfigError, HftError, RetryableError, UnknownTopicError
 from streams.log.base import Log, TopicChange, TopicSpec
+from streams.timeutil import format_iso_ns
 
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
@@ -125,24 +127,110 @@ def _load_catalog_cached(path: Path) -> TopicCatalog:
     return TopicCatalog(topics=topics, templates=tuple(templates), source=path)
 
 
-def apply_topics(log: Log, specs: Iterable[TopicSpec] | None = None) -> list[TopicChange]:
-    """Create or update every declared topic on ``log``; one :class:`TopicChange` per topic."""
-    return [log.create_topic(spec) for spec in (load_catalog().all() if specs is None else specs)]
+@dataclass(frozen=True, slots=True)
+class PlanEntry:
+    """One declared topic in a plan: the change applying it makes, or the error applying it would stop at."""
+
+    spec: TopicSpec
+    change: TopicChange | None = None
+    error: HftError | None = None
+
+    @property
+    def action(self) -> str:
+        """``created`` / ``partitions`` / ``config`` / ``unchanged``, or ``error``."""
+        return self.change.action if self.change else "error"
+
+    @property
+    def detail(self) -> str:
+        """What changes (``partitions 3 -> 4; retention.ms ...``), or the error message."""
+        return self.change.detail if self.change else str(self.error)
 
 
-def plan_topics(log: Log, specs: Iterable[TopicSpec] | None = None) -> list[TopicChange]:
-    """What :func:`apply_topics` would do, without doing it (``topics apply --dry-run``)."""
-    existing = {t.name: t for t in log.list_topics()}
+class TopicPlanError(ConfigError):
+    """``topics apply`` refused to start: some declared topics cannot be applied. Nothing was changed."""
+
+    def __init__(self, plan: list[PlanEntry]) -> None:
+        bad = [e for e in plan if e.error is not None]
+        super().__init__(
+            f"{len(bad)} of {len(plan)} declared topic(s) cannot be applied; nothing was changed:\n  "
+            + "\n  ".join(f"{e.spec.name}: {e.detail}" for e in bad),
+            hint=next((e.error.hint for e in bad if e.error is not None and e.error.hint), "")
+            + " -- then run `hftstream topics apply --dry-run` to see the whole plan",
+        )
+        self.plan = plan
+
+
+def plan_topics(log: Log, specs: Iterable[TopicSpec] | None = None) -> list[PlanEntry]:
+    """What :func:`apply_topics` would do, entry by entry, without changing anything (``topics apply --dry-run``).
+
+    Each backend answers with the same code path as the real apply (:meth:`Log.plan_topic`; Kafka
+    validates every request with the broker), so creations, partition growth, config changes and
+    errors (a shrink, a setting the broker refuses) are exactly what the apply would meet.
+    """
     plan = []
     for spec in load_catalog().all() if specs is None else specs:
-        have = existing.get(spec.name)
-        if have is None:
-            plan.append(TopicChange(spec.name, "created", f"{spec.partitions} partition(s)"))
-        elif have.partitions < spec.partitions:
-            plan.append(TopicChange(spec.name, "partitions", f"{have.partitions} -> {spec.partitions}"))
-        else:
-            plan.append(TopicChange(spec.name, "unchanged"))
+        try:
+            plan.append(PlanEntry(spec, change=log.plan_topic(spec)))
+        except HftError as exc:
+            if isinstance(exc, RetryableError):
+                raise  # the broker is down: that is no verdict on the entry
+            plan.append(PlanEntry(spec, error=exc))
     return plan
+
+
+def apply_topics(log: Log, specs: Iterable[TopicSpec] | None = None) -> list[TopicChange]:
+    """Create or update every declared topic on ``log``; one :class:`TopicChange` per topic.
+
+    Every entry is checked first (:func:`plan_topics`): when any of them cannot be applied,
+    :class:`TopicPlanError` lists them all and nothing is changed.
+    """
+    plan = plan_topics(log, specs)
+    if any(e.error is not None for e in plan):
+        raise TopicPlanError(plan)
+    return [log.create_topic(e.spec) for e in plan]
+
+
+def format_duration_ms(ms: int) -> str:
+    """``604800000`` -> ``"7d"``: the largest unit of ``infra/topics.yaml`` that divides ``ms``."""
+    for unit in ("d", "h", "m", "s"):
+        if ms and ms % _UNITS_MS[unit] == 0:
+            return f"{ms // _UNITS_MS[unit]}{unit}"
+    return f"{ms}ms"
+
+
+def expired_on_publish(log: Log, oldest: Mapping[str, int | None], advice: str, now_ns: int | None = None) -> list[str]:
+    """One warning per topic in ``oldest`` (topic -> the smallest record timestamp just published) whose
+    records are already older than the topic's time retention, so the log may delete them at any moment.
+
+    ``advice`` says how to publish recent timestamps with the command that published. Compacted topics and
+    topics kept forever never warn. ``now_ns`` defaults to the wall clock.
+    """
+    now = time.time_ns() if now_ns is None else now_ns
+    warnings = []
+    for topic, ts in oldest.items():
+        if ts is None:
+            continue
+        spec = log.describe_topic(topic)
+        if spec.retention_ms is None or spec.cleanup_policy != "delete":
+            continue
+        cutoff = now - spec.retention_ms * 1_000_000
+        if ts >= cutoff:
+            continue
+        deleter = (
+            "Kafka deletes such records at its next retention check (within minutes)"
+            if log.url.startswith("kafka://")
+            else "`hftstream log retain` deletes such records"
+        )
+        warnings.append(
+            f"{topic}: records were published with timestamps older than the topic's retention "
+            f"(oldest {_seconds(ts)}; retention {format_duration_ms(spec.retention_ms)} keeps {_seconds(cutoff)} on); {deleter}. "
+            f"To keep them: {advice}, or raise the retention of {topic} in infra/topics.yaml and run `hftstream topics apply`."
+        )
+    return warnings
+
+
+def _seconds(ns: int) -> str:
+    return format_iso_ns(ns)[:19] + "Z"
 
 
 def ensure_topics(log: Log, names: Iterable[str], catalog: TopicCatalog | None = None) -> list[TopicChange]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from streams.cli.common import state
+from streams.cli.common import fail, state
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -16,25 +16,36 @@ app = typer.Typer(no_args_is_help=True)
 def apply_cmd(
     ctx: typer.Context,
     file: Path = typer.Option(None, "--file", "-f", help="Topics file (default: infra/topics.yaml or HFTSTREAM_TOPICS_FILE)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; change nothing."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show exactly what apply would do (creations, partition growth, config changes, errors); change nothing."),
 ) -> None:
     """Create or update every declared topic on the configured log.
 
-    Partitions only grow; retention and cleanup policy are updated in place. Safe to run again.
+    Partitions only grow; retention and cleanup policy are updated in place. Every entry is checked
+    first: if any cannot be applied (a partition shrink, a setting the log refuses), each is listed
+    and nothing is changed. Safe to run again.
 
-    Example: hftstream --log kafka://127.0.0.1:9092 topics apply
+    Example: hftstream --log kafka://127.0.0.1:9092 topics apply --dry-run
     """
     from streams.topics import apply_topics, load_catalog, plan_topics
 
     specs = load_catalog(file).all()
     log = state(ctx).log()
-    changes = plan_topics(log, specs) if dry_run else apply_topics(log, specs)
-    width = max(len(c.topic) for c in changes)
-    for c in changes:
-        typer.echo(f"{c.topic:<{width}}  {c.action:<10} {c.detail}".rstrip())
-    counts = {a: sum(c.action == a for c in changes) for a in ("created", "partitions", "config", "unchanged")}
+    if dry_run:
+        rows = [(e.spec.name, e.action, e.detail) for e in plan_topics(log, specs)]
+    else:  # TopicPlanError (every bad entry listed, nothing changed) -> error/hint, exit 2
+        rows = [(c.topic, c.action, c.detail) for c in apply_topics(log, specs)]
+    width = max((len(topic) for topic, _, _ in rows), default=0)
+    for topic, action, detail in rows:
+        typer.echo(f"{topic:<{width}}  {action:<10} {detail}".rstrip())
+    errors = sum(action == "error" for _, action, _ in rows)
+    counts = {a: sum(action == a for _, action, _ in rows) for a in ("created", "partitions", "config", "unchanged", "error")}
     verb = "would apply" if dry_run else "applied"
-    typer.echo(f"{verb} {len(changes)} topics: " + ", ".join(f"{n} {a}" for a, n in counts.items() if n), err=True)
+    typer.echo(f"{verb} {len(rows)} topics: " + ", ".join(f"{n} {a}" for a, n in counts.items() if n), err=True)
+    if errors:
+        fail(
+            f"{errors} of {len(rows)} declared topic(s) cannot be applied (see the error lines); apply would change nothing",
+            hint="fix those entries in the topics file (partitions can only grow), then run the dry run again",
+        )
 
 
 @app.command("list")

@@ -262,6 +262,14 @@ class Log(abc.ABC):
         retention and cleanup policy are updated in place.
         """
 
+    def plan_topic(self, spec: TopicSpec) -> TopicChange:
+        """What :meth:`create_topic` would do with ``spec``, changing nothing (``topics apply --dry-run``).
+
+        Raises exactly what :meth:`create_topic` would raise (an invalid spec, a shrink, a
+        setting the broker refuses), so a dry run reports the errors the real apply would meet.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot plan topic changes")
+
     @abc.abstractmethod
     def list_topics(self) -> list[TopicInfo]:
         """Every user topic, sorted by name, with current watermarks."""

@@ -169,21 +169,52 @@ class EmbeddedLog(Log):
                 f"topic {spec.name!r}: cleanup_policy {spec.cleanup_policy!r} is not 'delete' or 'compact'"
             )
 
+    def _current_spec(self, name: str) -> TopicSpec | None:
+        """The stored spec of ``name``; ``None`` when there is no such topic (and nothing in its way)."""
+        try:
+            return self._read_spec(name)
+        except UnknownTopicError:
+            directory = self.topic_dir(name)
+            if directory.exists():
+                raise ConfigError(
+                    f"{directory} exists but is not a topic (no {META_FILE})",
+                    hint="move that directory out of the log root, or pick another topic name",
+                ) from None
+            return None
+
+    @staticmethod
+    def _change(spec: TopicSpec, current: TopicSpec | None) -> TopicChange:
+        """What bringing ``current`` (``None``: missing) up to ``spec`` does. Raises on a shrink."""
+        if current is None:
+            return TopicChange(spec.name, "created", f"{spec.partitions} partition(s)")
+        if spec.partitions < current.partitions:
+            raise ConfigError(
+                f"topic {spec.name!r} has {current.partitions} partitions; it cannot shrink to {spec.partitions}",
+                hint="partitions can only grow (keys would move); create a new topic and replay into it",
+            )
+        if spec == current:
+            return TopicChange(spec.name, "unchanged")
+        changes = [
+            f"{name} {getattr(current, name)!r} -> {getattr(spec, name)!r}"
+            for name in _SPEC_FIELDS
+            if getattr(current, name) != getattr(spec, name)
+        ]
+        action: Literal["partitions", "config"] = "partitions" if spec.partitions > current.partitions else "config"
+        return TopicChange(spec.name, action, "; ".join(changes))
+
+    def plan_topic(self, spec: TopicSpec) -> TopicChange:
+        """What :meth:`create_topic` would do with ``spec``, changing nothing; raises what it would raise."""
+        self._validate_spec(spec)
+        return self._change(spec, self._current_spec(spec.name))
+
     def create_topic(self, spec: TopicSpec) -> TopicChange:
         """Create ``spec``, or bring the existing topic up to it (partitions only grow)."""
         self._validate_spec(spec)
         with self._meta_lock():
             directory = self.topic_dir(spec.name)
-            try:
-                current = self._read_spec(spec.name)
-            except UnknownTopicError:
-                current = None
+            current = self._current_spec(spec.name)
+            change = self._change(spec, current)
             if current is None:
-                if directory.exists():
-                    raise ConfigError(
-                        f"{directory} exists but is not a topic (no {META_FILE})",
-                        hint="move that directory out of the log root, or pick another topic name",
-                    )
                 staging = self.root / f"{spec.name}~creating~{os.getpid()}"
                 shutil.rmtree(staging, ignore_errors=True)
                 staging.mkdir()
@@ -193,24 +224,11 @@ class EmbeddedLog(Log):
                 os.rename(staging, directory)
                 if self._durable():
                     fsync_dir(self.root)
-                return TopicChange(spec.name, "created", f"{spec.partitions} partition(s)")
-            if spec.partitions < current.partitions:
-                raise ConfigError(
-                    f"topic {spec.name!r} has {current.partitions} partitions; it cannot shrink to {spec.partitions}",
-                    hint="partitions can only grow (keys would move); create a new topic and replay into it",
-                )
-            if spec == current:
-                return TopicChange(spec.name, "unchanged")
-            changes = [
-                f"{name}: {getattr(current, name)!r} -> {getattr(spec, name)!r}"
-                for name in _SPEC_FIELDS
-                if getattr(current, name) != getattr(spec, name)
-            ]
-            for p in range(current.partitions, spec.partitions):
-                create_partition_dir(directory / str(p))
-            self._write_spec(directory, spec)
-            action: Literal["partitions", "config"] = "partitions" if spec.partitions > current.partitions else "config"
-            return TopicChange(spec.name, action, "; ".join(changes))
+            elif change.action != "unchanged":
+                for p in range(current.partitions, spec.partitions):
+                    create_partition_dir(directory / str(p))
+                self._write_spec(directory, spec)
+            return change
 
     def _topic_names(self) -> list[str]:
         names = []

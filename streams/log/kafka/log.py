@@ -223,25 +223,33 @@ class KafkaLog(Log):
 
     def create_topic(self, spec: TopicSpec) -> TopicChange:
         """Create ``spec``, or grow its partitions and update its configs in place."""
+        return self._apply(spec, validate_only=False)
+
+    def plan_topic(self, spec: TopicSpec) -> TopicChange:
+        """What :meth:`create_topic` would do with ``spec``, changing nothing: the broker validates every
+        request (``validate_only``), so a setting it would refuse raises here too."""
+        return self._apply(spec, validate_only=True)
+
+    def _apply(self, spec: TopicSpec, *, validate_only: bool) -> TopicChange:
         if spec.partitions < 1:
             raise ConfigError(f"topic {spec.name!r} needs at least 1 partition, not {spec.partitions}")
         try:
             current = self._topic_partitions(spec.name, refresh=True)
         except UnknownTopicError:
-            current = None
-        if current is None:
-            created = self._create(spec)
+            created = self._create(spec, validate_only=validate_only)
             if created is not None:
                 return created
             current = self._topic_partitions(spec.name, refresh=True)  # created concurrently by someone else
-        return self._update(spec, current)
+        return self._update(spec, current, validate_only=validate_only)
 
-    def _create(self, spec: TopicSpec) -> TopicChange | None:
+    def _create(self, spec: TopicSpec, *, validate_only: bool = False) -> TopicChange | None:
         rf = self._settings.replication_factor
         config = topic_config(spec)
         new = NewTopic(spec.name, spec.partitions, rf, config=config)
         admin = self._admin_client()
-        futures = self._call(lambda: admin.create_topics([new], operation_timeout=self._timeout), topic=spec.name)
+        futures = self._call(
+            lambda: admin.create_topics([new], operation_timeout=self._timeout, validate_only=validate_only), topic=spec.name
+        )
         try:
             futures[spec.name].result(timeout=self._timeout + 5)
         except KafkaException as exc:
@@ -258,11 +266,12 @@ class KafkaLog(Log):
             raise translate(exc, self.bootstrap, doing=f"creating {spec.name!r}") from None
         except TimeoutError:
             raise translate(TimeoutError(), self.bootstrap, doing=f"creating {spec.name!r}") from None
-        self._await_partitions(spec.name, spec.partitions)
+        if not validate_only:
+            self._await_partitions(spec.name, spec.partitions)
         detail = f"{spec.partitions} partition(s), replication {rf}, " + ", ".join(f"{k}={v}" for k, v in config.items())
         return TopicChange(spec.name, "created", detail)
 
-    def _update(self, spec: TopicSpec, current: int) -> TopicChange:
+    def _update(self, spec: TopicSpec, current: int, *, validate_only: bool = False) -> TopicChange:
         if spec.partitions < current:
             raise ConfigError(
                 f"topic {spec.name!r} has {current} partitions; Kafka cannot shrink it to {spec.partitions}",
@@ -272,9 +281,11 @@ class KafkaLog(Log):
         changes: list[str] = []
         action: Literal["partitions", "config", "unchanged"] = "unchanged"
         if spec.partitions > current:
-            fut = self._call(lambda: admin.create_partitions([NewPartitions(spec.name, spec.partitions)]))[spec.name]
+            grow = [NewPartitions(spec.name, spec.partitions)]
+            fut = self._call(lambda: admin.create_partitions(grow, validate_only=validate_only))[spec.name]
             self._wait(fut, topic=spec.name, doing=f"adding partitions to {spec.name!r}")
-            self._await_partitions(spec.name, spec.partitions)
+            if not validate_only:
+                self._await_partitions(spec.name, spec.partitions)
             changes.append(f"partitions {current} -> {spec.partitions}")
             action = "partitions"
         have = self._topic_configs(spec.name)
@@ -285,7 +296,7 @@ class KafkaLog(Log):
                 spec.name,
                 incremental_configs=[ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in want.items()],
             )
-            (fut,) = self._call(lambda: admin.incremental_alter_configs([resource])).values()
+            (fut,) = self._call(lambda: admin.incremental_alter_configs([resource], validate_only=validate_only)).values()
             self._wait(fut, topic=spec.name, doing=f"altering configs of {spec.name!r}")
             changes.extend(f"{k} {have.get(k)} -> {v}" for k, v in want.items())
             action = "config" if action == "unchanged" else action
