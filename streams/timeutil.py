@@ -63,6 +63,11 @@ def format_iso_ns(ns: int) -> str:
     return f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{h:02d}:{mi:02d}:{s:02d}.{frac:09d}Z"
 
 
+def floor_day_ns(ns: int) -> int:
+    """``ns`` rounded down to 00:00:00 UTC of its day."""
+    return ns - ns % (86_400 * NS_PER_S)
+
+
 def parse_fix_time(text: str) -> int:
     """FIX UTCTimestamp ``"20260102-14:30:00.000123456"`` (0 to 9 fractional digits) -> ns since the epoch."""
     m = _FIX_TIME.fullmatch(text)

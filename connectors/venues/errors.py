@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 from streams.errors import ConfigError, PoisonError
 
 
@@ -38,3 +41,16 @@ class UnknownVenueError(ConfigError):
 
 class FeedFileError(ConfigError):
     """A recorded feed file that is missing, unreadable or in a format we cannot tell."""
+
+
+class SuspectFeedError(FeedFileError):
+    """``feed file --strict`` refused a file: too many lines are not valid for the venue's format. Nothing was published."""
+
+    def __init__(self, path: Path, fmt: str, suspect: int, lines: int, examples: Sequence[str], max_bad: int) -> None:
+        allowed = f"more than the {max_bad} allowed by --max-bad" if max_bad else "none allowed"
+        super().__init__(
+            f"refused {path.name}: {suspect} of {lines} line(s) are not valid {fmt} ({allowed}); nothing was published",
+            hint="fix or remove the lines listed above, or raise --max-bad, or drop --strict to publish them anyway "
+            "(normalization dead-letters them)",
+        )
+        self.path, self.suspect, self.lines, self.examples, self.max_bad = path, suspect, lines, list(examples), max_bad

@@ -15,9 +15,11 @@ stamping what it receives is the one place the wall clock belongs). ``seq`` and 
 are filled in when the payload is valid for the venue's format (``json-ticks`` instrument
 ids are named from ``refdata.instruments`` when the log has it).
 
-The handler does not judge: a payload that is not valid for the venue's format is still
-published (normalization dead-letters it) and counted as *suspect*, with the first few
-causes kept for the summary.
+By default the handler does not judge: a payload that is not valid for the venue's format is
+still published (normalization dead-letters it) and counted as *suspect*, with the first
+:data:`MAX_EXAMPLES` line numbers and causes kept for the summary; the CLI then exits 1 when more
+than ``--max-bad`` lines were suspect. With ``strict=True`` the whole file is checked first and
+nothing is published when more than ``max_bad`` lines are suspect (:class:`SuspectFeedError`).
 
 Pacing: ``max`` publishes as fast as the log takes it (batched); ``realtime`` sleeps so that
 records go out spaced like their event timestamps (``ts`` / ``ns`` / ``recv_ts_ns``, ISO or int
@@ -37,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from connectors.venues.errors import FeedFileError, VenueFormatError
+from connectors.venues.errors import FeedFileError, SuspectFeedError, VenueFormatError
 from connectors.venues.formats import Codec, Inspection, codec_for
 from connectors.venues.instruments import Instrument, RefData
 from connectors.venues.simulator import INSTRUMENTS_TOPIC, RAW_SCHEMA, raw_topic
@@ -54,7 +56,7 @@ SUFFIXES: dict[str, FileFormat] = {
     ".csv": "csv",
 }
 BATCH = 1000
-MAX_EXAMPLES = 5
+MAX_EXAMPLES = 20  # suspect lines listed (line number and cause); the rest are counted
 _INT = re.compile(r"-?[0-9]+", re.ASCII)
 
 
@@ -74,7 +76,14 @@ class FileFeedSummary:
     first_event_ts_ns: int | None = None
     last_event_ts_ns: int | None = None
     suspect_examples: list[str] = field(default_factory=list)
+    oldest_ts_ns: int | None = None  # the smallest record timestamp published (retention check)
     elapsed_s: float = 0.0
+
+    def note_suspect(self, number: int, cause: str) -> None:
+        """Count a suspect line; keep its number and cause while fewer than :data:`MAX_EXAMPLES` are kept."""
+        self.suspect += 1
+        if len(self.suspect_examples) < MAX_EXAMPLES:
+            self.suspect_examples.append(f"line {number}: {cause}")
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``--json`` output)."""
@@ -228,6 +237,28 @@ def _recv_ts(fields: dict[str, Any] | None) -> int | None:
     return None
 
 
+def _inspect(codec: Codec, line: _Line, summary: FileFeedSummary) -> Inspection | None:
+    """The payload's inspection, or ``None`` (counted as suspect in ``summary``) when it is not valid for ``codec``."""
+    try:
+        return codec.inspect(line.payload)
+    except VenueFormatError as exc:
+        summary.note_suspect(line.number, exc.cause)
+        return None
+
+
+def _lines(path: Path, fmt: FileFormat, codec: Codec, summary: FileFeedSummary, on_bytes: Callable[[int], None]) -> Iterator[_Line]:
+    return _ndjson_lines(path, summary, on_bytes) if fmt == "ndjson" else _csv_lines(path, codec.format == "json-ticks", on_bytes)
+
+
+def scan_file(path: Path, venue: str, fmt: FileFormat, codec: Codec, pace: str) -> FileFeedSummary:
+    """Read the whole file and count its suspect lines, publishing nothing (``--strict``'s first pass)."""
+    scan = FileFeedSummary(str(path), venue, fmt, codec.format, pace)
+    for line in _lines(path, fmt, codec, scan, lambda n: None):
+        scan.published += 1  # here: lines that would be published
+        _inspect(codec, line, scan)
+    return scan
+
+
 def publish_file(
     log: Log,
     serde: Serde,
@@ -236,6 +267,8 @@ def publish_file(
     *,
     file_format: str | None = None,
     pace: Pace = "max",
+    strict: bool = False,
+    max_bad: int = 0,
     batch_size: int = BATCH,
     progress: Callable[[int, int], None] | None = None,
     clock_ns: Callable[[], int] = time.time_ns,
@@ -244,7 +277,9 @@ def publish_file(
     """Publish the recorded feed at ``path`` to ``md.raw.<venue>``; return what was read and published.
 
     Raises :class:`~connectors.venues.errors.UnknownVenueError` for a venue outside the roster and
-    :class:`~connectors.venues.errors.FeedFileError` for a missing/unreadable file. ``progress(done, total)``
+    :class:`~connectors.venues.errors.FeedFileError` for a missing/unreadable file. With ``strict``, the
+    file is checked first and :class:`~connectors.venues.errors.SuspectFeedError` is raised, with nothing
+    published, when more than ``max_bad`` lines are not valid for the venue's format. ``progress(done, total)``
     gets bytes read so far and the file size. ``clock_ns``/``sleep`` are the edge's wall clock (tests pass fakes).
     """
     started = time.perf_counter()
@@ -258,7 +293,13 @@ def publish_file(
         raise FeedFileError(f"feed file {path} is not readable", hint="check the file's permissions")
     if pace not in ("realtime", "max"):
         raise FeedFileError(f"unknown pace {pace!r}", hint="use --pace realtime or --pace max")
+    if max_bad < 0:
+        raise FeedFileError(f"max_bad must be >= 0, got {max_bad}", hint="pass --max-bad 0 (no suspect line allowed) or more")
     fmt = infer_format(path, file_format)
+    if strict:
+        scan = scan_file(path, venue, fmt, codec, pace)
+        if scan.suspect > max_bad:
+            raise SuspectFeedError(path, codec.format, scan.suspect, scan.published, scan.suspect_examples, max_bad)
     summary = FileFeedSummary(str(path), venue, fmt, codec.format, pace)
     total = path.stat().st_size
     done = 0
@@ -267,7 +308,7 @@ def publish_file(
         nonlocal done
         done += n
 
-    lines = _ndjson_lines(path, summary, on_bytes) if fmt == "ndjson" else _csv_lines(path, codec.format == "json-ticks", on_bytes)
+    lines = _lines(path, fmt, codec, summary, on_bytes)
     topic = raw_topic(venue)
     ensure_topics(log, [topic])
     refdata = load_refdata(log, serde) if codec.format == "json-ticks" else RefData([])
@@ -276,13 +317,7 @@ def publish_file(
     out = _Publisher(producer, serde, topic, batch_size)
     try:
         for line in lines:
-            inspection: Inspection | None = None
-            try:
-                inspection = codec.inspect(line.payload)
-            except VenueFormatError as exc:
-                summary.suspect += 1
-                if len(summary.suspect_examples) < MAX_EXAMPLES:
-                    summary.suspect_examples.append(f"line {line.number}: {exc.cause}")
+            inspection = _inspect(codec, line, summary)
             event_ts = _event_ts(inspection, line.fields)
             if event_ts is not None:
                 if summary.first_event_ts_ns is None:
@@ -301,6 +336,8 @@ def publish_file(
                 summary.recv_from_file += 1
             else:
                 recv = clock_ns()
+            if summary.oldest_ts_ns is None or recv < summary.oldest_ts_ns:
+                summary.oldest_ts_ns = recv
             symbol = inspection.symbol if inspection else None
             if symbol is None and inspection is not None and inspection.instrument_number is not None:
                 inst = refdata.by_number(inspection.instrument_number)

@@ -18,28 +18,31 @@ def demo(
     venues: int = typer.Option(4, "--venues", help="Simulated venues (1-8), each with its own message format."),
     symbols: int = typer.Option(8, "--symbols", help="Instruments per venue."),
     events: int = typer.Option(40_000, "--events", help="Market-data events across all venues."),
-    seed: int = typer.Option(42, "--seed", help="Simulation seed: the same seed gives byte-identical topics."),
+    seed: int = typer.Option(42, "--seed", help="Simulation seed: the same seed and --start give byte-identical topics."),
     regime: str = typer.Option("calm", "--regime", help="calm | burst | cancel-storm"),
+    start: str = typer.Option(None, "--start", help="Simulation start (ISO-8601 or ns); default: today 00:00 UTC, inside the raw topics' retention. The same seed and --start give byte-identical topics.", show_default=False),
     reset: bool = typer.Option(False, "--reset", help="Delete the demo's topics first, so the run starts from offset 0."),
 ) -> None:
     """Run the pipeline end to end on the configured log (default: embedded, ./.hftstream/log).
 
     1. applies every topic declared in infra/topics.yaml;
     2. publishes a deterministic simulated market (instruments + raw venue feeds, with a few injected
-       sequence gaps, duplicates, reorders and malformed payloads);
+       sequence gaps, duplicates, reorders and malformed payloads) on a simulation clock that starts at
+       --start (default: today 00:00 UTC, so the raw topics' 7-day retention keeps it);
     3. replays a slice of a raw topic and shows the topic table.
     """
     from connectors.venues.publish import publish_simulation
-    from streams.cli.feed import sim_summary_table
+    from streams.cli.feed import SIM_ADVICE, sim_oldest, sim_start_ns, sim_summary_table, warn_expired
     from connectors.venues.simulator import INSTRUMENTS_TOPIC, SimConfig, raw_topic
     from streams.replay import ReplayRequest, replay
     from streams.render import TABLE_HEADER, table_row
+    from streams.timeutil import format_iso_ns
     from streams.topics import apply_topics
 
     st = state(ctx)
     log, serde = st.log(), st.serde()
     config = SimConfig(
-        venues=venues, symbols=symbols, events=events, seed=seed, regime=regime,
+        venues=venues, symbols=symbols, events=events, seed=seed, regime=regime, start_ns=sim_start_ns(start),
         gap_rate=0.001, dup_rate=0.001, reorder_rate=0.001, malformed_rate=0.001,
     )
     demo_topics = [INSTRUMENTS_TOPIC] + [raw_topic(v) for v in config.venue_names]
@@ -55,9 +58,14 @@ def demo(
     changes = apply_topics(log)
     typer.echo(f"      {sum(c.action == 'created' for c in changes)} created, {len(changes)} declared")
 
-    typer.secho(f"[2/3] feeds: {venues} venues x {symbols} symbols, {events:,} events, seed {seed}, regime {regime}", bold=True)
+    typer.secho(
+        f"[2/3] feeds: {venues} venues x {symbols} symbols, {events:,} events, seed {seed}, regime {regime}, "
+        f"start {format_iso_ns(config.start_ns)}",
+        bold=True,
+    )
     with progress("publishing", events) as update:
         summary = publish_simulation(log, serde, config, progress=(lambda n: update(n, None)) if update else None)
+    warn_expired(log, sim_oldest(summary), SIM_ADVICE)
     typer.echo(textwrap.indent(sim_summary_table(summary), "      "))
     typer.echo(f"      {summary.records:,} records in {summary.elapsed_s:.2f} s")
 

@@ -7,14 +7,18 @@ or :func:`connectors.venues.file_feed.publish_file`, then prints the summary.
 from __future__ import annotations
 
 import json
+import time
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from streams.cli.common import progress, state, table
+from streams.cli.common import fail, progress, state, table
 from streams.errors import ConfigError
+
+if TYPE_CHECKING:
+    from streams.log import Log
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -47,9 +51,9 @@ def simulate_cmd(
     venues: int = typer.Option(3, "--venues", "-n", min=1, max=8, help="How many venues, taken in roster order: alpha, bravo, charlie, delta, echo, foxtrot, golf, hotel. Formats cycle json-decimal, json-ticks, fix."),
     symbols: int = typer.Option(4, "--symbols", "-m", min=1, max=10_000, help="How many instruments: AAPL, BTC-USD, MSFT, EUR-USD, ESH6, ... then SYN0021, SYN0022, ... (mixed price scales)."),
     events: int = typer.Option(10_000, "--events", "-e", min=0, help="Market events to generate, in total across venues (split evenly). Published messages = events - gaps + dups."),
-    seed: int = typer.Option(1, "--seed", "-s", help="Random seed. The same seed and options give byte-identical topics, offsets and timestamps."),
+    seed: int = typer.Option(1, "--seed", "-s", help="Random seed. The same seed, --start and options give byte-identical topics, offsets and timestamps."),
     regime: Regime = typer.Option(Regime.calm, "--regime", help="Market regime. calm: mostly quotes, steady arrivals; burst: clustered arrivals and trade bursts; cancel-storm: book adds/deletes dominate."),
-    start: str = typer.Option("2026-01-02T14:30:00Z", "--start", help="Simulation start time (ISO-8601, or integer ns since the epoch). Event times come from the simulation clock, never the wall clock."),
+    start: str = typer.Option(None, "--start", help="Simulation start time (ISO-8601, or integer ns since the epoch); default: today 00:00 UTC, so the records are within the raw topics' retention. Event times come from the simulation clock; the same seed and --start give byte-identical topics.", show_default=False),
     gap_rate: float = typer.Option(0.0, "--gap-rate", min=0.0, max=1.0, help="Probability a message is lost: its venue sequence number is skipped."),
     dup_rate: float = typer.Option(0.0, "--dup-rate", min=0.0, max=1.0, help="Probability a message is received twice (same bytes, same sequence number)."),
     reorder_rate: float = typer.Option(0.0, "--reorder-rate", min=0.0, max=1.0, help="Probability a message swaps places with the next one."),
@@ -58,18 +62,14 @@ def simulate_cmd(
 ) -> None:
     """Simulate N venues x M symbols and publish raw venue messages to md.raw.<venue>.
 
-    Instrument reference data goes to refdata.instruments first. Each venue speaks its own wire format; faults can be injected at the given rates. Missing topics are created from infra/topics.yaml. Prints per-venue counts: events, messages, trades, quotes, book deltas, status, heartbeats, and the injected gaps, dups, reorders and malformed payloads.
+    Instrument reference data goes to refdata.instruments first. Each venue speaks its own wire format; faults can be injected at the given rates. Missing topics are created from infra/topics.yaml. Prints per-venue counts: events, messages, trades, quotes, book deltas, status, heartbeats, and the injected gaps, dups, reorders and malformed payloads. The simulation clock starts at --start (default: today 00:00 UTC); a warning names any topic whose records are already older than its retention (the log would delete them).
 
-    Example: hftstream feed simulate --venues 3 --symbols 5 --events 100000 --seed 7 --regime burst --gap-rate 0.001
+    Example: hftstream feed simulate --venues 3 --symbols 5 --events 100000 --seed 7 --regime burst --gap-rate 0.001 --start 2026-01-02T14:30:00Z
     """
     from connectors.venues.publish import publish_simulation
     from connectors.venues.simulator import SimConfig
-    from streams.timeutil import parse_time_ns
 
-    try:
-        start_ns = parse_time_ns(start)
-    except ValueError as exc:
-        raise ConfigError(f"--start: {exc}", hint="e.g. --start 2026-01-02T14:30:00Z or --start 1767364200000000000") from None
+    start_ns = sim_start_ns(start)
     config = SimConfig(
         venues=venues, symbols=symbols, events=events, seed=seed, regime=regime.value, start_ns=start_ns,
         gap_rate=gap_rate, dup_rate=dup_rate, reorder_rate=reorder_rate, malformed_rate=malformed_rate,
@@ -78,6 +78,7 @@ def simulate_cmd(
     log, serde = st.log(), st.serde()
     with progress("simulating", events) as update:
         summary = publish_simulation(log, serde, config, progress=(lambda n: update(n, None)) if update else None)
+    warn_expired(log, sim_oldest(summary), SIM_ADVICE)
     if as_json:
         typer.echo(json.dumps(summary.as_dict(), sort_keys=True))
         return
@@ -95,35 +96,89 @@ def file_cmd(
     venue: str = typer.Option(..., "--venue", "-v", help="Venue the recording came from (alpha ... hotel); picks the topic md.raw.<venue> and the format used to flag suspect lines."),
     file_format: FileFormat = typer.Option(None, "--format", "-f", help="File format; default: from the extension (.csv -> csv, .ndjson/.jsonl/.json/.fix/.txt -> ndjson)."),
     pace: Pace = typer.Option(Pace.max, "--pace", help="max: as fast as possible (batched). realtime: sleep between records by the differences of their event timestamps (ts / ns / recv_ts_ns)."),
+    max_bad: int = typer.Option(0, "--max-bad", min=0, help="Suspect lines (not valid for the venue's format) tolerated before the command fails (exit 1)."),
+    strict: bool = typer.Option(False, "--strict", help="Check the whole file first and publish nothing when more than --max-bad lines are suspect (exit 2)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of a table."),
 ) -> None:
     """Publish a recorded venue feed to md.raw.<venue>.
 
-    recv_ts_ns comes from a recv_ts_ns field/column when present, else the wall clock at publish. Lines that are not valid for the venue's format are still published (normalization dead-letters them) and counted as suspect, with the first causes listed.
+    recv_ts_ns comes from a recv_ts_ns field/column when present, else the wall clock at publish. Lines that are not valid for the venue's format are still published (normalization dead-letters them) and counted as suspect; the bad lines are listed (line number and cause, the first 20) and the command exits 1 when there are more than --max-bad of them. --strict publishes nothing instead (exit 2). A warning names any record older than the topic's retention.
 
-    Example: hftstream feed file recordings/alpha-2026-01-02.ndjson --venue alpha --pace realtime
+    Example: hftstream feed file recordings/alpha-2026-01-02.ndjson --venue alpha --pace realtime --max-bad 10
     """
+    from connectors.venues.errors import SuspectFeedError
     from connectors.venues.file_feed import publish_file
+    from connectors.venues.simulator import raw_topic
 
     st = state(ctx)
     log, serde = st.log(), st.serde()
     size = path.stat().st_size if path.is_file() else None
-    with progress(f"publishing {path.name}", size) as update:
-        summary = publish_file(
-            log, serde, path, venue, file_format=file_format.value if file_format else None, pace=pace.value,
-            progress=update,
-        )
+    try:
+        with progress(f"publishing {path.name}", size) as update:
+            summary = publish_file(
+                log, serde, path, venue, file_format=file_format.value if file_format else None, pace=pace.value,
+                strict=strict, max_bad=max_bad, progress=update,
+            )
+    except SuspectFeedError as exc:
+        _echo_suspects(exc.examples, exc.suspect, err=True)
+        raise
+    warn_expired(log, {raw_topic(summary.venue): summary.oldest_ts_ns}, "publish with recent recv_ts_ns values (or none: the wall clock stamps the records)")
     if as_json:
         typer.echo(json.dumps(summary.as_dict(), sort_keys=True))
-        return
-    headers = ["VENUE", "FORMAT", "FILE", "PUBLISHED", "SUSPECT", "BLANK", "RECV_FROM_FILE"]
-    typer.echo(table(headers, [[summary.venue, summary.venue_format, summary.file_format, summary.published,
-                                summary.suspect, summary.blank_lines, summary.recv_from_file]]))
-    for example in summary.suspect_examples:
-        typer.echo(f"suspect {example}")
-    if summary.suspect > len(summary.suspect_examples):
-        typer.echo(f"... and {summary.suspect - len(summary.suspect_examples)} more suspect line(s)")
+    else:
+        headers = ["VENUE", "FORMAT", "FILE", "PUBLISHED", "SUSPECT", "BLANK", "RECV_FROM_FILE"]
+        typer.echo(table(headers, [[summary.venue, summary.venue_format, summary.file_format, summary.published,
+                                    summary.suspect, summary.blank_lines, summary.recv_from_file]]))
+        _echo_suspects(summary.suspect_examples, summary.suspect, err=False)
     typer.echo(f"published {summary.published} records to md.raw.{summary.venue} in {summary.elapsed_s:.2f} s", err=True)
+    if summary.suspect > max_bad:
+        allowed = f"more than the {max_bad} allowed by --max-bad" if max_bad else "none allowed"
+        fail(
+            f"{summary.suspect} of {summary.published} line(s) of {path.name} are not valid {summary.venue_format} "
+            f"({allowed}); they were published and normalization will dead-letter them",
+            hint="fix the file and publish it again, or pass --max-bad N to accept up to N bad lines, "
+            "or --strict to publish nothing when the file has bad lines",
+            code=1,
+        )
+
+
+def _echo_suspects(examples: list[str], suspect: int, *, err: bool) -> None:
+    for example in examples:
+        typer.echo(f"suspect {example}", err=err)
+    if suspect > len(examples):
+        typer.echo(f"... and {suspect - len(examples)} more suspect line(s)", err=err)
+
+
+def warn_expired(log: Log, oldest: dict[str, int | None], advice: str) -> None:
+    """Print a warning (stderr) for every topic that just received records already older than its retention."""
+    from streams.topics import expired_on_publish
+
+    for warning in expired_on_publish(log, oldest, advice):
+        typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
+
+
+SIM_ADVICE = "simulate with a recent --start (without it the clock starts today at 00:00 UTC)"
+
+
+def sim_start_ns(start: str | None) -> int:
+    """``--start`` as ns; without it, today 00:00 UTC (the wall clock rounded down to the day)."""
+    from streams.timeutil import floor_day_ns, parse_time_ns
+
+    if start is None:
+        return floor_day_ns(time.time_ns())
+    try:
+        return parse_time_ns(start)
+    except ValueError as exc:
+        raise ConfigError(f"--start: {exc}", hint="e.g. --start 2026-01-02T14:30:00Z or --start 1767364200000000000") from None
+
+
+def sim_oldest(summary: Any) -> dict[str, int | None]:
+    """The oldest record timestamp a simulation run published, per topic (for :func:`warn_expired`)."""
+    from connectors.venues.simulator import INSTRUMENTS_TOPIC, raw_topic
+
+    oldest: dict[str, int | None] = {INSTRUMENTS_TOPIC: summary.config.start_ns}
+    oldest.update({raw_topic(c.venue): c.first_recv_ts_ns for c in summary.venues})
+    return oldest
 
 
 def sim_summary_table(summary: Any) -> str:

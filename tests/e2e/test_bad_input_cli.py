@@ -114,8 +114,8 @@ def test_bad_log_url_is_a_clean_error(tmp_path):
 
 
 def test_simulator_topics_are_byte_identical_across_runs(tmp_path):
-    """`feed simulate` twice with one seed: every segment and index file is identical, byte for byte."""
-    args = ["feed", "simulate", "--venues", "3", "--symbols", "5", "--events", "3000", "--seed", "11",
+    """`feed simulate` twice with one seed and one --start: every segment and index file is identical, byte for byte."""
+    args = ["feed", "simulate", "--start", "2026-11-02T14:30:00Z", "--venues", "3", "--symbols", "5", "--events", "3000", "--seed", "11",
             "--regime", "burst", "--gap-rate", "0.01", "--dup-rate", "0.01", "--reorder-rate", "0.01", "--malformed-rate", "0.01"]
     roots = [tmp_path / "a", tmp_path / "b", tmp_path / "c"]
     for root in roots[:2]:

@@ -238,7 +238,8 @@ def _cli(tmp_path: Path, *args: str):
 
 
 def test_cli_simulate_prints_a_table_and_json_and_is_deterministic(tmp_path):
-    args = ["feed", "simulate", "--venues", "2", "--symbols", "3", "--events", "2000", "--seed", "3", "--dup-rate", "0.02", "--regime", "cancel-storm"]
+    args = ["feed", "simulate", "--venues", "2", "--symbols", "3", "--events", "2000", "--seed", "3", "--dup-rate", "0.02", "--regime", "cancel-storm",
+            "--start", "2026-11-02T00:00:00Z"]
     result = _cli(tmp_path / "a", *args)
     assert result.exit_code == 0, result.output
     header, alpha, bravo, total = result.stdout.splitlines()[:4]
@@ -255,6 +256,89 @@ def test_cli_simulate_prints_a_table_and_json_and_is_deterministic(tmp_path):
         assert dump(la) == dump(lb)
 
 
+def test_cli_simulate_defaults_to_today_so_kafka_retention_keeps_the_records(tmp_path):
+    """Issue 5 #2: the default simulation clock starts today 00:00 UTC, inside md.raw.*'s 7-day retention."""
+    before = time.time_ns()
+    result = _cli(tmp_path, "feed", "simulate", "--venues", "2", "--events", "200", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    today = before - before % (86_400 * 10**9)
+    assert summary["config"]["start_ns"] in (today, today + 86_400 * 10**9)  # (a run across midnight)
+    with _open(tmp_path / "log") as log:
+        retention_ns = log.describe_topic("md.raw.alpha").retention_ms * 1_000_000
+        stamps = [r[3] for r in dump(log)]
+    assert stamps and min(stamps) >= before - retention_ns
+    assert "warning:" not in result.stderr
+
+
+def test_cli_simulate_warns_when_it_publishes_records_older_than_retention(tmp_path):
+    result = _cli(tmp_path, "feed", "simulate", "--venues", "2", "--events", "200", "--start", "2026-01-02T14:30:00Z")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert [w.split()[1] for w in warnings] == ["md.raw.alpha:", "md.raw.bravo:"]  # refdata.instruments is kept forever
+    assert "oldest 2026-01-02T14:30:00Z; retention 7d keeps" in warnings[0]
+    assert "`hftstream log retain` deletes such records" in warnings[0] and "a recent --start" in warnings[0]
+    recent = _cli(tmp_path, "feed", "simulate", "--venues", "1", "--events", "50", "--start", str(time.time_ns() - 6 * 86_400 * 10**9))
+    assert recent.exit_code == 0 and "warning:" not in recent.stderr
+
+
+def test_cli_file_feed_warns_about_records_older_than_retention(tmp_path):
+    path = tmp_path / "old.ndjson"
+    path.write_text('{"type":"heartbeat","ts":"2026-01-02T14:30:00Z","recv_ts_ns":1767364200000000000}\n')
+    result = _cli(tmp_path, "feed", "file", str(path), "--venue", "alpha")
+    assert result.exit_code == 0, result.output
+    assert "warning: md.raw.alpha: records were published with timestamps older than the topic's retention (oldest 2026-01-02T14:30:00Z" in result.stderr
+    assert "recent recv_ts_ns" in result.stderr
+    fresh = tmp_path / "fresh.ndjson"
+    fresh.write_text('{"type":"heartbeat","ts":"2026-01-02T14:30:00Z"}\n')  # stamped by the wall clock
+    assert "warning:" not in _cli(tmp_path, "feed", "file", str(fresh), "--venue", "alpha").stderr
+
+
+def test_cli_file_of_only_bad_lines_fails_and_lists_them(tmp_path):
+    """Issue 5 #8: a file whose lines all fail the venue's format used to publish and exit 0."""
+    path = tmp_path / "bad.ndjson"
+    path.write_text("".join(f"not a message {i}\n" for i in range(25)))
+    result = _cli(tmp_path, "feed", "file", str(path), "--venue", "alpha")
+    assert result.exit_code == 1, result.output
+    listed = [line for line in result.stdout.splitlines() if line.startswith("suspect line ")]
+    assert len(listed) == 20 and listed[0].startswith("suspect line 1: invalid JSON") and listed[-1].startswith("suspect line 20: ")
+    assert "... and 5 more suspect line(s)" in result.stdout
+    assert "error: 25 of 25 line(s) of bad.ndjson are not valid json-decimal (none allowed)" in result.stderr
+    assert "hint:" in result.stderr and "--max-bad" in result.stderr and "--strict" in result.stderr
+    assert _cli(tmp_path, "feed", "file", str(path), "--venue", "alpha", "--max-bad", "24").exit_code == 1
+    assert _cli(tmp_path, "feed", "file", str(path), "--venue", "alpha", "--max-bad", "25").exit_code == 0
+    with _open(tmp_path / "log") as log:
+        assert sum(log.list_topics()[0].end_offsets) == 75  # published each time (normalization dead-letters them)
+
+
+def test_cli_file_strict_publishes_nothing_when_a_line_is_bad(tmp_path):
+    path = tmp_path / "mixed.ndjson"
+    path.write_text('{"type":"heartbeat","ts":"2026-01-02T14:30:00Z"}\n{"type":"heartbeat"}\n{"type":"heartbeat","ts":"2026-01-02T14:30:01Z"}\n')
+    refused = _cli(tmp_path, "feed", "file", str(path), "--venue", "alpha", "--strict")
+    assert refused.exit_code == 2, refused.output
+    assert "suspect line 2: " in refused.stderr
+    assert "error: refused mixed.ndjson: 1 of 3 line(s) are not valid json-decimal (none allowed); nothing was published" in refused.stderr
+    assert "hint:" in refused.stderr and "Traceback" not in refused.output
+    with _open(tmp_path / "log") as log:
+        assert [t.name for t in log.list_topics()] == []  # not even the topic
+    accepted = _cli(tmp_path, "feed", "file", str(path), "--venue", "alpha", "--strict", "--max-bad", "1")
+    assert accepted.exit_code == 0, accepted.output
+    with _open(tmp_path / "log") as log:
+        assert sum(log.watermarks("md.raw.alpha", p)[1] for p in range(4)) == 3
+
+
+def test_strict_library_call_raises_and_publishes_nothing(tmp_path, serde):
+    from connectors.venues.errors import SuspectFeedError
+
+    path = tmp_path / "x.ndjson"
+    path.write_text("garbage\n")
+    with _open(tmp_path / "log") as log:
+        with pytest.raises(SuspectFeedError, match="nothing was published") as exc:
+            publish_file(log, serde, path, "alpha", strict=True)
+        assert exc.value.examples[0].startswith("line 1: invalid JSON") and len(exc.value.examples) == 1 and exc.value.hint
+        assert log.list_topics() == []
+
+
 def test_cli_simulate_start_time_sets_the_simulation_clock(tmp_path):
     result = _cli(tmp_path, "feed", "simulate", "--venues", "1", "--events", "50", "--start", "2030-06-01T00:00:00Z", "--json")
     assert result.exit_code == 0, result.output
@@ -265,12 +349,12 @@ def test_cli_simulate_start_time_sets_the_simulation_clock(tmp_path):
 def test_cli_file_feed_and_its_errors(tmp_path):
     path = tmp_path / "feed.jsonl"
     path.write_text('{"type":"heartbeat","ts":"2026-01-02T14:30:00Z"}\nnot json\n')
-    ok = _cli(tmp_path, "feed", "file", str(path), "--venue", "delta")
+    ok = _cli(tmp_path, "feed", "file", str(path), "--venue", "delta", "--max-bad", "1")
     assert ok.exit_code == 0, ok.output
     assert ok.stdout.splitlines()[1].split() == ["delta", "json-decimal", "ndjson", "2", "1", "0", "0"]
     assert "suspect line 2: invalid JSON" in ok.stdout
-    as_json = _cli(tmp_path, "feed", "file", str(path), "--venue", "delta", "--json")
-    assert json.loads(as_json.stdout)["published"] == 2
+    as_json = _cli(tmp_path, "feed", "file", str(path), "--venue", "delta", "--json", "--max-bad", "1")
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout)["published"] == 2
     for args, message in [
         (["feed", "file", str(tmp_path / "nope.ndjson"), "--venue", "alpha"], "does not exist"),
         (["feed", "file", str(path), "--venue", "zulu"], "unknown venue 'zulu'"),
