@@ -76,6 +76,19 @@ class RefData:
             if inst.number is not None:
                 self._by_number[inst.number] = inst
 
+    def put(self, inst: Instrument) -> None:
+        """Add ``inst``, or replace the instrument with its symbol (and drop that one's integer id)."""
+        self.remove(inst.symbol)
+        self._by_symbol[inst.symbol] = inst
+        if inst.number is not None:
+            self._by_number[inst.number] = inst
+
+    def remove(self, symbol: str) -> None:
+        """Forget the instrument called ``symbol`` (nothing happens if there is none)."""
+        old = self._by_symbol.pop(symbol, None)
+        if old is not None and old.number is not None and self._by_number.get(old.number) is old:
+            del self._by_number[old.number]
+
     def by_symbol(self, symbol: str) -> Instrument | None:
         """The instrument called ``symbol``, or ``None``."""
         return self._by_symbol.get(symbol)

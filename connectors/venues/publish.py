@@ -18,6 +18,7 @@ from typing import Any
 
 from connectors.venues.instruments import INSTRUMENT_SCHEMA
 from connectors.venues.simulator import INSTRUMENTS_TOPIC, RAW_SCHEMA, SimConfig, SimRecord, Simulation, VenueCounts, raw_topic
+from streams.errors import ConfigError
 from streams.log.base import Log, Producer
 from streams.serde import Serde
 from streams.topics import ensure_topics
@@ -73,6 +74,14 @@ def publish_simulation(
     sim = Simulation(config)
     topics = [INSTRUMENTS_TOPIC] + [raw_topic(v) for v in config.venue_names]
     created = [change.topic for change in ensure_topics(log, topics) if change.action == "created"]
+    for venue, channels in sim.channels.items():
+        partitions = log.partitions(raw_topic(venue))
+        if partitions != channels:
+            raise ConfigError(
+                f"{raw_topic(venue)} has {partitions} partition(s) but the simulation numbers {channels} channel(s) for {venue}",
+                hint="each partition of a venue topic is one sequence-numbered channel: recreate the topic with the "
+                "partition count of infra/topics.yaml, or simulate into a fresh log",
+            )
     summary = SimSummary(config, list(sim.counts.values()), len(sim.instruments), topics_created=created)
     producer = log.producer()
     try:

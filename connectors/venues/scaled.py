@@ -62,11 +62,14 @@ def parse_decimal(text: str, scale: int) -> int:
 def parse_scaled_field(text: str, label: str, scale: int | None, *, minimum: int | None = None) -> int:
     """A venue's decimal field at ``scale``, with ``label`` naming the field in every error.
 
-    ``scale=None`` (inspect mode, no reference data) checks only the syntax and returns 0.
+    ``scale=None`` (inspect mode, no reference data) checks the syntax and the sign (a
+    negative value where ``minimum`` is 0 or more is wrong at any scale) and returns 0.
     """
     if scale is None:
         if not is_decimal(text):
             raise ValueError(f"{label}: {text!r} is not a decimal number")
+        if minimum is not None and minimum >= 0 and text.startswith("-") and text[1:].replace(".", "").strip("0"):
+            raise ValueError(f"{label} must be >= {minimum}, got {text!r}")
         return 0
     try:
         value = parse_decimal(text, scale)

@@ -7,13 +7,16 @@ byte. Publishing them is :mod:`connectors.venues.publish`'s job.
 
 Per venue, in order:
 
-1. the market (:mod:`connectors.venues.market`) draws events on the simulation clock; each
-   consumes one venue sequence number (``1, 2, 3, ...``);
+1. the market (:mod:`connectors.venues.market`) draws events on the simulation clock. Each event
+   goes out on one of the venue's *channels* -- the partition of ``md.raw.<venue>`` its key
+   hashes to (``murmur2(key) % channels``; ``channels`` defaults to that topic's partition count
+   in ``infra/topics.yaml``) -- and consumes that channel's next sequence number: every channel
+   numbers its messages ``1, 2, 3, ...`` on its own, as real venues do per multicast channel;
 2. faults, each from its own seeded stream, so changing one rate leaves the others' picks alone:
-   ``gap`` -- the message is lost (its sequence number never arrives);
+   ``gap`` -- the message is lost (its sequence number never arrives on its channel);
    ``malformed`` -- the payload is corrupted (truncated, garbage, or a bad checksum / bad field), always
    so that the venue's codec rejects it;
-   ``reorder`` -- the message swaps places with the next one;
+   ``reorder`` -- the message is held back and delivered right after the next message of its channel;
    ``dup`` -- the message is received twice (same bytes, same sequence number);
 3. receive times: ``recv_ts_ns`` = event time + a seeded latency (30-80 us), but never sooner than a
    short wire time (0.2-0.8 us) after the previous message: the handler reads one message at a time,
@@ -39,6 +42,7 @@ from connectors.venues.instruments import Instrument, RefData
 from connectors.venues.market import REGIMES, Fundamentals, VenueMarket
 from connectors.venues.universe import MAX_SYMBOLS, universe
 from streams.errors import ConfigError
+from streams.log.partitioner import partition_for
 
 DEFAULT_START_NS = 1_767_364_200_000_000_000  # 2026-01-02T14:30:00Z, the US cash open
 LATENCY_NS = (30_000, 80_000)  # venue -> handler latency, uniform
@@ -54,7 +58,11 @@ def raw_topic(venue: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SimConfig:
-    """What to simulate. Rates are probabilities per message (0..1); ``events`` is the total across venues."""
+    """What to simulate. Rates are probabilities per message (0..1); ``events`` is the total across venues.
+
+    ``channels``: how many sequence-numbered channels each venue has; ``None`` = the partition
+    count of ``md.raw.<venue>`` in the topic catalog, so channel = the partition a record lands on.
+    """
 
     venues: int = 3
     symbols: int = 4
@@ -66,6 +74,7 @@ class SimConfig:
     dup_rate: float = 0.0
     reorder_rate: float = 0.0
     malformed_rate: float = 0.0
+    channels: int | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.venues <= len(VENUES):
@@ -76,6 +85,8 @@ class SimConfig:
             raise ConfigError(f"events must be >= 0, got {self.events}")
         if self.regime not in REGIMES:
             raise ConfigError(f"unknown regime {self.regime!r}", hint=f"use one of: {', '.join(REGIMES)}")
+        if self.channels is not None and self.channels < 1:
+            raise ConfigError(f"channels must be >= 1, got {self.channels}")
         if self.start_ns < 0:
             raise ConfigError(f"start time {self.start_ns} is before the epoch")
         for name in ("gap_rate", "dup_rate", "reorder_rate", "malformed_rate"):
@@ -127,6 +138,7 @@ class SimRecord(NamedTuple):
 
 
 class _Msg(NamedTuple):
+    channel: int
     seq: int | None
     symbol: str | None
     ts_ns: int
@@ -171,6 +183,7 @@ class Simulation:
         self.counts: dict[str, VenueCounts] = {
             v: VenueCounts(v, codec_for(v).format) for v in config.venue_names
         }
+        self.channels: dict[str, int] = {v: config.channels or venue_channels(v) for v in config.venue_names}
         self._used = False
 
     def instrument_records(self) -> list[SimRecord]:
@@ -223,48 +236,63 @@ class Simulation:
         market = VenueMarket(venue, self.listings, fundamentals, REGIMES[cfg.regime], random.Random(f"{cfg.seed}:{venue}"))
         gaps = random.Random(f"{cfg.seed}:{venue}:gap")
         malformed = random.Random(f"{cfg.seed}:{venue}:malformed")
+        n_channels = self.channels[venue]
+        channel_of: dict[bytes, int] = {}
+        last_seq = [0] * n_channels
         t = cfg.start_ns
-        for seq in range(1, n_events + 1):
+        for _ in range(n_events):
             t, event = market.next_event(t)
             counts.events += 1
             kind_field = _KIND_FIELD[event.kind]
             setattr(counts, kind_field, getattr(counts, kind_field) + 1)
+            key = (event.symbol or venue).encode()
+            channel = channel_of.get(key)
+            if channel is None:
+                channel = channel_of[key] = partition_for(key, n_channels)
+            last_seq[channel] += 1
+            seq = last_seq[channel] if codec.sequenced else None
             if cfg.gap_rate and gaps.random() < cfg.gap_rate:
                 counts.gaps += 1
                 continue
-            payload = codec.encode(VenueMessage(seq if codec.sequenced else None, event), self.refdata)
+            payload = codec.encode(VenueMessage(seq, event), self.refdata)
             if cfg.malformed_rate and malformed.random() < cfg.malformed_rate:
                 payload = corrupt(codec, payload, malformed)
                 counts.malformed += 1
-            yield _Msg(seq if codec.sequenced else None, event.symbol, t, payload)
+            yield _Msg(channel, seq, event.symbol, t, payload)
 
     def _delivered(self, venue: str, codec: Codec, n_events: int, fundamentals: Fundamentals) -> Iterator[_Msg]:
-        """Apply reorders (swap with the next message) and duplicates (receive twice) in transit."""
+        """Apply reorders (held back behind the next message of the same channel) and duplicates (received twice)."""
         cfg, counts = self.config, self.counts[venue]
         reorder = random.Random(f"{cfg.seed}:{venue}:reorder")
         dup = random.Random(f"{cfg.seed}:{venue}:dup")
 
         def swapped() -> Iterator[_Msg]:
-            pending: _Msg | None = None
+            held: dict[int, _Msg] = {}  # channel -> the message waiting for its channel's next one
             for msg in self._generated(venue, codec, n_events, fundamentals):
-                if pending is None:
-                    pending = msg
-                elif cfg.reorder_rate and reorder.random() < cfg.reorder_rate:
+                late = held.pop(msg.channel, None)
+                if late is not None:
                     counts.reorders += 1
                     yield msg
-                    yield pending
-                    pending = None
+                    yield late
+                elif cfg.reorder_rate and reorder.random() < cfg.reorder_rate:
+                    held[msg.channel] = msg
                 else:
-                    yield pending
-                    pending = msg
-            if pending is not None:
-                yield pending
+                    yield msg
+            for channel in sorted(held):  # nothing came after them on their channel: delivered in order
+                yield held[channel]
 
         for msg in swapped():
             yield msg
             if cfg.dup_rate and dup.random() < cfg.dup_rate:
                 counts.dups += 1
                 yield msg
+
+
+def venue_channels(venue: str) -> int:
+    """How many channels ``venue`` has by default: the partition count of ``md.raw.<venue>`` in the topic catalog."""
+    from streams.topics import load_catalog
+
+    return load_catalog().spec_for(raw_topic(venue)).partitions
 
 
 def simulate(config: SimConfig) -> Iterator[SimRecord]:

@@ -42,7 +42,7 @@ def test_list_shows_every_schema_with_version_and_fingerprint() -> None:
     assert result.exit_code == 0, result.output
     for name in REPO.names():
         line = next(line for line in result.stdout.splitlines() if line.startswith(name + " "))
-        assert line.split() == [name, "v1", REPO.current(name).fingerprint_hex]
+        assert line.split() == [name, f"v{REPO.releases(name)[-1].version}", REPO.current(name).fingerprint_hex]
     rows = json.loads(runner.invoke(app, ["schemas", "list", "--json", "--schemas-dir", str(SCHEMAS)]).stdout)
     assert [r["name"] for r in rows] == REPO.names()
 

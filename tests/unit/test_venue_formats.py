@@ -193,6 +193,24 @@ def test_inspect_needs_no_reference_data_but_checks_structure():
         codec.inspect(b'{"t":"T","i":12345,"q":1,"p":1.5,"z":1,"ns":5}')
 
 
+def test_inspect_rejects_a_negative_size_like_decode_does():
+    """A size below zero is wrong at any scale, so the structure check (no reference data) catches it too."""
+    jd = codec_for("alpha")
+    bad = b'{"type":"trade","symbol":"AAPL","price":"187.25","size":"-1","ts":"2026-01-02T14:30:00Z","trade_id":"A-1"}'
+    for check in (jd.inspect, lambda p: jd.decode(p, REF)):
+        with pytest.raises(VenueFormatError, match=r"size.*must be >= 0"):
+            check(bad)
+    jd.inspect(bad.replace(b'"-1"', b'"-0.00"'))  # minus zero is zero
+    jd.inspect(bad.replace(b'"size":"-1"', b'"size":"1"').replace(b'"187.25"', b'"-187.25"'))  # prices may be negative
+    fix = codec_for("charlie")
+    payload = fix.encode(VenueMessage(3, Trade("AAPL", T0, "C-1", 1_872_500, 100, None)), REF)
+    body = payload[payload.index(b"35="):payload.rindex(b"10=")].decode().rstrip("\x01").split("\x01")
+    fields = [tuple(f.split("=", 1)) for f in body]
+    negative = frame([(t, "-100" if t == "271" else v) for t, v in fields])
+    with pytest.raises(VenueFormatError, match=r"MDEntrySize \(271\) must be >= 0"):
+        fix.inspect(negative)
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_corrupted_payloads_are_always_rejected(fmt):
     codec = codec_for(VENUE_OF[fmt])

@@ -1,0 +1,16 @@
+"""The processors: pure, deterministic state machines the runtime runs (contract: :mod:`streams.processors.base`).
+
+``PROCESSORS`` maps each processor's ``name`` to its class; the class's ``config_class`` is its
+settings model and its constructor is ``(config, task)``.
+"""
+
+from __future__ import annotations
+
+from streams.processors.base import Processor
+from streams.processors.normalize import NormalizeProcessor
+
+PROCESSORS: dict[str, type[Processor]] = {
+    NormalizeProcessor.name: NormalizeProcessor,
+}
+
+__all__ = ["PROCESSORS"]

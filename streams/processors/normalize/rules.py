@@ -1,0 +1,134 @@
+"""From a decoded venue event to its canonical ``hftstream.md`` record, or a :class:`Reject` with a stable reason.
+
+The venue codecs (:mod:`connectors.venues.formats`, :mod:`connectors.venues.fix`) do the parsing
+and the scaling; this module judges the result against the instrument's grid and builds the Avro
+value. It also tells, when a codec refuses a payload, *why*: the structure check
+(``Codec.inspect``, no reference data) separates a malformed payload from one naming an unknown
+instrument, and what fails only once the instrument's scale is applied does not fit the scale.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.venues.errors import VenueFormatError
+from connectors.venues.events import BookDelta, Heartbeat, MarketEvent, Quote, StatusChange, Trade
+from connectors.venues.formats import Codec
+from connectors.venues.instruments import Instrument, RefData
+from streams.processors.base import Reject
+
+# Stable reason codes (dashboards group dead letters by them).
+MALFORMED_PAYLOAD = "MALFORMED_PAYLOAD"
+UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
+UNKNOWN_FORMAT = "UNKNOWN_FORMAT"
+EXCEEDS_SCALE = "EXCEEDS_SCALE"
+OFF_TICK = "OFF_TICK"
+OFF_LOT = "OFF_LOT"
+SEQ_MISMATCH = "SEQ_MISMATCH"
+BAD_REFDATA = "BAD_REFDATA"
+UNEXPECTED_SCHEMA = "UNEXPECTED_SCHEMA"
+REASON_CODES = (
+    MALFORMED_PAYLOAD, UNKNOWN_SYMBOL, UNKNOWN_FORMAT, EXCEEDS_SCALE, OFF_TICK, OFF_LOT, SEQ_MISMATCH, BAD_REFDATA,
+    UNEXPECTED_SCHEMA,
+)
+
+TRADE = "hftstream.md.Trade"
+QUOTE = "hftstream.md.Quote"
+BOOK_DELTA = "hftstream.md.BookDelta"
+VENUE_STATUS = "hftstream.md.VenueStatus"
+HEARTBEAT = "hftstream.md.Heartbeat"
+INSTRUMENT = "hftstream.refdata.Instrument"
+RAW = "hftstream.md.RawVenueMessage"
+MAX_SCALE = 18  # 10**18 < 2**63: a scale above this cannot hold even the value 1 (tick or lot) in int64
+
+
+def classify(codec: Codec, payload: bytes, ref: RefData, exc: VenueFormatError) -> Reject:
+    """Why ``codec.decode`` refused ``payload``: malformed, unknown instrument, or a value the scale cannot hold."""
+    try:
+        seen = codec.inspect(payload)
+    except VenueFormatError as structural:
+        return Reject(MALFORMED_PAYLOAD, str(structural))
+    if seen.symbol is not None and ref.by_symbol(seen.symbol) is None:
+        return Reject(UNKNOWN_SYMBOL, f"venue {codec.venue!r}: symbol {seen.symbol!r} is not in refdata.instruments")
+    if seen.instrument_number is not None and ref.by_number(seen.instrument_number) is None:
+        return Reject(
+            UNKNOWN_SYMBOL, f"venue {codec.venue!r}: instrument id {seen.instrument_number} is not in refdata.instruments"
+        )
+    # Well-formed and the instrument is known: only the instrument's scale can have refused it
+    # (more decimal places than the scale, or a scaled value beyond int64).
+    return Reject(EXCEEDS_SCALE, str(exc))
+
+
+def instrument_problem(value: Any) -> str | None:
+    """Why an ``hftstream.refdata.Instrument`` value cannot be used to read prices and sizes, or ``None``."""
+    for field in ("price_scale", "size_scale"):
+        if not 0 <= value[field] <= MAX_SCALE:
+            return f"{field} {value[field]} is outside 0..{MAX_SCALE}"
+    for field in ("tick_size", "lot_size"):
+        if value[field] <= 0:
+            return f"{field} {value[field]} must be > 0"
+    return None
+
+
+def _off_tick(symbol: str, what: str, price: int, inst: Instrument) -> Reject:
+    return Reject(
+        OFF_TICK, f"{symbol} {what} {price} (scale {inst.price_scale}) is not a multiple of the tick size {inst.tick_size}"
+    )
+
+
+def _off_lot(symbol: str, what: str, size: int, inst: Instrument) -> Reject:
+    return Reject(
+        OFF_LOT, f"{symbol} {what} {size} (scale {inst.size_scale}) is not a multiple of the lot size {inst.lot_size}"
+    )
+
+
+def record(venue: str, ev: MarketEvent, recv: int, seq: int | None, inst: Instrument | None) -> tuple[str, str, dict[str, Any]]:
+    """``(schema, key, value)`` of the canonical record for ``ev``; raises :class:`Reject` off the tick or lot grid.
+
+    ``inst`` is the event's instrument (``None`` only for venue-wide status and heartbeats).
+    """
+    if type(ev) is Quote:
+        assert inst is not None
+        tick, lot, sym = inst.tick_size, inst.lot_size, ev.symbol
+        bid, ask = ev.bid_price, ev.ask_price
+        if bid is not None and bid % tick:
+            raise _off_tick(sym, "bid", bid, inst)
+        if ask is not None and ask % tick:
+            raise _off_tick(sym, "ask", ask, inst)
+        if ev.bid_size % lot:
+            raise _off_lot(sym, "bid size", ev.bid_size, inst)
+        if ev.ask_size % lot:
+            raise _off_lot(sym, "ask size", ev.ask_size, inst)
+        if (bid is None and ev.bid_size) or (ask is None and ev.ask_size):
+            raise Reject(MALFORMED_PAYLOAD, f"venue {venue!r}: {sym} quote has a size on an empty side")
+        return QUOTE, sym, {
+            "venue": venue, "symbol": sym, "bid_price": bid, "bid_size": ev.bid_size, "ask_price": ask,
+            "ask_size": ev.ask_size, "exchange_ts_ns": ev.exchange_ts_ns, "recv_ts_ns": recv, "seq": seq,
+        }
+    if type(ev) is BookDelta:
+        assert inst is not None
+        if ev.price % inst.tick_size:
+            raise _off_tick(ev.symbol, "price", ev.price, inst)
+        if ev.size % inst.lot_size:
+            raise _off_lot(ev.symbol, "size", ev.size, inst)
+        return BOOK_DELTA, ev.symbol, {
+            "venue": venue, "symbol": ev.symbol, "action": ev.action, "side": ev.side, "price": ev.price,
+            "size": ev.size, "order_id": None, "exchange_ts_ns": ev.exchange_ts_ns, "recv_ts_ns": recv, "seq": seq,
+        }
+    if type(ev) is Trade:
+        assert inst is not None
+        if ev.price % inst.tick_size:
+            raise _off_tick(ev.symbol, "price", ev.price, inst)
+        if ev.size % inst.lot_size:
+            raise _off_lot(ev.symbol, "size", ev.size, inst)
+        return TRADE, ev.symbol, {
+            "venue": venue, "symbol": ev.symbol, "trade_id": ev.trade_id, "price": ev.price, "size": ev.size,
+            "aggressor_side": ev.aggressor_side, "exchange_ts_ns": ev.exchange_ts_ns, "recv_ts_ns": recv, "seq": seq,
+        }
+    if type(ev) is StatusChange:
+        return VENUE_STATUS, ev.symbol or venue, {
+            "venue": venue, "symbol": ev.symbol, "status": ev.status, "reason": ev.reason,
+            "exchange_ts_ns": ev.exchange_ts_ns, "recv_ts_ns": recv, "feed_state": None, "channel": None,
+        }
+    assert type(ev) is Heartbeat
+    return HEARTBEAT, venue, {"venue": venue, "last_seq": seq, "exchange_ts_ns": ev.exchange_ts_ns, "recv_ts_ns": recv}
