@@ -1,0 +1,1 @@
+"""Operator commands: signing, verification (shared by the CLI, risk and reconcile)."""
