@@ -7,10 +7,14 @@ settings model and its constructor is ``(config, task)``.
 from __future__ import annotations
 
 from streams.processors.base import Processor
+from streams.processors.ledger import LedgerProcessor
 from streams.processors.normalize import NormalizeProcessor
+from streams.processors.reconcile import ReconcileProcessor
 
 PROCESSORS: dict[str, type[Processor]] = {
     NormalizeProcessor.name: NormalizeProcessor,
+    LedgerProcessor.name: LedgerProcessor,
+    ReconcileProcessor.name: ReconcileProcessor,
 }
 
 __all__ = ["PROCESSORS"]
