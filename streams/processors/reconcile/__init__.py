@@ -27,7 +27,8 @@ Status and halt. Per venue and task: ``IN_SYNC`` with no open breaks, ``DIVERGED
 open breaks, and ``HALTED`` once they exceed the threshold: the reconciler then publishes a ``Halt`` of every
 instrument, signed with its own key (:mod:`streams.ops.signing`, operator ``operator_id``), and stays HALTED
 (an operator's ``Resume`` reopens trading; the reconciler's state is reset by restarting it from scratch).
-A status record is emitted whenever a venue's (state, open breaks) changes, and when a venue is first seen.
+A status record is emitted when a venue's (state, open breaks) after an input differs from the last one
+emitted, and when a venue is first seen (a break raised and healed by the same input leaves no status).
 ``checked_through_ts_ns``: every execution up to that event time is matched or broken.
 
 Dead letters (stable reason codes): ``DUPLICATE_FILL`` (a fill id seen before and not yet reported),
