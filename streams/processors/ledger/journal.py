@@ -54,11 +54,3 @@ def fill_journal(
         out.append(Posting(cash, CREDIT if charge else DEBIT, currency, abs(fee), money_scale))
     return out
 
-
-def imbalance(postings: list[Posting]) -> dict[tuple[str, int], int]:
-    """Debits minus credits per (asset, scale), only where they differ: empty for a balanced journal."""
-    net: dict[tuple[str, int], int] = {}
-    for p in postings:
-        key = (p.asset, p.scale)
-        net[key] = net.get(key, 0) + (p.amount if p.direction == DEBIT else -p.amount)
-    return {k: v for k, v in net.items() if v}

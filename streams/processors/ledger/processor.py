@@ -10,7 +10,7 @@ from streams.errors import ConfigError, HftError, PoisonError
 from streams.processors.base import Input, Message, Output, Processor, Reject, Result
 from streams.processors.ledger.book import Position, fee_amount, fits, mid
 from streams.processors.ledger.config import LedgerConfig
-from streams.processors.ledger.journal import DEBIT, Posting, fill_journal, imbalance
+from streams.processors.ledger.journal import DEBIT, Posting, fill_journal
 
 REFDATA_TOPIC, FILLS_TOPIC, MD_TOPIC = "refdata.instruments", "fills", "md.normalized"
 ENTRIES_TOPIC, POSITIONS_TOPIC = "ledger.entries", "positions"
@@ -288,24 +288,28 @@ class LedgerProcessor(Processor):
 
     def _post(self, postings: list[Posting], account: str, fill_id: str, ts: int, ref: str) -> list[Output]:
         """Post a journal: running totals, balances and the ``LedgerEntry`` outputs, all keyed by the trading account."""
-        off = imbalance(postings)
-        if off:
-            self._unbalanced.append(f"{ref}: journal fill:{fill_id} is off by {sorted(off.items())} (debits - credits per asset, scale)")
         debits, credits, balances = self._debits, self._credits, self._balances
+        net: dict[tuple[str, int], int] = {}  # this journal's debits - credits per (asset, scale)
         out = []
         txn = f"fill:{fill_id}"
-        for i, p in enumerate(postings):
-            key = (p.asset, p.scale)
-            bkey = (p.account, p.asset, p.scale)
-            if p.direction == DEBIT:
-                debits[key] = debits.get(key, 0) + p.amount
-                balances[bkey] = balances.get(bkey, 0) + p.amount
+        new = tuple.__new__
+        for i, (acct, direction, asset, amount, scale) in enumerate(postings):
+            key = (asset, scale)
+            bkey = (acct, asset, scale)
+            if direction == DEBIT:
+                debits[key] = debits.get(key, 0) + amount
+                balances[bkey] = balances.get(bkey, 0) + amount
+                net[key] = net.get(key, 0) + amount
             else:
-                credits[key] = credits.get(key, 0) + p.amount
-                balances[bkey] = balances.get(bkey, 0) - p.amount
-            out.append(Output(ENTRIES_TOPIC, account, ENTRY, {
-                "entry_id": f"{fill_id}/{i}", "txn_id": txn, "account": p.account, "direction": p.direction,
-                "asset": p.asset, "amount": p.amount, "amount_scale": p.scale, "ref_id": fill_id, "ts_ns": ts,
-            }))
+                credits[key] = credits.get(key, 0) + amount
+                balances[bkey] = balances.get(bkey, 0) - amount
+                net[key] = net.get(key, 0) - amount
+            out.append(new(Output, (ENTRIES_TOPIC, account, ENTRY, {
+                "entry_id": f"{fill_id}/{i}", "txn_id": txn, "account": acct, "direction": direction,
+                "asset": asset, "amount": amount, "amount_scale": scale, "ref_id": fill_id, "ts_ns": ts,
+            }, None)))
+        if any(net.values()):
+            off = sorted((k, v) for k, v in net.items() if v)
+            self._unbalanced.append(f"{ref}: journal {txn} is off by {off} (debits - credits per asset, scale)")
         self._counts["entries"] += len(postings)
         return out
