@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from streams.processors.base import Processor
 from streams.processors.normalize import NormalizeProcessor
+from streams.processors.risk import RiskProcessor
 
 PROCESSORS: dict[str, type[Processor]] = {
     NormalizeProcessor.name: NormalizeProcessor,
+    RiskProcessor.name: RiskProcessor,
 }
 
 __all__ = ["PROCESSORS"]
