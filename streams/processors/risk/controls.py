@@ -227,7 +227,7 @@ class Controls:
             "seen": {op: dict(sorted(ids.items())) for op, ids in sorted(self.seen.items())},
             "newest": dict(sorted(self.newest.items())),
             "accepted": self.accepted,
-            "refused": self.refused,
+            "refused": dict(self.refused),
         }
 
     def load_json(self, state: Mapping[str, Any]) -> None:
