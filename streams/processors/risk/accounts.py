@@ -58,9 +58,10 @@ class OpenOrder:
 class Leg:
     """One account's position in one symbol: signed quantity, cost (price x quantity units), realized PnL, open orders."""
 
-    __slots__ = ("position", "cost", "realized", "open_buy", "open_sell")
+    __slots__ = ("position", "cost", "realized", "open_buy", "open_sell", "cached")
 
     def __init__(self) -> None:
+        self.cached: tuple[int | None, int, int] | None = None  # (mark, exposure, pnl) at money scale; None after a change
         self.position = 0
         self.cost = 0  # sum of price x qty of the open position (price_scale + size_scale decimals)
         self.realized = 0  # same units
@@ -71,6 +72,7 @@ class Leg:
         """Apply one execution: average cost; closing quantity realizes PnL (rounded toward a loss)."""
         signed = qty if side == BUY else -qty
         pos = self.position
+        self.cached = None
         if pos == 0 or (pos > 0) == (signed > 0):  # opening or adding
             self.cost += price * signed
             self.position = pos + signed
@@ -125,7 +127,7 @@ class Account:
             return
         if self.day >= 0:
             for symbol, leg in self.legs.items():
-                leg.realized = 0
+                leg.realized, leg.cached = 0, None
                 mark = marks.get(symbol)
                 if mark is not None:
                     leg.cost = leg.position * mark
@@ -138,6 +140,7 @@ class Account:
         delta = new - order.leaves
         if delta:
             leg = self.leg(order.symbol)
+            leg.cached = None
             if order.side == BUY:
                 leg.open_buy += delta
             else:

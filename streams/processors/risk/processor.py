@@ -76,6 +76,7 @@ class RiskProcessor(Processor):
         self.decisions: dict[str, int] = dict.fromkeys(c.REASON_CODES, 0)
         self.generated_cancels = 0
         self._limit_cache: dict[tuple[str, str], tuple[int | None, ...]] = {}
+        self._money_factor: dict[str, int] = {}  # symbol -> money_scale - price_scale - size_scale
         self._limit_version = -1
 
     # -- the contract ----------------------------------------------------------------------
@@ -159,6 +160,11 @@ class RiskProcessor(Processor):
                 self.instruments.pop(msg.key.decode("utf-8", "replace"), None)
             return []
         self.instruments[v["symbol"]] = (v["price_scale"], v["size_scale"], v["tick_size"], v["lot_size"], v["status"])
+        self._money_factor.pop(v["symbol"], None)
+        for acct in self.accounts.values():  # scales may have changed: cached leg values too
+            leg = acct.legs.get(v["symbol"])
+            if leg is not None:
+                leg.cached = None
         return []
 
     def _quote(self, msg: Message) -> list[Output]:
@@ -359,29 +365,26 @@ class RiskProcessor(Processor):
         verdict = c.position_limit(side, leaves, pos, ob, os_, max_pos)
         if verdict is not None or (max_gross is None and max_loss is None):
             return verdict
-        # Account-wide: every leg valued at its mark (this symbol at the reference price), worst case per side.
-        money = self.config.money_scale
+        # Account-wide: every leg's worst case valued at its mark (this symbol at the reference price), at money scale.
+        # Other legs' values are cached on the leg until it or its mark changes.
         marks = self.market.marks
         now = after = pnl = 0
-        for sym in sorted(set(acct.legs) | {symbol}):
-            sinst = self.instruments.get(sym)
-            if sinst is None:
-                continue
-            sps, sss = sinst[0], sinst[1]
-            lg = acct.legs.get(sym)
-            lpos, lob, los = (lg.position, lg.open_buy, lg.open_sell) if lg is not None else (0, 0, 0)
-            mark = view.reference if sym == symbol else marks.get(sym)
-            worst = max(abs(lpos + lob), abs(lpos - los))
+        for sym, lg in acct.legs.items():
             if sym == symbol:
-                nb, ns = (lob - own + leaves, los) if side == c.BUY else (lob, los - own + leaves)
-                worst_after = max(abs(lpos + nb), abs(lpos - ns))
-            else:
-                worst_after = worst
-            px = mark if mark is not None else (abs(lg.cost) // abs(lpos) if lg is not None and lpos else 0)
-            now += c.to_money(c.notional(px, worst, sss), sps, money)
-            after += c.to_money(c.notional(px, worst_after, sss), sps, money)
-            if lg is not None:
-                pnl += lg.pnl_units(mark) * 10**money // 10 ** (sps + sss)
+                continue
+            mark = marks.get(sym)
+            cached = lg.cached
+            if cached is None or cached[0] != mark:
+                cached = lg.cached = (mark, *self._leg_money(sym, lg, mark, 0, 0))
+            now += cached[1]
+            pnl += cached[2]
+        after = now
+        if leg is not None:
+            exp, leg_pnl = self._leg_money(symbol, leg, view.reference, 0, 0)
+            now += exp
+            pnl += leg_pnl
+        extra_buy, extra_sell = (leaves - own, 0) if side == c.BUY else (0, leaves - own)
+        after += self._leg_money(symbol, leg, view.reference, extra_buy, extra_sell)[0]
         verdict = c.gross_exposure(now, after, max_gross)
         if verdict is not None:
             return verdict
@@ -389,6 +392,28 @@ class RiskProcessor(Processor):
         if verdict is not None and self._reduces(leg, side, leaves, own) is not None:
             return verdict[0], f"{verdict[1]}: only orders that reduce a position are accepted"
         return None
+
+    def _leg_money(self, symbol: str, leg: Any, mark: int | None, extra_buy: int, extra_sell: int) -> tuple[int, int]:
+        """(worst-case gross exposure, PnL) of one leg at money scale; exposure rounds up, PnL down."""
+        factor = self._money_factor.get(symbol)
+        if factor is None:
+            inst = self.instruments.get(symbol)
+            if inst is None:
+                return 0, 0
+            factor = self._money_factor[symbol] = self.config.money_scale - inst[0] - inst[1]
+        if leg is None:
+            pos = ob = os_ = cost = 0
+            units = 0
+        else:
+            pos, ob, os_, cost = leg.position, leg.open_buy, leg.open_sell, leg.cost
+            units = leg.pnl_units(mark)
+        worst = max(abs(pos + ob + extra_buy), abs(pos - os_ - extra_sell))
+        px = mark if mark is not None else (abs(cost) // abs(pos) if pos else 0)
+        gross = px * worst
+        if factor >= 0:
+            return gross * 10**factor, units * 10**factor
+        den = 10**-factor
+        return -(-gross // den), units // den
 
     def _cancel(self, msg: Message) -> list[Output]:
         v = msg.value
