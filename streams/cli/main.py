@@ -46,6 +46,7 @@ SUBCOMMANDS: list[tuple[str, str, str, str]] = [
     ("streams.cli.feed", "app", "feed", "Publish venue feeds: a deterministic simulator, or a recorded file."),
     ("streams.cli.schemas", "app", "schemas", "Avro schemas: list them, check backward compatibility, release versions."),
     ("streams.cli.log", "app", "log", "Embedded log maintenance: verify segments, repair a corrupt partition, compact, retain."),
+    ("streams.cli.ops", "app", "ops", "Operator commands, signed: halt, resume, reduce-only, kill, cancel-all, set-limit; and the trading state."),
     ("streams.cli.dev", "app", "dev", "Developer tools: a local Apache Kafka broker (KRaft) for development. Benchmarks: make bench."),
 ]
 

@@ -10,9 +10,12 @@ from streams.processors.base import Processor
 from streams.processors.ledger import LedgerProcessor
 from streams.processors.normalize import NormalizeProcessor
 from streams.processors.reconcile import ReconcileProcessor
+from streams.processors.risk import RiskProcessor
 
+# pipeline order: `hftstream run all` ticks them in this order
 PROCESSORS: dict[str, type[Processor]] = {
     NormalizeProcessor.name: NormalizeProcessor,
+    RiskProcessor.name: RiskProcessor,
     LedgerProcessor.name: LedgerProcessor,
     ReconcileProcessor.name: ReconcileProcessor,
 }
