@@ -9,9 +9,19 @@ Why the group consumer really joins a consumer group (``subscribe``) instead of 
 partitions and reading committed offsets: scaling out is Kafka's (more instances of a
 processor in one group split the partitions), a crashed instance's partitions move to
 the survivors, and the exactly-once runtime needs the group's generation for
-``send_offsets_to_transaction`` (zombie fencing, KIP-447). The ``range`` assignor is used
-because it gives partition *i* of every subscribed topic to the same member, so
-co-partitioned inputs (same key, same partition count) meet in one processor.
+``send_offsets_to_transaction`` (zombie fencing, KIP-447; :meth:`KafkaGroupConsumer.group_metadata`).
+The ``range`` assignor is used because it gives partition *i* of every subscribed topic to the
+same member, so co-partitioned inputs (same key, same partition count) meet in one processor.
+(``cooperative-sticky`` would keep unmoved partitions flowing through a rebalance, but it
+assigns each topic's partitions independently, which breaks co-partitioning.)
+
+Isolation: ``read_committed`` (the default) returns only records of committed transactions
+and stops at a partition's *last stable offset* while a transaction on it is open;
+``read_committed=False`` (``isolation.level=read_uncommitted``) returns aborted and pending
+records too. Either way :meth:`position` moves past transaction control records, so after the
+last record of a committed transaction it equals the end offset, not the marker's offset:
+commit ``position()``, not ``last offset + 1``, or a transactional input shows a lag of 1
+forever.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ import confluent_kafka
 from confluent_kafka import KafkaException, Message, TopicPartition as KTP
 
 from streams.errors import ConfigError, RetryableError, UnknownPartitionError
-from streams.log.base import GroupConsumer, Reader, Record, TopicPartition
+from streams.log.base import GroupConsumer, Reader, Record, RebalanceCallback, TopicPartition
 from streams.log.kafka.errors import PARTITION_EOF, ErrorSink, kafka_error, log, translate
 
 if TYPE_CHECKING:
@@ -45,9 +55,10 @@ _NON_FATAL_EVENTS = frozenset(
 )
 
 
-def consumer_config() -> dict[str, Any]:
+def consumer_config(read_committed: bool = True) -> dict[str, Any]:
     """The librdkafka consumer options hftstream always sets (the benchmark reuses them for raw clients)."""
     return {
+        "isolation.level": "read_committed" if read_committed else "read_uncommitted",
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "enable.partition.eof": False,
@@ -69,11 +80,12 @@ class _KafkaConsumer(Reader):
     when one thread asks for the assignment while another polls through a rebalance).
     """
 
-    def __init__(self, log: KafkaLog, conf: dict[str, Any]) -> None:
+    def __init__(self, log: KafkaLog, conf: dict[str, Any], read_committed: bool) -> None:
         self._log = log
         self._bootstrap = log.bootstrap
         self._errors = ErrorSink(log.bootstrap)
-        base = {**consumer_config(), "error_cb": self._errors}
+        self.read_committed = read_committed
+        base = {**consumer_config(read_committed), "error_cb": self._errors}
         self._c = confluent_kafka.Consumer({**conf, **base})
         self._seeked: dict[TopicPartition, int] = {}  # where each partition was (re)started
         self._stash: list[Message] = []  # messages read while waiting for a group assignment
@@ -218,7 +230,9 @@ class KafkaReader(_KafkaConsumer):
     future offset; with librdkafka's ``auto.offset.reset`` it would restart from one end).
     """
 
-    def __init__(self, log: KafkaLog, conf: dict[str, Any], assignments: Sequence[tuple[str, int, int]]) -> None:
+    def __init__(
+        self, log: KafkaLog, conf: dict[str, Any], assignments: Sequence[tuple[str, int, int]], *, read_committed: bool = True
+    ) -> None:
         for topic, partition, offset in assignments:
             n = log._topic_partitions(topic, refresh=True)
             if not 0 <= partition < n:
@@ -227,7 +241,7 @@ class KafkaReader(_KafkaConsumer):
                 raise ConfigError(f"start offset {offset} for {topic}/{partition} is negative", hint="offsets start at 0")
         # "error": an out-of-range start comes back as an event, and _clamp_out_of_range decides.
         private = {"group.id": f"hftstream-reader-{uuid.uuid4().hex}", "auto.offset.reset": "error"}
-        super().__init__(log, {**conf, **private})
+        super().__init__(log, {**conf, **private}, read_committed)
         self._seeked = {(t, p): o for t, p, o in assignments}
         try:
             self._c.assign([KTP(t, p, o) for t, p, o in assignments])
@@ -264,7 +278,25 @@ class KafkaGroupConsumer(_KafkaConsumer, GroupConsumer):
     started". A rebalance completes only when every current member polls, so other members
     of the same group must be polling meanwhile (in their own threads or processes).
     Partitions start from the group's committed offset, else from ``auto_offset_reset``.
-    Commits are synchronous and explicit.
+    Commits are synchronous and explicit (or inside a transaction:
+    :meth:`~streams.log.kafka.KafkaTransactionalProducer.commit`). A ``read_committed``
+    member reads *stable* committed offsets: while a transaction that commits offsets for
+    its partitions is open, it waits for that transaction to finish.
+
+    Rebalance callbacks (``on_assign`` / ``on_revoke``) run on the polling thread, inside
+    :meth:`poll` (or the constructor, for the first assignment), with sorted
+    ``[(topic, partition)]``. ``on_assign`` runs once the partitions' start offsets are
+    pinned. ``on_revoke`` runs *before* the partitions are given up, so it can commit or
+    abort the transaction in flight; it is also called when partitions are *lost* (the
+    member was dropped from the group, e.g. it stopped polling for longer than the session
+    timeout): :meth:`assignment_lost` is then true and a commit would fail, so abort. An
+    exception raised by a callback propagates out of :meth:`poll`.
+
+    ``instance_id`` makes the member *static* (``group.instance.id``, KIP-345): a restarted
+    process with the same id takes its partitions back at once instead of waiting for the
+    dead member's session to time out (10 s) and a rebalance. The price: closing a static
+    member does not leave the group, so its partitions move to the others only after the
+    session timeout.
     """
 
     def __init__(
@@ -275,6 +307,11 @@ class KafkaGroupConsumer(_KafkaConsumer, GroupConsumer):
         topics: Sequence[str],
         auto_offset_reset: Literal["earliest", "latest"],
         join_timeout: float,
+        *,
+        read_committed: bool = True,
+        on_assign: RebalanceCallback | None = None,
+        on_revoke: RebalanceCallback | None = None,
+        instance_id: str | None = None,
     ) -> None:
         if auto_offset_reset not in ("earliest", "latest"):
             raise ConfigError(f"auto_offset_reset must be 'earliest' or 'latest', not {auto_offset_reset!r}")
@@ -283,6 +320,7 @@ class KafkaGroupConsumer(_KafkaConsumer, GroupConsumer):
         self.group = group
         self._reset = auto_offset_reset
         self._assigned_once = False
+        self._user_assign, self._user_revoke = on_assign, on_revoke
         member = {
             "group.id": group,
             "auto.offset.reset": auto_offset_reset,
@@ -290,7 +328,9 @@ class KafkaGroupConsumer(_KafkaConsumer, GroupConsumer):
             "session.timeout.ms": 10000,
             "heartbeat.interval.ms": 1000,
         }
-        super().__init__(log, {**conf, **member})
+        if instance_id:
+            member["group.instance.id"] = instance_id
+        super().__init__(log, {**conf, **member}, read_committed)
         try:
             self._c.subscribe(list(topics), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
         except KafkaException as exc:
@@ -322,12 +362,35 @@ class KafkaGroupConsumer(_KafkaConsumer, GroupConsumer):
             consumer.assign(starts)
         except KafkaException as exc:
             raise translate(exc, self._bootstrap, doing=f"starting partitions for group {self.group!r}") from None
+        if self._user_assign is not None:
+            self._user_assign(sorted((tp.topic, tp.partition) for tp in partitions))
 
     def _on_revoke(self, consumer: confluent_kafka.Consumer, partitions: list[KTP]) -> None:
+        """Revoked or lost: the user's callback first (the partitions are still ours), then forget them."""
         gone = {(tp.topic, tp.partition) for tp in partitions}
-        for tp in gone:
-            self._seeked.pop(tp, None)
-        self._stash = [m for m in self._stash if (m.topic(), m.partition()) not in gone]
+        try:
+            if self._user_revoke is not None and gone:
+                self._user_revoke(sorted(gone))
+        finally:
+            for tp in gone:
+                self._seeked.pop(tp, None)
+            self._stash = [m for m in self._stash if (m.topic(), m.partition()) not in gone]
+
+    def group_metadata(self) -> object:
+        """The group's current metadata (group id, generation, member id) for a transactional commit.
+
+        The opaque ``confluent_kafka`` object that ``Producer.send_offsets_to_transaction``
+        takes: the broker refuses offsets sent with a stale generation, so a member that lost
+        its partitions in a rebalance cannot commit them.
+        """
+        try:
+            return self._c.consumer_group_metadata()
+        except KafkaException as exc:
+            raise translate(exc, self._bootstrap, doing=f"reading the metadata of group {self.group!r}") from None
+
+    def assignment_lost(self) -> bool:
+        """True inside ``on_revoke`` when the partitions were lost, not handed over (commits would fail)."""
+        return bool(self._c.assignment_lost())
 
     def _await_assignment(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

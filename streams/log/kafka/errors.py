@@ -54,6 +54,10 @@ AUTH = _codes(
     "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
 )  # fmt: skip
 PARTITION_EOF = KafkaError._PARTITION_EOF
+# A transactional producer whose epoch is no longer current: a newer producer opened the same
+# transactional id, or the coordinator aborted a transaction that outlived transaction.timeout.ms
+# (Kafka 3.9 + librdkafka 2.x report both as the fatal ``_FENCED``).
+FENCED = _codes("_FENCED", "PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH", "INVALID_PRODUCER_ID_MAPPING")
 
 AUTH_HINT = (
     "check HFTSTREAM_KAFKA_SECURITY_PROTOCOL, HFTSTREAM_KAFKA_SASL_* and HFTSTREAM_KAFKA_SSL_* "
@@ -67,6 +71,24 @@ def kafka_error(exc: KafkaException | KafkaError | BaseException) -> KafkaError 
         return exc
     if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
         return exc.args[0]
+    return None
+
+
+def unwrap_callback_error(exc: BaseException) -> KafkaException | None:
+    """The :class:`KafkaException` behind a ``SystemError`` from a confluent-kafka call that serves callbacks.
+
+    confluent-kafka 2.16 sets a fatal error (a fenced transactional producer) as the pending
+    exception of ``flush()``/``poll()`` and then calls the Python delivery callback; the
+    callback's first method call on the message fails with ``SystemError: ... returned a result
+    with an exception set`` whose ``__cause__`` is the real ``KafkaException``.
+    """
+    if isinstance(exc, KafkaException):
+        return exc
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, KafkaException):
+            return cause
+        cause = cause.__cause__
     return None
 
 

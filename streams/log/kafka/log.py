@@ -23,12 +23,12 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from typing import Any, Literal, TypeVar
 
 import confluent_kafka
-from confluent_kafka import KafkaError, KafkaException, TopicPartition as KTP
+from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, KafkaException, TopicPartition as KTP
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -40,11 +40,12 @@ from confluent_kafka.admin import (
 )
 
 from streams.config import KafkaSettings
-from streams.errors import ConfigError, UnknownPartitionError, UnknownTopicError
-from streams.log.base import DeliveryCallback, Log, TopicChange, TopicInfo, TopicSpec
+from streams.errors import ConfigError, RetryableError, UnknownPartitionError, UnknownTopicError
+from streams.log.base import DeliveryCallback, Log, RebalanceCallback, TopicChange, TopicInfo, TopicPartition, TopicSpec
 from streams.log.kafka.consumer import KafkaGroupConsumer, KafkaReader
 from streams.log.kafka.errors import LEADER_MOVING, UNAVAILABLE, UNKNOWN_TOPIC, ErrorSink, kafka_error, translate
 from streams.log.kafka.producer import KafkaProducer
+from streams.log.kafka.transactions import MESSAGE_TIMEOUT_MS, TRANSACTION_TIMEOUT_MS, KafkaTransactionalProducer
 
 T = TypeVar("T")
 NS_PER_MS = 1_000_000
@@ -115,6 +116,8 @@ class KafkaLog(Log):
                                 "group.id": f"hftstream-meta-{uuid.uuid4().hex}",
                                 "enable.auto.commit": False,
                                 "allow.auto.create.topics": False,
+                                # watermarks(): "high" is the last stable offset (see there).
+                                "isolation.level": "read_committed",
                                 "error_cb": self._errors,
                             }
                         )
@@ -125,9 +128,25 @@ class KafkaLog(Log):
         """A new idempotent producer (see :mod:`streams.log.kafka.producer`)."""
         return KafkaProducer(self, self.client_config(), on_delivery)
 
-    def reader(self, assignments: Sequence[tuple[str, int, int]]) -> KafkaReader:
+    def transactional_producer(
+        self,
+        transactional_id: str,
+        *,
+        transaction_timeout_ms: int = TRANSACTION_TIMEOUT_MS,
+        message_timeout_ms: int = MESSAGE_TIMEOUT_MS,
+    ) -> KafkaTransactionalProducer:
+        """A transactional producer (see :mod:`streams.log.kafka.transactions`); fences the id's previous holder."""
+        return KafkaTransactionalProducer(
+            self,
+            self.client_config(),
+            transactional_id,
+            transaction_timeout_ms=transaction_timeout_ms,
+            message_timeout_ms=message_timeout_ms,
+        )
+
+    def reader(self, assignments: Sequence[tuple[str, int, int]], *, read_committed: bool = True) -> KafkaReader:
         """A reader of ``[(topic, partition, start_offset), ...]``; no group, no commits."""
-        return KafkaReader(self, self.client_config(), assignments)
+        return KafkaReader(self, self.client_config(), assignments, read_committed=read_committed)
 
     def group_consumer(
         self,
@@ -135,10 +154,27 @@ class KafkaLog(Log):
         topics: Sequence[str],
         *,
         auto_offset_reset: Literal["earliest", "latest"] = "earliest",
+        read_committed: bool = True,
+        on_assign: RebalanceCallback | None = None,
+        on_revoke: RebalanceCallback | None = None,
+        instance_id: str | None = None,
     ) -> KafkaGroupConsumer:
-        """A member of consumer group ``group``; returns once the group assigned it partitions."""
+        """A member of consumer group ``group``; returns once the group assigned it partitions.
+
+        ``on_assign`` / ``on_revoke`` and ``instance_id`` (static membership, Kafka only): see
+        :class:`~streams.log.kafka.KafkaGroupConsumer`.
+        """
         return KafkaGroupConsumer(
-            self, self.client_config(), group, topics, auto_offset_reset, join_timeout=max(30.0, 3 * self._timeout)
+            self,
+            self.client_config(),
+            group,
+            topics,
+            auto_offset_reset,
+            join_timeout=max(30.0, 3 * self._timeout),
+            read_committed=read_committed,
+            on_assign=on_assign,
+            on_revoke=on_revoke,
+            instance_id=instance_id,
         )
 
     def close(self) -> None:
@@ -332,14 +368,18 @@ class KafkaLog(Log):
             for name, n in sorted(counts.items())
         ]
 
-    def _offsets(self, tps: list[KTP], spec: OffsetSpec) -> dict[tuple[str, int], int]:
+    def _offsets(
+        self, tps: list[KTP], spec: OffsetSpec, isolation: IsolationLevel = IsolationLevel.READ_UNCOMMITTED
+    ) -> dict[tuple[str, int], int]:
         """Offsets of many partitions in one request. A topic deleted meanwhile is left out; a
         partition whose leader is moving (a topic created or deleted a moment ago) is asked again."""
         admin = self._admin_client()
         out: dict[tuple[str, int], int] = {}
         deadline = time.monotonic() + self._timeout
         while tps:
-            request = functools.partial(admin.list_offsets, {tp: spec for tp in tps}, request_timeout=self._timeout)
+            request = functools.partial(
+                admin.list_offsets, {tp: spec for tp in tps}, isolation_level=isolation, request_timeout=self._timeout
+            )
             futures = self._call(request)
             again: list[KTP] = []
             for tp, fut in futures.items():
@@ -398,7 +438,13 @@ class KafkaLog(Log):
     # -- offsets ------------------------------------------------------------------------
 
     def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
-        """``(low, high)`` read from the partition leader (not a cached value)."""
+        """``(low, high)`` read from the partition leader (not a cached value).
+
+        ``high`` is the *last stable offset*: the end a ``read_committed`` reader can reach.
+        It equals the high watermark unless a transaction is open on the partition, in which
+        case it is that transaction's first offset (a reader that waits for ``high`` would
+        otherwise wait for the transaction). :meth:`end_offsets` gives either.
+        """
         self._check_partition(topic, partition)
         meta = self._meta_consumer()
         low, high = self._call(
@@ -429,3 +475,52 @@ class KafkaLog(Log):
         if tp.offset < 0:
             return self.watermarks(topic, partition)[1]
         return int(tp.offset)
+
+    # -- consumer lag (``hftstream status``) -----------------------------------------------
+
+    def end_offsets(self, partitions: Iterable[TopicPartition], *, read_committed: bool = True) -> dict[TopicPartition, int]:
+        """End offset of each partition in one request: the last stable offset, or the high watermark.
+
+        With ``read_committed`` (the default) the end is the *last stable offset* (LSO): what a
+        ``read_committed`` consumer can reach, below any open transaction. Lag of a group on
+        a read_committed topic = LSO - committed offset. ``read_committed=False`` gives the
+        high watermark, which counts records of open and aborted transactions and the
+        transactions' control records. Partitions of deleted topics are left out.
+        """
+        tps = [KTP(t, p) for t, p in partitions]
+        if not tps:
+            return {}
+        isolation = IsolationLevel.READ_COMMITTED if read_committed else IsolationLevel.READ_UNCOMMITTED
+        return self._offsets(tps, OffsetSpec.latest(), isolation)
+
+    def group_offsets(self, group: str, partitions: Iterable[TopicPartition] | None = None) -> dict[TopicPartition, int]:
+        """``group``'s committed next offsets (stable: a transaction still committing them is waited for).
+
+        ``partitions=None``: every partition the group has committed. A partition without a
+        committed offset is left out. The group need not have live members.
+        """
+        admin = self._admin_client()
+        wanted = None if partitions is None else [KTP(t, p) for t, p in partitions]
+        if wanted == []:
+            return {}
+        request = [ConsumerGroupTopicPartitions(group, wanted)]
+        deadline = time.monotonic() + self._timeout
+        while True:
+            futures = self._call(
+                lambda: admin.list_consumer_group_offsets(request, require_stable=True, request_timeout=self._timeout),
+                doing=f"reading offsets of group {group!r}",
+            )
+            try:
+                result = self._wait(futures[group], doing=f"reading offsets of group {group!r}")
+                break
+            except RetryableError:  # UNSTABLE_OFFSET_COMMIT: a transaction is committing these offsets
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        out: dict[TopicPartition, int] = {}
+        for tp in result.topic_partitions or ():
+            if tp.error is not None:
+                raise translate(tp.error, self.bootstrap, topic=tp.topic, doing=f"reading offsets of group {group!r}")
+            if tp.offset >= 0:
+                out[(tp.topic, tp.partition)] = int(tp.offset)
+        return out

@@ -15,8 +15,10 @@ The per-record path does one dict lookup (cached topic metadata) and one call in
 librdkafka. Without an ``on_delivery`` callback, librdkafka reports only failed
 deliveries (``delivery.report.only.error``), so successes cost nothing in Python.
 
-(Exactly-once processors will construct this class with a ``transactional.id`` in the
-config and gain begin/commit/abort; nothing here assumes a non-transactional producer.)
+:class:`~streams.log.kafka.transactions.KafkaTransactionalProducer` extends this class
+with ``transactional.id`` and begin/commit/abort; it overrides :meth:`KafkaProducer._error`
+and :meth:`KafkaProducer._failure_error`, the two places that turn librdkafka failures
+into hftstream errors.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 import confluent_kafka
 from confluent_kafka import KafkaError, KafkaException, Message
 
-from streams.errors import DeliveryError, RecordRejectedError, UnknownPartitionError, UnknownTopicError
+from streams.errors import ConfigError, DeliveryError, RecordRejectedError, UnknownPartitionError, UnknownTopicError
 from streams.log.base import DeliveryCallback, Headers, Producer, Record
-from streams.log.kafka.errors import UNAVAILABLE, UNKNOWN_TOPIC, ErrorSink, translate
+from streams.log.kafka.errors import UNAVAILABLE, UNKNOWN_TOPIC, ErrorSink, kafka_error, translate, unwrap_callback_error
 
 if TYPE_CHECKING:
     from streams.log.kafka.log import KafkaLog
@@ -76,7 +78,11 @@ class KafkaProducer(Producer):
         self.delivered = 0  # records acknowledged over this producer's life
         conf = {**conf, **producer_config(on_delivery is not None), "error_cb": self._errors}
         conf["on_delivery"] = self._report_all if on_delivery is not None else self._report_failure
-        self._p = confluent_kafka.Producer(conf)
+        try:
+            self._p = confluent_kafka.Producer(conf)
+        except KafkaException as exc:  # an invalid option (librdkafka checks them here)
+            err = kafka_error(exc)
+            raise ConfigError(f"invalid Kafka producer configuration: {err.str() if err else exc}") from None
         self._produce = self._p.produce
         self._partitions = log._partition_cache  # shared metadata cache: topic -> partition count
 
@@ -93,7 +99,7 @@ class KafkaProducer(Producer):
         exc = None
         if err is not None:
             self._failures.append((err, msg.topic()))
-            exc = translate(err, self._bootstrap, topic=msg.topic(), doing="delivering a record")
+            exc = self._error(err, topic=msg.topic(), doing="delivering a record")
         assert self._user_callback is not None
         self._user_callback(exc, message_record(msg))
 
@@ -121,7 +127,7 @@ class KafkaProducer(Producer):
         except BufferError:
             self._wait_for_room(topic, value, key, target, timestamp, wire_headers)
         except KafkaException as exc:
-            raise translate(exc, self._bootstrap, topic=topic, doing="producing") from None
+            raise self._error(exc, topic=topic, doing="producing") from None
         self._queued += 1
 
     def _check_target(self, topic: str, partition: int | None) -> None:
@@ -135,21 +141,42 @@ class KafkaProducer(Producer):
     ) -> None:  # fmt: skip
         """Backpressure: serve delivery reports until librdkafka's queue takes the record. Never drops."""
         while True:
-            self._p.poll(0.05)
-            self._errors.raise_if_fatal()
+            self.poll(0.05)
+            self._raise_if_fatal()
             try:
                 self._produce(topic, value, key, partition, timestamp=timestamp_ms, headers=headers)
                 return
             except BufferError:
                 continue
             except KafkaException as exc:
-                raise translate(exc, self._bootstrap, topic=topic, doing="producing") from None
+                raise self._error(exc, topic=topic, doing="producing") from None
+
+    # -- errors -------------------------------------------------------------------------
+
+    def _error(self, exc: KafkaException | KafkaError, *, topic: str | None = None, doing: str = "") -> Exception:
+        """The hftstream error for a librdkafka failure (never names credentials)."""
+        return translate(exc, self._bootstrap, topic=topic, doing=doing)
+
+    def _callback_error(self, exc: KafkaException | SystemError, doing: str) -> Exception:
+        """A client call that serves callbacks failed: a fatal client error (see ``unwrap_callback_error``)."""
+        cause = unwrap_callback_error(exc)
+        if cause is None:
+            raise exc  # a bug of ours inside a callback: keep the traceback
+        return self._error(cause, doing=doing)
+
+    def _raise_if_fatal(self) -> None:
+        """Raise the fatal error librdkafka reported through ``error_cb``, if any."""
+        if self._errors.fatal is not None:
+            raise self._error(self._errors.fatal, doing="producing")
 
     # -- durability ---------------------------------------------------------------------
 
     def poll(self, timeout: float = 0.0) -> int:
         """Serve pending delivery reports (callbacks) without blocking for more than ``timeout``."""
-        return int(self._p.poll(timeout))
+        try:
+            return int(self._p.poll(timeout))
+        except (KafkaException, SystemError) as exc:
+            raise self._callback_error(exc, "serving delivery reports") from None
 
     def flush(self, timeout: float | None = None) -> int:
         """Wait until every queued record is acknowledged; return how many were since the last flush.
@@ -159,8 +186,11 @@ class KafkaProducer(Producer):
         :class:`~streams.errors.DeliveryError` if ``timeout`` passes with records in flight
         (they stay queued; flush again).
         """
-        remaining = self._p.flush() if timeout is None else self._p.flush(timeout)
-        self._errors.raise_if_fatal()
+        try:
+            remaining = self._p.flush() if timeout is None else self._p.flush(timeout)
+        except (KafkaException, SystemError) as exc:
+            raise self._callback_error(exc, "flushing") from None
+        self._raise_if_fatal()
         if remaining:
             raise DeliveryError(
                 f"{remaining} record(s) to {self._bootstrap} not acknowledged within {timeout}s",
@@ -170,11 +200,12 @@ class KafkaProducer(Producer):
         self._queued, self._failures = 0, []
         delivered = queued - len(failures)
         self.delivered += delivered
-        if failures:
-            raise self._failure_error(failures, delivered)
+        if failures and (exc := self._failure_error(failures, delivered)) is not None:
+            raise exc
         return delivered
 
-    def _failure_error(self, failures: list[tuple[KafkaError, str]], delivered: int) -> Exception:
+    def _failure_error(self, failures: list[tuple[KafkaError, str]], delivered: int) -> Exception | None:
+        """The error to raise for failed deliveries (``None``: none of them counts as a failure)."""
         err, topic = failures[0]
         code = err.code()
         summary = f"{len(failures)} record(s) failed ({delivered} delivered); first: {topic!r}: {err.str()}"
