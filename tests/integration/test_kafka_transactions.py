@@ -97,6 +97,13 @@ def test_commit_publishes_records_and_offsets_together(kafka_log: KafkaLog, uniq
     assert kafka_log.group_offsets(group, [(source, 1)]) == {(source, 1): 20}
     # LSO = high watermark (20 records + the commit marker) once nothing is open.
     assert kafka_log.end_offsets([(sink, 0), (sink, 1)]) == {(sink, 0): 21, (sink, 1): 21}
+    # A consumer of the output ends *past* the marker: committing positions leaves no lag of 1.
+    with kafka_log.group_consumer(unique_name("g"), [sink]) as downstream:
+        consume_all(downstream, len(data))
+        deadline = time.monotonic() + 5
+        while downstream.position(sink, 0) < 21 and time.monotonic() < deadline:
+            assert downstream.poll(10, timeout=0.1) == []
+        assert [downstream.position(sink, p) for p in (0, 1)] == [21, 21]
 
 
 def test_abort_hides_records_and_keeps_offsets(kafka_log: KafkaLog, unique_name: Callable[[str], str]) -> None:
