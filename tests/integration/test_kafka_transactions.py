@@ -439,3 +439,32 @@ def test_revoke_callback_can_commit_the_transaction_in_flight(kafka_log: KafkaLo
     for c in (a, b):
         c.close()
     producer.close()
+
+
+def test_reader_end_offset_waits_for_open_transactions(kafka_log: KafkaLog, unique_name: Callable[[str], str]) -> None:
+    """end_offset() is the cached high watermark: position reaches it only when no transaction is open."""
+    topic = unique_name("t")
+    kafka_log.create_topic(TopicSpec(topic, 1))
+    with kafka_log.transactional_producer(unique_name("tx")) as producer:
+        producer.begin()
+        for i in range(3):
+            producer.produce(topic, b"c%d" % i)
+        producer.commit()  # offsets 0-2, marker 3
+        producer.begin()
+        producer.produce(topic, b"open-0")
+        producer.produce(topic, b"open-1")
+        producer.flush()  # offsets 4-5, still open
+        with kafka_log.reader([(topic, 0, 0)]) as reader:
+            assert [r.value for r in poll_until(reader, 3)] == [b"c0", b"c1", b"c2"]
+            deadline = time.monotonic() + 5
+            while reader.end_offset(topic, 0) != 6 and time.monotonic() < deadline:
+                assert reader.poll(10, timeout=0.1) == []
+            assert reader.end_offset(topic, 0) == 6
+            assert reader.position(topic, 0) == 4 < reader.end_offset(topic, 0)  # not caught up: 4-5 may commit
+            assert kafka_log.end_offsets([(topic, 0)]) == {(topic, 0): 4}  # the LSO itself
+            producer.commit()
+            assert [r.value for r in poll_until(reader, 2)] == [b"open-0", b"open-1"]
+            deadline = time.monotonic() + 5
+            while reader.position(topic, 0) < 7 and time.monotonic() < deadline:
+                reader.poll(10, timeout=0.1)
+            assert reader.position(topic, 0) == reader.end_offset(topic, 0) == 7

@@ -204,6 +204,25 @@ class _KafkaConsumer(Reader):
             hint="ask only for partitions returned by assignment()",
         )
 
+    def end_offset(self, topic: str, partition: int) -> int | None:
+        """The partition's high watermark from the last fetch response (no request); ``None`` before one.
+
+        librdkafka keeps the *high watermark* here for ``read_committed`` readers too, not the
+        last stable offset (measured: committed 0-2, marker 3, open transaction 4-5 -> cached
+        high 6 while ``position`` stops at 4). So :meth:`position` reaches it only once no
+        transaction below it is open: a partition whose producer has a transaction in flight
+        is not "caught up" until that transaction commits or aborts. That is what a
+        deterministic merge needs (the open transaction's records may still commit), at the
+        price of waiting for it; :meth:`KafkaLog.end_offsets` gives the LSO itself.
+        """
+        try:
+            marks = self._c.get_watermark_offsets(KTP(topic, partition), cached=True)
+        except KafkaException:
+            return None
+        if marks is None or marks[1] < 0:
+            return None
+        return int(marks[1])
+
     def assignment(self) -> list[TopicPartition]:
         """The partitions this consumer reads, sorted."""
         try:
