@@ -23,6 +23,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
 from streams.errors import (
+    BrokerUnavailableError,
     KafkaClientError,
     ProducerFencedError,
     RecordRejectedError,
@@ -234,13 +235,12 @@ def test_a_new_producer_fences_the_old_one(kafka_log: KafkaLog, unique_name: Cal
     assert [r.value for r in read_all(kafka_log, sink)] == [b"survivor", b"survivor-2"]
 
 
-def test_a_new_producer_settles_offsets_a_zombie_sent(kafka_log: KafkaLog, kafka_bootstrap: str, unique_name: Callable[[str], str]) -> None:
-    """A process killed between send_offsets and commit: its successor's init aborts both."""
-    source, sink, group, txid = unique_name("in"), unique_name("out"), unique_name("g"), unique_name("tx")
-    kafka_log.create_topic(TopicSpec(source, 1))
-    kafka_log.create_topic(TopicSpec(sink, 1))
-    fill(kafka_log, source, 1, 5)
-    conf = kafka_log.client_config()
+def abandon_mid_commit(log: KafkaLog, source: str, sink: str, group: str, txid: str) -> confluent_kafka.Producer:
+    """Play a process killed between send_offsets_to_transaction and commit (raw confluent-kafka).
+
+    Returns the zombie producer: keep it referenced (never used again), as a stalled process would.
+    """
+    conf = log.client_config()
     # The zombie, with raw confluent-kafka so it can stop exactly after send_offsets_to_transaction.
     zc = confluent_kafka.Consumer({**conf, "group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     zc.subscribe([source])
@@ -254,6 +254,19 @@ def test_a_new_producer_settles_offsets_a_zombie_sent(kafka_log: KafkaLog, kafka
     zp.flush(10)
     zp.send_offsets_to_transaction([confluent_kafka.TopicPartition(source, 0, 5)], zc.consumer_group_metadata(), 10)
     zc.close()  # leaves the group; the transaction (records + offsets) stays open
+    return zp
+
+
+def test_a_new_producer_settles_offsets_a_zombie_sent(kafka_log: KafkaLog, unique_name: Callable[[str], str]) -> None:
+    """A process killed between send_offsets and commit: its successor's init aborts both."""
+    source, sink, group, txid = unique_name("in"), unique_name("out"), unique_name("g"), unique_name("tx")
+    kafka_log.create_topic(TopicSpec(source, 1))
+    kafka_log.create_topic(TopicSpec(sink, 1))
+    fill(kafka_log, source, 1, 5)
+    zombie = abandon_mid_commit(kafka_log, source, sink, group, txid)
+    asked = time.monotonic()
+    assert kafka_log.group_offsets(group) == {}  # the open transaction's offsets: not counted, not waited for
+    assert time.monotonic() - asked < 2
     started = time.monotonic()
     with kafka_log.transactional_producer(txid) as producer:
         with kafka_log.group_consumer(group, [source]) as consumer:
@@ -266,6 +279,26 @@ def test_a_new_producer_settles_offsets_a_zombie_sent(kafka_log: KafkaLog, kafka
             producer.commit({(source, 0): 5}, consumer)
     assert [r.value for r in read_all(kafka_log, sink)] == [b"p0-%06d" % i for i in range(5)]
     assert kafka_log.group_offsets(group) == {(source, 0): 5}
+    del zombie
+
+
+def test_joining_before_the_successor_producer_waits_and_says_why(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch, unique_name: Callable[[str], str]
+) -> None:
+    """The wrong order (group consumer first): the stable offset fetch waits on the open transaction."""
+    monkeypatch.setenv("HFTSTREAM_KAFKA_TIMEOUT_S", "2")
+    source, sink, group, txid = unique_name("in"), unique_name("out"), unique_name("g"), unique_name("tx")
+    with KafkaLog(kafka_bootstrap) as log:
+        log.create_topic(TopicSpec(source, 1))
+        log.create_topic(TopicSpec(sink, 1))
+        fill(log, source, 1, 5)
+        zombie = abandon_mid_commit(log, source, sink, group, txid)
+        with pytest.raises(BrokerUnavailableError) as info:
+            log.group_consumer(group, [source])
+        assert "open the transactional producer" in info.value.hint
+        with log.transactional_producer(txid), log.group_consumer(group, [source]) as consumer:  # the right order
+            assert consumer.committed(source, 0) is None
+        del zombie
 
 
 # -- crash and restart --------------------------------------------------------------------
@@ -287,32 +320,35 @@ def test_read_process_write_survives_sigkill(kafka_log: KafkaLog, kafka_bootstra
     kafka_log.create_topic(TopicSpec(source, 3))
     kafka_log.create_topic(TopicSpec(sink, 3))
     data = fill(kafka_log, source, 3, 1500)
-    rng = random.Random(int.from_bytes(os.urandom(4), "little"))
-    kills = 0
+    seed = int.from_bytes(os.urandom(4), "little")
+    rng = random.Random(seed)
     started = time.monotonic()
-    for _ in range(3):
+    progress = [0]
+    for _ in range(4):
+        # Kill after a random number of commits, then a random few ms more: mid-batch, between
+        # produce and commit, inside commit or just after it.
         worker = run_worker(kafka_bootstrap, source, sink, group, txid, "20")
-        time.sleep(rng.uniform(0.8, 2.0))  # ~0.6 s to start, then a random point in the loop
-        if worker.poll() is not None:
-            break
+        assert worker.stdout is not None
+        for _ in range(rng.randint(1, 40)):
+            line = worker.stdout.readline()
+            assert line.startswith("committed"), f"worker ended early (seed {seed}): {line!r} {worker.stderr.read()[-2000:] if worker.stderr else ''}"
+        time.sleep(rng.uniform(0, 0.01))
         worker.send_signal(signal.SIGKILL)
-        worker.wait()
-        kills += 1
-    partial = kafka_log.group_offsets(group)
+        worker.communicate()
+        progress.append(sum(kafka_log.group_offsets(group).values()))
+    assert progress == sorted(progress) and 0 < progress[-1] < len(data), (seed, progress)
     final = run_worker(kafka_bootstrap, source, sink, group, txid, "20")
     out, err = final.communicate(timeout=60)
     assert final.returncode == 0, err[-2000:]
     elapsed = time.monotonic() - started
-    assert kills >= 2, f"the worker finished before it could be killed ({kills} kills)"
-    assert sum(partial.values()) < len(data), "the kills came too late to interrupt anything"
     got = read_all(kafka_log, sink)
-    assert sorted((r.partition, r.key, r.value) for r in got) == sorted(data)  # exactly once: no loss, no doubles
+    assert sorted((r.partition, r.key, r.value) for r in got) == sorted(data), seed  # exactly once: nothing lost, nothing doubled
     for r in got:  # and each one from the input record its lineage names
         headers = dict(r.headers)
         assert int(headers["src.partition"]) == r.partition
         assert r.value == b"p%d-%06d" % (r.partition, int(headers["src.offset"]))
     assert kafka_log.group_offsets(group) == {(source, p): 1500 for p in range(3)}
-    # The aborted attempts are on the log, but read_uncommitted is the only way to see them.
+    # Killed attempts left records on the log that only read_uncommitted sees.
     assert len(read_all(kafka_log, sink, read_committed=False)) >= len(data)
     assert elapsed < 40, f"took {elapsed:.1f}s"
 

@@ -355,7 +355,13 @@ class KafkaGroupConsumer(_KafkaConsumer, GroupConsumer):
         except KafkaException as exc:
             self.close()
             raise translate(exc, self._bootstrap, doing=f"joining group {group!r}") from None
-        self._await_assignment(join_timeout)
+        try:
+            self._await_assignment(join_timeout)
+        except BaseException:
+            # A failure inside the first assignment (an on_assign callback, the start offsets) must
+            # not leave a member in the group that never polls again: it would stall every rebalance.
+            self.close()
+            raise
 
     def __repr__(self) -> str:
         return f"KafkaGroupConsumer({self._bootstrap!r}, group={self.group!r})"
@@ -380,7 +386,17 @@ class KafkaGroupConsumer(_KafkaConsumer, GroupConsumer):
                 self._seeked[(tp.topic, tp.partition)] = tp.offset
             consumer.assign(starts)
         except KafkaException as exc:
-            raise translate(exc, self._bootstrap, doing=f"starting partitions for group {self.group!r}") from None
+            error = translate(exc, self._bootstrap, doing=f"starting partitions for group {self.group!r}")
+            err = kafka_error(exc)
+            if self.read_committed and err is not None and err.code() == confluent_kafka.KafkaError._TIMED_OUT:
+                # Measured: a killed instance's open transaction that sent offsets for these partitions
+                # makes the stable offset fetch wait until the transaction ends.
+                error.hint = (
+                    "a transaction that commits offsets for this group may still be open (an instance that died "
+                    "mid-commit): open the transactional producer with its transactional id before the group "
+                    "consumer (that aborts it), or wait for the broker's transaction timeout; else: " + error.hint
+                )
+            raise error from None
         if self._user_assign is not None:
             self._user_assign(sorted((tp.topic, tp.partition) for tp in partitions))
 

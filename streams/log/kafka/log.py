@@ -40,7 +40,7 @@ from confluent_kafka.admin import (
 )
 
 from streams.config import KafkaSettings
-from streams.errors import ConfigError, RetryableError, UnknownPartitionError, UnknownTopicError
+from streams.errors import ConfigError, UnknownPartitionError, UnknownTopicError
 from streams.log.base import DeliveryCallback, Log, RebalanceCallback, TopicChange, TopicInfo, TopicPartition, TopicSpec
 from streams.log.kafka.consumer import KafkaGroupConsumer, KafkaReader
 from streams.log.kafka.errors import LEADER_MOVING, UNAVAILABLE, UNKNOWN_TOPIC, ErrorSink, kafka_error, translate
@@ -494,33 +494,29 @@ class KafkaLog(Log):
         return self._offsets(tps, OffsetSpec.latest(), isolation)
 
     def group_offsets(self, group: str, partitions: Iterable[TopicPartition] | None = None) -> dict[TopicPartition, int]:
-        """``group``'s committed next offsets (stable: a transaction still committing them is waited for).
+        """``group``'s committed next offsets; ``partitions=None``: every partition it has committed.
 
-        ``partitions=None``: every partition the group has committed. A partition without a
-        committed offset is left out. The group need not have live members.
+        Offsets sent in a transaction count once that transaction commits: one still open (or
+        left open by a dead instance until the broker aborts it) is neither counted nor waited
+        for (``require_stable=False``; with ``True`` the broker answers UNSTABLE_OFFSET_COMMIT
+        until the transaction ends). A partition without a committed offset is left out. The
+        group need not have live members.
         """
         admin = self._admin_client()
         wanted = None if partitions is None else [KTP(t, p) for t, p in partitions]
         if wanted == []:
             return {}
         request = [ConsumerGroupTopicPartitions(group, wanted)]
-        deadline = time.monotonic() + self._timeout
-        while True:
-            futures = self._call(
-                lambda: admin.list_consumer_group_offsets(request, require_stable=True, request_timeout=self._timeout),
-                doing=f"reading offsets of group {group!r}",
-            )
-            try:
-                result = self._wait(futures[group], doing=f"reading offsets of group {group!r}")
-                break
-            except RetryableError:  # UNSTABLE_OFFSET_COMMIT: a transaction is committing these offsets
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        doing = f"reading offsets of group {group!r}"
+        futures = self._call(
+            lambda: admin.list_consumer_group_offsets(request, require_stable=False, request_timeout=self._timeout),
+            doing=doing,
+        )
+        result = self._wait(futures[group], doing=doing)
         out: dict[TopicPartition, int] = {}
         for tp in result.topic_partitions or ():
             if tp.error is not None:
-                raise translate(tp.error, self.bootstrap, topic=tp.topic, doing=f"reading offsets of group {group!r}")
+                raise translate(tp.error, self.bootstrap, topic=tp.topic, doing=doing)
             if tp.offset >= 0:
                 out[(tp.topic, tp.partition)] = int(tp.offset)
         return out
