@@ -205,9 +205,11 @@ class Reader(abc.ABC):
     def end_offset(self, topic: str, partition: int) -> int | None:
         """Where this partition ended when the reader last looked, or ``None`` if it cannot say.
 
-        For a ``read_committed`` reader that is the last stable offset: once
-        :meth:`position` reaches it, every committed record has been read (so far).
-        Cheap (no request): the runtime calls it after every poll.
+        Once :meth:`position` reaches it, every record there was has been read. On Kafka it
+        is the cached high watermark, so while a transaction on the partition is open a
+        ``read_committed`` reader's position stays below it (the partition is not "caught
+        up" until the transaction ends: what a deterministic merge needs). Cheap (no
+        request): the runtime calls it after every poll.
         """
         return None
 

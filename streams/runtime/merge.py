@@ -47,7 +47,7 @@ class PartitionQueue:
 
     def next_offset(self) -> int:
         """The offset of the first record not yet handed out (where a commit resumes)."""
-        return self.records[0].offset if self.records else self.position
+        return self.records[0].offset if self.records else max(self.position, self.reader_position)
 
     def caught_up(self) -> bool:
         """Nothing buffered and the reader has reached the partition's known end."""
@@ -78,8 +78,8 @@ class Merger:
         """Record the partition's end (LSO for read_committed readers) and the reader's position.
 
         The reader's position may be past the last record (transaction markers, compacted
-        offsets): that counts for :meth:`PartitionQueue.caught_up`, but commits resume one
-        past the last record handed out, so a manifest's ranges always end on a record.
+        offsets): once everything read is handed out, a commit resumes there, so a consumer
+        of a transactional topic shows no lag of one marker forever.
         """
         q = self.queues[tp]
         q.end = end
