@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 
 from streams.cli.common import AppState, report
 from streams.cli.usage import NoArgsIsHelpError, UsageError, hide_flag_types, hoist_global_options, usage_failure
-from streams.config import DEFAULT_DATA_DIR, HftSettings
+from streams.config import DEFAULT_DATA_DIR, HftSettings, log_url_for
 from streams.errors import HftError
 
 hide_flag_types()
@@ -123,9 +123,16 @@ def root(
         typer.echo(ctx.get_help())
         raise typer.Exit()
     overrides = {k: v for k, v in {"log": log, "data": data, "schema_registry": schema_registry}.items() if v}
+    if data and _from_command_line(ctx, "data") and not _from_command_line(ctx, "log"):
+        overrides["log"] = log_url_for(data)  # --data on the command line beats HFTSTREAM_LOG from the environment
     st = AppState(settings=HftSettings(**overrides))
     ctx.obj = st
     ctx.call_on_close(st.close)
+
+
+def _from_command_line(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
 
 
 def _register() -> None:

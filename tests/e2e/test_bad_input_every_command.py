@@ -85,6 +85,9 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
     "log retain": [(["nope"], "unknown topic")],
     "dev kafka": [(["--port", "http"], "--port")],
     "dev kafka-stop": [(["--bogus"], "no such option")],
+    "run": [([], "missing argument"), (["nosuch"], "unknown processor"), (["normalize", "--batch", "0"], "--batch")],
+    "status": [(["nosuch"], "unknown processor"), (["--bogus"], "no such option")],
+    "verify": [([], "missing argument"), (["normalize", "--since", "yesterday"], "--since"), (["normalize", "--from-offset", "-1"], "--from-offset")],
 }
 
 
