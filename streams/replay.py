@@ -21,6 +21,7 @@ from typing import Any
 from streams.errors import ConfigError, DecodeError, UnknownPartitionError
 from streams.lineage import lineage_headers
 from streams.log.base import Log, Producer, Record
+from streams.serde.codec import SINGLE_OBJECT_MAGIC
 
 _POLL = 2000
 TOMBSTONE = "<tombstone>"
@@ -329,14 +330,18 @@ def undeclared_records(
     """Records ``req`` would re-publish whose schema is not in ``allowed`` (undecodable ones as ``<undecodable>``).
 
     Reads the span once more before anything is written, so a refused ``--into`` writes nothing.
-    Tombstones pass: they delete a key whatever its schema.
+    Tombstones pass: they delete a key whatever its schema. Without filters a single-object
+    record's schema comes from its fingerprint alone (no body decode), which makes this pass
+    cheap: a record whose fingerprint is known counts as that schema even if its body is damaged.
     """
     found: dict[str, Misfit] = {}
     for rec in records(log, req, plan(log, req) if spans is None else spans):
-        rep = _decode(serde, rec)
-        if req.filters and not matches(rep, req.filters):
-            continue
-        name = rep.schema or "<undecodable>"
+        name = None if req.filters else _schema_from_fingerprint(serde, rec.value)
+        if name is None:
+            rep = _decode(serde, rec)
+            if req.filters and not matches(rep, req.filters):
+                continue
+            name = rep.schema or "<undecodable>"
         if name == TOMBSTONE or name in allowed:
             continue
         if name in found:
@@ -344,6 +349,14 @@ def undeclared_records(
         else:
             found[name] = Misfit(name, 1, (rec.partition, rec.offset))
     return list(found.values())
+
+
+def _schema_from_fingerprint(serde: Any, value: bytes | None) -> str | None:
+    """The schema named by a single-object header (``0xC3 0x01`` + fingerprint); ``None``: decode to know."""
+    if value is None or value[:2] != SINGLE_OBJECT_MAGIC or len(value) < 10:
+        return None
+    ver = serde.repo.by_fingerprint(bytes(value[2:10]))
+    return ver.name if ver is not None else None
 
 
 def _decode(serde: Any, rec: Record) -> ReplayedRecord:
