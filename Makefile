@@ -42,4 +42,4 @@ bench: setup kafka-jars
 	$(PY) tests/benchmarks/run.py --out BENCH.md
 
 clean:
-	rm -rf $(VENV) .hftstream .pytest_cache
+	rm -rf $(VENV) .hftstream hftstream-data .pytest_cache

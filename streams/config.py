@@ -11,10 +11,18 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_LOG_URL = "embedded://.hftstream/log"
+DEFAULT_DATA_DIR = Path("hftstream-data")
+
+
+def log_url_for(data: Path | str) -> str:
+    """The log URL used when none is given: the embedded log in ``<data>/log``."""
+    return f"embedded://{Path(data) / 'log'}"
+
+
+DEFAULT_LOG_URL = log_url_for(DEFAULT_DATA_DIR)
 
 
 def _settings(prefix: str) -> SettingsConfigDict:
@@ -24,7 +32,10 @@ def _settings(prefix: str) -> SettingsConfigDict:
 class HftSettings(BaseSettings):
     """Top-level settings shared by every command.
 
-    ``HFTSTREAM_LOG``               log URL: ``embedded://PATH`` (default) or ``kafka://host:port[,host:port]``
+    ``HFTSTREAM_DATA``              local data folder (default ``./hftstream-data``): the embedded log in
+                                    ``DATA/log`` unless ``HFTSTREAM_LOG`` names another log
+    ``HFTSTREAM_LOG``               log URL: ``embedded://PATH`` (default ``embedded://DATA/log``) or
+                                    ``kafka://host:port[,host:port]``
     ``HFTSTREAM_SCHEMA_REGISTRY``   Confluent schema registry URL; unset = single-object encoding, no server
     ``HFTSTREAM_SCHEMAS_DIR``       where the ``.avsc`` files live (default: the repo's ``schemas/``)
     ``HFTSTREAM_TOPICS_FILE``       topic declarations (default: ``infra/topics.yaml``)
@@ -32,10 +43,19 @@ class HftSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="HFTSTREAM_", frozen=True, extra="ignore", case_sensitive=False)
 
+    data: Path = DEFAULT_DATA_DIR
     log: str = DEFAULT_LOG_URL
     schema_registry: str | None = None
     schemas_dir: Path | None = None
     topics_file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _log_in_data(cls, values: Any) -> Any:
+        """No log URL given: the embedded log lives in ``<data>/log``. An explicit log URL always wins."""
+        if isinstance(values, dict) and not values.get("log"):
+            values = {**values, "log": log_url_for(values.get("data") or DEFAULT_DATA_DIR)}
+        return values
 
 
 class EmbeddedSettings(BaseSettings):

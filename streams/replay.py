@@ -11,17 +11,21 @@ The end is the high watermark seen when the replay starts, so a replay always te
 from __future__ import annotations
 
 import heapq
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.errors import DecodeError, UnknownPartitionError
+from streams.errors import ConfigError, DecodeError, UnknownPartitionError
 from streams.lineage import lineage_headers
 from streams.log.base import Log, Producer, Record
+from streams.serde.codec import SINGLE_OBJECT_MAGIC
 
 _POLL = 2000
+TOMBSTONE = "<tombstone>"
+_SPEED = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*x\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -72,13 +76,30 @@ class ReplaySummary:
         return out
 
 
+def parse_speed(text: str) -> float | None:
+    """``"max"`` -> ``None`` (as fast as possible); ``"2x"`` / ``"0.5x"`` -> the factor over real time."""
+    if text.strip().lower() == "max":
+        return None
+    m = _SPEED.match(text)
+    factor = float(m.group(1)) if m else 0.0
+    if factor <= 0:
+        raise ConfigError(
+            f"--speed {text!r} is not max or a positive multiple of real time",
+            hint="use --speed max (no pacing), 1x (real time), or any factor such as 2x, 10x, 0.5x",
+        )
+    return factor
+
+
 def parse_filters(items: list[str] | None) -> tuple[tuple[str, str], ...]:
-    """``["symbol=AAPL", "side=BUY"]`` -> pairs; a missing ``=`` raises ValueError saying how to write it."""
+    """``["symbol=AAPL", "side=BUY"]`` -> pairs; a missing ``=`` raises :class:`ConfigError` saying how to write it."""
     pairs = []
     for item in items or ():
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise ValueError(f"filter {item!r} is not FIELD=VALUE (e.g. --filter symbol=AAPL, --filter type=Trade)")
+            raise ConfigError(
+                f"--filter {item!r} is not FIELD=VALUE",
+                hint="write e.g. --filter symbol=AAPL or --filter type=Trade (FIELD is a value field, key, partition or type)",
+            )
         pairs.append((name.strip(), value))
     return tuple(pairs)
 
@@ -127,6 +148,44 @@ def plan(log: Log, req: ReplayRequest) -> dict[int, tuple[int, int]]:
         end = high if req.to_offset is None else min(high, req.to_offset + 1)
         spans[p] = (start, max(start, end))
     return spans
+
+
+@dataclass(frozen=True)
+class Removed:
+    """Requested offsets that no longer exist: retention (or deletion) moved the low watermark past them."""
+
+    topic: str
+    partition: int
+    requested: int
+    low: int
+    high: int
+
+    def describe(self) -> str:
+        gone = f"offsets {self.requested}..{self.low - 1}"
+        left = "nothing is left to replay there" if self.low >= self.high else f"replaying from {self.low}"
+        return (
+            f"{self.topic} partition {self.partition}: requested offset {self.requested} is below the low watermark "
+            f"{self.low}: {gone} were removed by retention; {left}"
+        )
+
+
+def removed_ranges(log: Log, req: ReplayRequest) -> list[Removed]:
+    """Partitions of ``req`` whose requested start offset was removed by retention (low watermark above it).
+
+    Only for offset starts: a ``--from-time`` start names no offset to compare.
+    """
+    if req.from_time_ns is not None:
+        return []
+    partitions = log.partitions(req.topic)
+    chosen = range(partitions) if req.partition is None else (req.partition,)
+    out = []
+    for p in chosen:
+        if not 0 <= p < partitions:
+            continue
+        low, high = log.watermarks(req.topic, p)
+        if low > req.from_offset:
+            out.append(Removed(req.topic, p, req.from_offset, low, high))
+    return out
 
 
 def _partition_stream(log: Log, topic: str, partition: int, start: int, end: int) -> Iterator[Record]:
@@ -183,12 +242,16 @@ def replay(
     sink: Callable[[ReplayedRecord], None],
     *,
     into: str | None = None,
+    keep_partition: bool = False,
     on_progress: Callable[[int], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ReplaySummary:
     """Replay ``req``: decode each record, apply filters, hand matches to ``sink`` (and re-publish to ``into``).
 
+    Re-published records go to the partition of their key in ``into`` (murmur2, as any keyed
+    produce); with ``keep_partition`` they keep their source partition number, which needs the
+    same partition count. Unkeyed records are spread round-robin unless ``keep_partition``.
     Undecodable records are never dropped silently: they reach the sink with ``error`` set
     and are counted. Returns the summary; ``read == emitted + filtered``.
     """
@@ -196,9 +259,8 @@ def replay(
     summary = ReplaySummary(topic=req.topic, partitions=spans)
     pacer = _Pacer(req.speed, clock, sleep) if req.speed else None
     producer: Producer | None = None
-    target_partitions = 0
     if into:
-        target_partitions = log.partitions(into)
+        check_into_target(log, req.topic, into, keep_partition=keep_partition)
         producer = log.producer()
     try:
         for rec in records(log, req, spans):
@@ -219,7 +281,7 @@ def replay(
                         into,
                         rec.value,
                         rec.key,
-                        partition=rec.partition if rec.partition < target_partitions else None,
+                        partition=rec.partition if keep_partition else None,
                         timestamp_ns=rec.timestamp_ns,
                         headers=lineage_headers(rec),
                     )
@@ -236,9 +298,70 @@ def replay(
     return summary
 
 
+def check_into_target(log: Log, source: str, into: str, *, keep_partition: bool) -> None:
+    """Refuse a re-publish that cannot be right: into the source topic, or keeping partitions across different counts."""
+    if into == source:
+        raise ConfigError(
+            f"--into {into} is the topic being replayed: every record would be appended to it again",
+            hint=f"re-publish into another topic, e.g. --into {source}.redrive",
+        )
+    if keep_partition:
+        src, dst = log.partitions(source), log.partitions(into)
+        if src != dst:
+            raise ConfigError(
+                f"--keep-partition needs the same partition count: {source} has {src}, {into} has {dst}",
+                hint="drop --keep-partition to re-partition by key (murmur2), or replay into a topic with "
+                f"{src} partition(s)",
+            )
+
+
+@dataclass
+class Misfit:
+    """Records a re-publish would write under a schema the target does not declare."""
+
+    schema: str
+    count: int
+    first: tuple[int, int]  # (partition, offset)
+
+
+def undeclared_records(
+    log: Log, serde: Any, req: ReplayRequest, allowed: tuple[str, ...], spans: dict[int, tuple[int, int]] | None = None
+) -> list[Misfit]:
+    """Records ``req`` would re-publish whose schema is not in ``allowed`` (undecodable ones as ``<undecodable>``).
+
+    Reads the span once more before anything is written, so a refused ``--into`` writes nothing.
+    Tombstones pass: they delete a key whatever its schema. Without filters a single-object
+    record's schema comes from its fingerprint alone (no body decode), which makes this pass
+    cheap: a record whose fingerprint is known counts as that schema even if its body is damaged.
+    """
+    found: dict[str, Misfit] = {}
+    for rec in records(log, req, plan(log, req) if spans is None else spans):
+        name = None if req.filters else _schema_from_fingerprint(serde, rec.value)
+        if name is None:
+            rep = _decode(serde, rec)
+            if req.filters and not matches(rep, req.filters):
+                continue
+            name = rep.schema or "<undecodable>"
+        if name == TOMBSTONE or name in allowed:
+            continue
+        if name in found:
+            found[name].count += 1
+        else:
+            found[name] = Misfit(name, 1, (rec.partition, rec.offset))
+    return list(found.values())
+
+
+def _schema_from_fingerprint(serde: Any, value: bytes | None) -> str | None:
+    """The schema named by a single-object header (``0xC3 0x01`` + fingerprint); ``None``: decode to know."""
+    if value is None or value[:2] != SINGLE_OBJECT_MAGIC or len(value) < 10:
+        return None
+    ver = serde.repo.by_fingerprint(bytes(value[2:10]))
+    return ver.name if ver is not None else None
+
+
 def _decode(serde: Any, rec: Record) -> ReplayedRecord:
     if rec.value is None:
-        return ReplayedRecord(rec, "<tombstone>", None)
+        return ReplayedRecord(rec, TOMBSTONE, None)
     try:
         decoded = serde.decode(rec.value)
     except DecodeError as exc:

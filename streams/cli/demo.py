@@ -23,13 +23,19 @@ def demo(
     start: str = typer.Option(None, "--start", help="Simulation start (ISO-8601 or ns); default: today 00:00 UTC, inside the raw topics' retention. The same seed and --start give byte-identical topics.", show_default=False),
     reset: bool = typer.Option(False, "--reset", help="Delete the demo's topics first, so the run starts from offset 0."),
 ) -> None:
-    """Run the pipeline end to end on the configured log (default: embedded, ./.hftstream/log).
+    """Run the pipeline end to end on the configured log (default: embedded, ./hftstream-data/log).
 
     1. applies every topic declared in infra/topics.yaml;
     2. publishes a deterministic simulated market (instruments + raw venue feeds, with a few injected
        sequence gaps, duplicates, reorders and malformed payloads) on a simulation clock that starts at
        --start (default: today 00:00 UTC, so the raw topics' 7-day retention keeps it);
     3. replays a slice of a raw topic and shows the topic table.
+
+    Examples:
+
+      hftstream demo --seed 7 --reset
+
+      hftstream demo --data /tmp/hft --events 100000
     """
     from connectors.venues.publish import publish_simulation
     from streams.cli.feed import SIM_ADVICE, sim_oldest, sim_start_ns, sim_summary_table, warn_expired
@@ -72,7 +78,7 @@ def demo(
     topic = raw_topic(config.venue_names[0])
     typer.secho(f"[3/3] replay: {topic} partition 0, offsets 0..4", bold=True)
     typer.echo(TABLE_HEADER)
-    result = replay(log, serde, ReplayRequest(topic, 0, 0, 4), lambda rep: typer.echo(table_row(rep, width=90)))
+    result = replay(log, serde, ReplayRequest(topic, 0, 0, 4), lambda rep: typer.echo(table_row(rep)))
     for line in result.lines():
         typer.echo(f"      {line}")
     typer.echo("\nnext: hftstream topics list | hftstream replay --topic md.raw.alpha --from-offset 0 --format table")

@@ -61,7 +61,14 @@ def kafka(
     ),
     detach: bool = typer.Option(False, "--detach", help="Start in the background and return; stop with `dev kafka-stop`."),
 ) -> None:
-    """Run a real Apache Kafka broker (KRaft mode) on 127.0.0.1 until Ctrl-C and print its log URL."""
+    """Run a real Apache Kafka broker (KRaft mode) on 127.0.0.1 until Ctrl-C and print its log URL.
+
+    Examples:
+
+      hftstream dev kafka --port 9092
+
+      hftstream dev kafka --detach && hftstream topics apply --log kafka://127.0.0.1:9092
+    """
     launcher = load_launcher()
     target = data_dir_opt or (DEFAULT_DETACHED_DIR if detach else None)
     if target is not None and (running := launcher.read_state(target)):
@@ -91,7 +98,10 @@ def kafka(
 def kafka_stop(
     data_dir_opt: Path = typer.Option(DEFAULT_DETACHED_DIR, "--data-dir", help="The --data-dir the broker was started with."),
 ) -> None:
-    """Stop a broker started with `hftstream dev kafka --detach`."""
+    """Stop a broker started with `hftstream dev kafka --detach`.
+
+    Example: hftstream dev kafka-stop --data-dir .hftstream/kafka
+    """
     launcher = load_launcher()
     state = launcher.stop_detached(data_dir_opt)
     if state is None:

@@ -28,7 +28,7 @@ def _embedded(ctx: typer.Context):  # type: ignore[no-untyped-def]
         )
     path = Path(rest.partition("?")[0]).expanduser()
     if not path.is_dir():
-        raise ConfigError(f"no embedded log at {path}", hint="check --log / HFTSTREAM_LOG; `hftstream topics apply` creates one")
+        raise ConfigError(f"no embedded log at {path}", hint="check --data / HFTSTREAM_DATA (or --log / HFTSTREAM_LOG); `hftstream topics apply` creates one")
     return state(ctx).log()
 
 
@@ -37,7 +37,10 @@ def check(
     ctx: typer.Context,
     topic: str = typer.Option(None, "--topic", "-t", help="Only this topic (default: every topic)."),
 ) -> None:
-    """Verify every record (framing, CRC, offsets) and index entry; exit 1 if any record is damaged."""
+    """Verify every record (framing, CRC, offsets) and index entry; exit 1 if any record is damaged.
+
+    Example: hftstream log check --topic md.raw.alpha --data ./hftstream-data
+    """
     from streams.log.embedded.maintenance import check as run_check
 
     log = _embedded(ctx)
@@ -72,6 +75,8 @@ def repair(
     """Truncate a partition at its first damaged record (and rebuild its indexes).
 
     Stop the writers of the topic first. Says how many records it drops and asks unless --yes.
+
+    Example: hftstream log repair md.raw.alpha 0
     """
     from streams.log.embedded.maintenance import plan_repair
     from streams.log.embedded.maintenance import repair as run_repair
@@ -97,7 +102,10 @@ def compact(
     ctx: typer.Context,
     topic: str = typer.Argument(None, help="Topic to compact (default: every topic with cleanup_policy compact)."),
 ) -> None:
-    """Keep only the newest record per key in the closed segments of compacted topics."""
+    """Keep only the newest record per key in the closed segments of compacted topics.
+
+    Example: hftstream log compact refdata.instruments
+    """
     from streams.log.embedded.maintenance import compact as run_compact
 
     log = _embedded(ctx)
@@ -116,7 +124,10 @@ def retain(
     ctx: typer.Context,
     topic: str = typer.Argument(None, help="Topic (default: every topic with retention_ms or retention_bytes)."),
 ) -> None:
-    """Apply retention now (relative to the wall clock): delete closed segments past retention."""
+    """Apply retention now (relative to the wall clock): delete closed segments past retention.
+
+    Example: hftstream log retain md.raw.alpha
+    """
     from streams.log.embedded.maintenance import retain as run_retain
 
     log = _embedded(ctx)

@@ -2,32 +2,45 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
+from enum import Enum
+
 import typer
 
 from streams.cli.common import fail, progress, state
 
-SPEEDS = {"max": None, "1x": 1.0, "10x": 10.0, "100x": 100.0}
+
+class Format(str, Enum):
+    json = "json"
+    table = "table"
 
 
 def replay(
     ctx: typer.Context,
     topic: str = typer.Option(..., "--topic", "-t", help="Topic to replay."),
-    partition: int = typer.Option(None, "--partition", "-p", help="Only this partition (default: all, merged by timestamp)."),
-    from_offset: int = typer.Option(0, "--from-offset", min=0, help="First offset to replay (in each partition)."),
+    partition: int = typer.Option(None, "--partition", "-p", min=0, help="Only this partition (default: all, merged by timestamp)."),
+    from_offset: int = typer.Option(0, "--from-offset", min=0, help="First offset to replay (in each partition); offsets start at 0."),
     to_offset: int = typer.Option(None, "--to-offset", min=0, help="Last offset to replay, inclusive (default: the end when the replay starts)."),
     from_time: str = typer.Option(None, "--from-time", help="Start at the first record at or after this time: ISO-8601 (2026-01-02T14:30:00Z) or integer ns."),
-    filters: list[str] = typer.Option(None, "--filter", help="Keep records whose FIELD equals VALUE; repeatable, all must hold. FIELD is a value field (dotted for nested), key, partition, or type (schema name)."),
-    speed: str = typer.Option("max", "--speed", help="Pace by record timestamps: 1x (real time), 10x, 100x, or max."),
-    fmt: str = typer.Option("json", "--format", help="json: one JSON object per line; table: a fixed-width table."),
-    into: str = typer.Option(None, "--into", help="Also re-publish the replayed records (same key, value, timestamp; lineage headers added) to this topic."),
+    filters: list[str] = typer.Option(None, "--filter", metavar="FIELD=VALUE", help="Keep records whose FIELD equals VALUE; repeatable, all must hold. FIELD is a value field of the topic's schemas (dotted for nested), key, partition, or type (schema name)."),
+    speed: str = typer.Option("max", "--speed", metavar="<max|1x|10x|100x|Nx>", help="Pace by record timestamps: max (no pacing), 1x (real time), 10x, 100x, or any factor Nx (2x, 0.5x)."),
+    fmt: Format = typer.Option(Format.json, "--format", help="json: one JSON object per line; table: a fixed-width table."),
+    headers: bool = typer.Option(False, "--headers", help="Show record headers (lineage hft.src.topic/partition/offset): a \"headers\" object in json, [src=topic/p@offset] in table."),
+    into: str = typer.Option(None, "--into", help="Also re-publish the replayed records (same key, value, timestamp; lineage headers added) to this topic, partitioned by key."),
+    keep_partition: bool = typer.Option(False, "--keep-partition", help="With --into: keep each record's partition number instead of re-partitioning by key (needs equal partition counts)."),
+    force: bool = typer.Option(False, "--force", help="With --into: publish records whose schema the target topic does not declare (and undecodable ones)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no records (useful with --into); the summary still goes to stderr."),
 ) -> None:
     """Replay a topic from an offset: decode every record and print it, or re-publish it with --into.
 
     Prints exactly the records from --from-offset to the end (or to --to-offset, inclusive). One
     partition comes out in offset order; all partitions are merged by (timestamp, partition, offset),
-    so the output is identical on every run. A summary (read, filtered, by type) goes to stderr.
+    so the output is identical on every run. A summary (read, filtered, by type) goes to stderr, and
+    a warning when retention already removed part of the requested range.
+
+    --into writes each record to its key's partition in the target (murmur2), refuses the source topic
+    itself, and refuses records whose schema the target does not declare (infra/topics.yaml) unless --force.
 
     Examples:
 
@@ -35,43 +48,58 @@ def replay(
 
       hftstream replay -t md.raw.bravo --from-offset 0 --filter symbol=AAPL --format table
 
+      hftstream replay -t md.normalized --format json --headers --speed 10x
+
       hftstream replay -t md.raw.alpha --from-time 2026-01-02T14:30:05Z --into md.raw.alpha.replay --quiet
     """
-    from streams.render import TABLE_HEADER, json_line, table_row
-    from streams.replay import ReplayRequest, parse_filters
+    from streams.render import TABLE_HEADER, TABLE_WIDTH, json_line, table_row
+    from streams.replay import (
+        ReplayRequest, check_into_target, parse_filters, parse_speed, plan, removed_ranges, undeclared_records,
+    )
     from streams.replay import replay as run_replay
     from streams.timeutil import parse_time_ns
+    from streams.topic_schemas import check_filter_names, declared_spec, value_schemas
 
-    if speed not in SPEEDS:
-        fail(f"--speed {speed!r} is not one of {', '.join(SPEEDS)}")
-    if fmt not in ("json", "table"):
-        fail(f"--format {fmt!r} is not json or table")
+    factor = parse_speed(speed)
+    pairs = parse_filters(filters)
     try:
-        pairs = parse_filters(filters)
         start_ns = parse_time_ns(from_time) if from_time is not None else None
     except ValueError as exc:
-        fail(str(exc))
+        fail(f"--from-time: {exc}", hint="e.g. --from-time 2026-01-02T14:30:05Z or --from-time 1767364205000000000 (ns)")
     if to_offset is not None and to_offset < from_offset:
-        fail(f"--to-offset {to_offset} is before --from-offset {from_offset}")
+        fail(
+            f"--to-offset {to_offset} is before --from-offset {from_offset}",
+            hint=f"--to-offset is the last offset to replay (inclusive): give one >= {from_offset}, or leave it out to read to the end",
+        )
 
     st = state(ctx)
     log, serde = st.log(), st.serde()
-    if into and into not in {t.name for t in log.list_topics()}:
-        _create_target(log, source=topic, target=into)
+    source = declared_spec(log, topic)  # unknown topic -> clear error before anything else
+    check_filter_names(serde.repo, topic, value_schemas(source), [name for name, _ in pairs])
+    req = ReplayRequest(topic, partition, from_offset, to_offset, start_ns, pairs, factor)
+    spans = plan(log, req)
+    if into:
+        if into not in {t.name for t in log.list_topics()} and into != topic:
+            _create_target(log, source=topic, target=into)
+        check_into_target(log, topic, into, keep_partition=keep_partition)
+        allowed = value_schemas(declared_spec(log, into))
+        if allowed and not force:
+            _refuse_undeclared(undeclared_records(log, serde, req, allowed, spans), into, allowed)
 
-    req = ReplayRequest(topic, partition, from_offset, to_offset, start_ns, pairs, SPEEDS[speed])
+    for gone in removed_ranges(log, req):
+        typer.secho(f"warning: {gone.describe()}", fg=typer.colors.YELLOW, err=True)
+
     out = sys.stdout
-    if fmt == "table" and not quiet:
+    width = max(shutil.get_terminal_size((TABLE_WIDTH, 24)).columns, 80) if out.isatty() else TABLE_WIDTH
+    if fmt is Format.table and not quiet:
         out.write(TABLE_HEADER + "\n")
-    render = json_line if fmt == "json" else table_row
 
     def sink(rep) -> None:  # type: ignore[no-untyped-def]
         if not quiet:
-            out.write(render(rep) + "\n")
+            line = json_line(rep, headers=headers) if fmt is Format.json else table_row(rep, width, headers=headers)
+            out.write(line + "\n")
 
-    from streams.replay import plan
-
-    total = sum(e - s for s, e in plan(log, req).values())
+    total = sum(e - s for s, e in spans.values())
     with progress("replay", total) as update:
         done = [0]
 
@@ -80,10 +108,23 @@ def replay(
             if update is not None:
                 update(done[0])
 
-        summary = run_replay(log, serde, req, sink, into=into, on_progress=advance)
+        summary = run_replay(log, serde, req, sink, into=into, keep_partition=keep_partition, on_progress=advance)
     out.flush()
     for line in summary.lines():
         typer.echo(line, err=True)
+
+
+def _refuse_undeclared(misfits, into: str, allowed: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    if not misfits:
+        return
+    what = "; ".join(f"{m.count} {m.schema} (first at partition {m.first[0]} offset {m.first[1]})" for m in misfits)
+    declared = ", ".join(allowed)
+    keep = allowed[0].rsplit(".", 1)[-1]
+    fail(
+        f"refusing to publish into {into} records whose schema it does not declare ({declared}): {what}; nothing was written",
+        hint=f"replay into a topic that declares those schemas, keep only declared records with --filter (e.g. --filter type={keep}), "
+        "or pass --force to publish them anyway",
+    )
 
 
 def _create_target(log, source: str, target: str) -> None:  # type: ignore[no-untyped-def]

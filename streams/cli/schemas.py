@@ -50,6 +50,8 @@ def list_cmd(
 
     A version marked * is the current file's content, not released yet (`hftstream schemas release`).
     The fingerprint is shown as written on the wire after 0xC3 0x01 (little-endian hex).
+
+    Example: hftstream schemas list --json
     """
     repo = _repo(ctx, schemas_dir)
     rows = [(n, _label(repo, n), repo.current(n).fingerprint_hex) for n in repo.names()]
@@ -70,7 +72,10 @@ def show_cmd(
     version: int = typer.Option(None, "--version", "-v", help="Show released version N instead of the current one."),
     canonical: bool = typer.Option(False, "--canonical", help="Print the Parsing Canonical Form (what the fingerprint covers)."),
 ) -> None:
-    """Print one schema, self-contained (shared types expanded), as JSON."""
+    """Print one schema, self-contained (shared types expanded), as JSON.
+
+    Example: hftstream schemas show hftstream.md.Trade --version 1
+    """
     repo = _repo(ctx, schemas_dir)
     ver = repo.current(name)
     if version is not None:
@@ -160,6 +165,8 @@ def release_cmd(
     """Freeze each changed (or new) schema as its next version under schemas/releases/.
 
     Refuses, writing nothing, when any of them breaks backward compatibility.
+
+    Example: hftstream schemas release hftstream.md.Trade
     """
     from streams.serde.history import release
 

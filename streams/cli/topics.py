@@ -53,7 +53,10 @@ def list_cmd(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help='Print a JSON array of {"name", "partitions", "end_offsets"}.'),
 ) -> None:
-    """List the topics on the configured log with their partition counts and end offsets."""
+    """List the topics on the configured log with their partition counts and end offsets.
+
+    Example: hftstream topics list --json
+    """
     topics = state(ctx).log().list_topics()
     if as_json:
         typer.echo(json.dumps([{"name": t.name, "partitions": t.partitions, "end_offsets": list(t.end_offsets)} for t in topics]))
@@ -71,9 +74,16 @@ def list_cmd(
 
 @app.command("describe")
 def describe_cmd(ctx: typer.Context, topic: str = typer.Argument(..., help="Topic name.")) -> None:
-    """Show a topic's configuration and per-partition watermarks (low, high)."""
+    """Show a topic's configuration and per-partition watermarks (low, high).
+
+    Key and value schemas come from the log when it stores them (embedded), else from infra/topics.yaml (Kafka).
+
+    Example: hftstream topics describe md.raw.alpha --log kafka://127.0.0.1:9092
+    """
+    from streams.topic_schemas import declared_spec
+
     log = state(ctx).log()
-    spec = log.describe_topic(topic)
+    spec = declared_spec(log, topic)
     retention = "forever" if spec.retention_ms is None else f"{spec.retention_ms} ms"
     typer.echo(f"topic          {spec.name}\npartitions     {spec.partitions}\ncleanup        {spec.cleanup_policy}\nretention      {retention}")
     if spec.key:
@@ -91,7 +101,10 @@ def delete_cmd(
     topic: str = typer.Argument(..., help="Topic name."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
-    """Delete a topic and every record in it. Irreversible."""
+    """Delete a topic and every record in it. Irreversible.
+
+    Example: hftstream topics delete md.raw.alpha.redrive --yes
+    """
     log = state(ctx).log()
     log.describe_topic(topic)  # unknown topic -> clear error before asking
     if not yes:

@@ -43,7 +43,7 @@ def open_log(url: str) -> Log:
     if not sep:
         raise ConfigError(
             f"log URL {url!r} has no scheme",
-            hint="use embedded://PATH (e.g. embedded://.hftstream/log) or kafka://HOST:PORT",
+            hint="use embedded://PATH (e.g. embedded://hftstream-data/log) or kafka://HOST:PORT",
         )
     if scheme == "embedded":
         from streams.log.embedded import EmbeddedLog

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from streams.errors import ConfigError
 from streams.lineage import lineage_headers, source_of
 from streams.log.base import Record
 from streams.render import json_line, table_row
@@ -51,9 +52,10 @@ def test_filters_match_fields_key_type_and_nested():
     assert not matches(rep, parse_filters(["missing=1"]))
 
 
-def test_filter_without_equals_is_rejected():
-    with pytest.raises(ValueError, match="FIELD=VALUE"):
+def test_filter_without_equals_is_rejected_with_a_hint():
+    with pytest.raises(ConfigError, match="FIELD=VALUE") as err:
         parse_filters(["symbol"])
+    assert "--filter symbol=AAPL" in err.value.hint
 
 
 def test_json_line_has_the_documented_keys_and_renders_bytes():

@@ -135,7 +135,9 @@ class EmbeddedLog(Log):
         except (ValueError, OSError) as exc:
             raise ConfigError(
                 f"topic metadata {path} is unreadable: {exc}",
-                hint=f"restore {path} from a backup, or re-create it with `hftstream topics apply`",
+                hint=f"restore {path} from a backup; or move the topic out of the log "
+                f"(`mv {path.parent} {path.parent.parent.parent / (topic + '.broken')}`) "
+                "and run `hftstream topics apply` to re-create it empty",
             ) from exc
         return TopicSpec(**{k: raw[k] for k in _SPEC_FIELDS if k in raw})
 
