@@ -88,6 +88,13 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
     "run": [([], "missing argument"), (["nosuch"], "unknown processor"), (["normalize", "--batch", "0"], "--batch")],
     "status": [(["nosuch"], "unknown processor"), (["--bogus"], "no such option")],
     "verify": [([], "missing argument"), (["normalize", "--since", "yesterday"], "--since"), (["normalize", "--from-offset", "-1"], "--from-offset")],
+    "ops halt": [(["--scope", "planet:x"], "bad --scope")],
+    "ops resume": [(["--scope", "account:"], "bad --scope")],
+    "ops reduce-only": [(["--scope", "symbol:"], "bad --scope")],
+    "ops kill": [(["--scope", "nowhere"], "bad --scope")],
+    "ops cancel-all": [(["--bogus"], "no such option")],
+    "ops set-limit": [([], "missing argument"), (["NOPE", "5"], "unknown limit")],
+    "ops state": [(["--config", "/nonexistent/risk.yaml"], "cannot read the risk config")],
 }
 
 

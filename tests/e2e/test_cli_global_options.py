@@ -108,6 +108,13 @@ OPENS_LOG: dict[str, list[str] | None] = {
     "run": ["normalize", "--until-idle"],
     "status": [],
     "verify": ["normalize"],
+    "ops halt": ["--operator", "x", "--key", "k", "--skip-check"],
+    "ops resume": ["--operator", "x", "--key", "k", "--skip-check"],
+    "ops reduce-only": ["--operator", "x", "--key", "k", "--skip-check"],
+    "ops kill": ["--operator", "x", "--key", "k", "--skip-check"],
+    "ops cancel-all": ["--operator", "x", "--key", "k", "--skip-check"],
+    "ops set-limit": ["max-order-qty", "5", "--operator", "x", "--key", "k", "--skip-check"],
+    "ops state": [],
 }
 
 
