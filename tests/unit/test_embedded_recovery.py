@@ -250,7 +250,7 @@ def test_cli_compact_and_retain(tmp_path: Path) -> None:
     compacted = _cli(root, "compact")
     assert compacted.exit_code == 0 and "s/0: removed" in compacted.output
     assert log.watermarks("s", 0)[1] == 100
-    retained = _cli(root, "retain")
+    retained = _cli(root, "retain", "--yes")
     assert retained.exit_code == 0 and "r/0: deleted" in retained.output
     low, high = log.watermarks("r", 0)
     assert low == list_segments(root / "r" / "0")[-1] > 0 and high == 100

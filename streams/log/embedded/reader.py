@@ -8,8 +8,11 @@ A bad record with valid records after it is corruption: :class:`LogCorruptionErr
 
 When a cursor reaches the end of a segment and a later segment exists, it re-reads once
 (a writer finishes a segment before it creates the next, so nothing can follow that
-re-read) and moves on. A segment deleted or replaced under an open cursor (retention,
-compaction) stays readable through the cursor's descriptor.
+re-read) and moves on to the segment whose base is the next offset; it never jumps over
+offsets (see :meth:`_Cursor._successor`: a listing that missed a segment is confirmed by a
+second one; a real hole raises :class:`~streams.errors.MissingOffsetsError`). A segment
+deleted or replaced under an open cursor (retention, compaction) stays readable through the
+cursor's descriptor.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from streams.errors import ConfigError, LogCorruptionError, UnknownTopicError
+from streams.errors import ConfigError, LogCorruptionError, MissingOffsetsError, UnknownTopicError
 from streams.log.base import GroupConsumer, Reader, Record, TopicPartition
-from streams.log.embedded.partition import locate, open_segment, segment_path
+from streams.log.embedded.partition import gaps_allowed, is_declared, locate, open_segment, segment_path
 from streams.log.embedded.segment import BAD, INCOMPLETE, find_valid_after, list_segments, parse_records
 
 if TYPE_CHECKING:
@@ -188,15 +191,51 @@ class _Cursor:
                 pos,
                 f"truncated record at the end of a closed segment ({leftover} bytes)",
             )
+        base = self._successor(later)
+        if base is None:
+            return False
         self.close()
-        for base in later:
-            opened = open_segment(self.directory, base)
-            if opened is not None:
-                self.fd, self.base = opened[0], base
-                self.file_pos, self.buf, self.bpos = 0, b"", 0
-                return True
-        self.seek(self.next_offset)  # every later segment vanished: locate afresh
+        opened = open_segment(self.directory, base)
+        if opened is not None:
+            self.fd, self.base = opened[0], base
+            self.file_pos, self.buf, self.bpos = 0, b"", 0
+            return True
+        self.seek(self.next_offset)  # it vanished (retention, compaction): locate afresh
         return self.fd is not None
+
+    def _successor(self, later: list[int]) -> int | None:
+        """The segment to read after the current (fully read) one, never skipping an offset that exists.
+
+        The next segment's base must be the next offset. A listing taken while a writer
+        creates segments can miss one (``readdir`` is not atomic across its ``getdents``
+        calls), so a gap is confirmed by a second listing: it starts after the first one
+        ended, so it sees every segment created before the ones the first listing saw. A
+        gap that remains is legitimate only if retention removed the current segment
+        meanwhile (checked after the listing: retention removes the oldest first), if the
+        topic is compacted, or if ``hftstream log repair`` declared it; otherwise it is a
+        hole: :class:`~streams.errors.MissingOffsetsError`.
+        """
+        n = self.next_offset
+        if later[0] == n:
+            return n
+        try:
+            bases = list_segments(self.directory)
+        except FileNotFoundError:
+            raise UnknownTopicError(self.topic) from None
+        later = [b for b in bases if b > self.base]
+        if not later:
+            return None
+        upto = [b for b in later if b <= n]
+        if upto:
+            return upto[-1]  # the segment holding ``n`` (or an overlapping one: records below ``n`` are skipped)
+        first = later[0]
+        if (
+            not os.path.exists(segment_path(self.directory, self.base))
+            or gaps_allowed(self.directory)
+            or is_declared(self.directory, n, first - 1)
+        ):
+            return first
+        raise MissingOffsetsError(self.topic, self.partition, n, first - 1, str(segment_path(self.directory, first)))
 
 
 class EmbeddedReader(Reader):
