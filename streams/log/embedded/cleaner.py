@@ -1,7 +1,9 @@
 """Retention, compaction and index rebuilds for one partition.
 
 All of them take the partition's ``~clean.lock`` (one cleaner at a time) and never touch
-the active (last) segment, so writers go on appending meanwhile. Readers holding a
+the active (last) segment, so writers go on appending meanwhile. Retention and compaction
+stop at the last stable offset: records of a transaction that may still roll back are
+neither deleted nor allowed to supersede older records of their key. Readers holding a
 segment open keep reading it: a deleted file stays readable through its descriptor, and
 compaction replaces a segment by renaming a new file over it.
 """
@@ -26,6 +28,7 @@ from streams.log.embedded.partition import (
     segment_sizes,
 )
 from streams.log.embedded.segment import MIN_TS, OK, FrameScanner, find_valid_after, frame_at, list_segments
+from streams.log.embedded.txn import stable_offset
 from streams.log.embedded.writer import fsync_dir
 
 _TMP = ".cleaned"
@@ -95,9 +98,10 @@ def plan_retention(
     ``retention_bytes``. The active (last) segment never is.
     """
     bases = list_segments(directory)
-    closed = bases[:-1]
-    sizes = segment_sizes(directory, bases)
     following = dict(zip(bases, bases[1:], strict=False))
+    lso = stable_offset(directory)
+    closed = [b for b in bases[:-1] if lso is None or following[b] <= lso]  # never an open transaction's records
+    sizes = segment_sizes(directory, bases)
     out: list[ExpiredSegment] = []
 
     def expire(base: int, max_ts: int | None, reason: str) -> None:
@@ -185,6 +189,8 @@ def compact_partition(directory: Path, interval: int, *, durable: bool) -> Compa
         bases = list_segments(directory)
         if len(bases) < 2:
             return CompactionResult(0, 0, 0, 0, 0)
+        lso = stable_offset(directory)
+        stable = (1 << 63) if lso is None else lso  # records of an open transaction supersede nothing yet
         latest: dict[bytes, int] = {}
         for i, base in enumerate(bases):
             opened = open_segment(directory, base)
@@ -193,12 +199,14 @@ def compact_partition(directory: Path, interval: int, *, durable: bool) -> Compa
             fd, size = opened
             try:
                 for _, _, off, _, key in _frames(fd, base, size, segment_path(directory, base), i == len(bases) - 1):
-                    if key is not None:
+                    if key is not None and off < stable:
                         latest[key] = off
             finally:
                 os.close(fd)
         rewritten = removed_segments = removed = before = after = 0
-        for base in bases[:-1]:
+        for base, following in zip(bases, bases[1:], strict=False):
+            if following > stable:
+                break  # holds records of an open transaction
             opened = open_segment(directory, base)
             if opened is None:
                 continue

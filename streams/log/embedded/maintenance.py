@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from streams.errors import ConfigError
+from streams.errors import ConfigError, LogCorruptionError
 from streams.log.embedded.cleaner import (
     CompactionResult,
     ExpiredSegment,
@@ -43,8 +43,9 @@ from streams.log.embedded.partition import (
     segment_path,
 )
 from streams.log.embedded.segment import OK, FrameScanner, find_valid_after, frame_at, list_segments
+from streams.log.embedded.txn import MARKER_NAME, read_marker, stable_offset
 
-ProblemKind = Literal["corrupt", "missing", "torn-tail", "index", "declared-hole"]
+ProblemKind = Literal["corrupt", "missing", "torn-tail", "index", "declared-hole", "open-transaction"]
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,9 @@ class Problem:
     and ``missing`` (offsets between two segments that no segment holds: a deleted segment
     file; ``offset``..``last`` are the missing offsets) are damage; ``torn-tail`` (an
     incomplete last record the next writer truncates), ``index`` (a stale index entry;
-    readers ignore it, ``repair`` rebuilds it) and ``declared-hole`` (a hole ``repair``
-    declared lost) are notes.
+    readers ignore it, ``repair`` rebuilds it), ``declared-hole`` (a hole ``repair``
+    declared lost) and ``open-transaction`` (a transaction marker: a commit in progress, or
+    one a dead producer left, which the next write or ``repair`` finishes) are notes.
     """
 
     topic: str
@@ -167,6 +169,15 @@ def check_partition(log: EmbeddedLog, topic: str, partition: int) -> PartitionCh
         finally:
             os.close(fd)
         problems += _check_index(topic, partition, directory, base, starts)
+    marker = read_marker(directory)
+    if marker is not None:
+        lso = stable_offset(directory)
+        problems.append(
+            Problem(topic, partition, str(directory / MARKER_NAME), marker.start, 0, "open-transaction",
+                    f"transaction {marker.epoch}.{marker.seq} of {marker.transactional_id!r} from offset {marker.start}; "
+                    f"last stable offset {lso}: committing now, or left by a dead producer "
+                    "(the next write to the partition or `log repair` finishes it)")
+        )
     return PartitionCheck(topic, partition, len(bases), records, total, tuple(problems))
 
 
@@ -252,6 +263,12 @@ def repair(log: EmbeddedLog, topic: str, partition: int) -> RepairPlan:
     written again by the next producer: consumers past it must be replayed (RUNBOOK.md).
     """
     directory = log.partition_dir(topic, partition)
+    if read_marker(directory) is not None:  # finish a dead producer's transaction the way a writer would
+        try:
+            with log.writer(topic, partition).locked():
+                pass
+        except LogCorruptionError:
+            pass  # resolved before the damage stopped the sync; the truncation below deals with the damage
     with flocked(directory / CLEAN_LOCK_NAME), flocked(directory / LOCK_NAME):
         plan = plan_repair(log, topic, partition)
         if plan.holes:

@@ -9,6 +9,7 @@ Layout of ``<root>/<topic>/<partition>/``::
     ~lock                            writers' flock, held only while appending one batch
     ~clean.lock                      retention / compaction / repair exclusion
     ~holes                           offset ranges declared lost by ``hftstream log repair`` (JSON)
+    ~lso                             last stable offset (int64); ``~txn``: a transaction's marker (see :mod:`.txn`)
 
 Segments of a ``delete`` topic are contiguous: each one's base is one past the last offset
 of the one before (retention only removes the oldest). Offsets between two segments that
@@ -38,6 +39,7 @@ from streams.log.embedded.index import (
     read_entry,
     timeindex_path,
 )
+from streams.log.embedded.txn import LSO, LSO_NAME
 from streams.log.embedded.segment import (
     MIN_TS,
     OK,
@@ -65,6 +67,8 @@ def create_partition_dir(directory: Path) -> None:
     for name in (segment_name(0), LOCK_NAME, CLEAN_LOCK_NAME):
         fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT, 0o644)
         os.close(fd)
+    with open(directory / LSO_NAME, "wb") as f:  # last stable offset 0 (see :mod:`.txn`)
+        f.write(LSO.pack(0))
 
 
 class Damage(NamedTuple):
