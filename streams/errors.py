@@ -77,6 +77,25 @@ class LogCorruptionError(HftError):
         self.path, self.offset, self.position, self.reason = path, offset, position, reason
 
 
+class MissingOffsetsError(LogCorruptionError):
+    """Offsets in the middle of a partition that no segment holds (a segment file was deleted or cut short).
+
+    ``first``..``last`` (inclusive) are the missing offsets; ``path`` is the segment after the hole.
+    """
+
+    def __init__(self, topic: str, partition: int, first: int, last: int, path: str) -> None:
+        HftError.__init__(
+            self,
+            f"offsets {first}..{last} of {topic}/{partition} are missing: no segment holds them "
+            f"(the next segment is {path}); the records after them are intact",
+            hint="see RUNBOOK.md 'Corrupt segment': `hftstream log check` lists the hole, "
+            f"`hftstream log repair {topic} {partition}` declares it lost so readers go on past it",
+        )
+        self.path, self.offset, self.position = path, first, 0
+        self.reason = f"offsets {first}..{last} missing"
+        self.topic, self.partition, self.first, self.last = topic, partition, first, last
+
+
 class LogWriteError(HftError):
     """Writing the embedded log's files failed (disk full, permissions, an I/O error)."""
 

@@ -1,7 +1,7 @@
 """``hftstream log``: embedded log maintenance (verify, repair, compact, retain).
 
 Only meaningful on an ``embedded://`` log; on Kafka the broker owns its segments.
-Exit codes: 0 fine, 1 damage found (``check``) or repair declined, 2 an error.
+Exit codes: 0 fine, 1 damage found (``check``) or repair / retention declined, 2 an error.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def check(
             typer.echo(f"  {p.describe()}")
     if damaged:
         typer.secho(
-            f"{damaged} damaged record(s); see RUNBOOK.md 'A corrupt segment' (`hftstream log repair TOPIC PARTITION`)",
+            f"{damaged} damaged record(s) or missing offset range(s); see RUNBOOK.md 'Corrupt segment' "
+            "(`hftstream log repair TOPIC PARTITION`)",
             fg=typer.colors.RED,
             err=True,
         )
@@ -72,9 +73,10 @@ def repair(
     partition: int = typer.Argument(..., help="Partition number."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
-    """Truncate a partition at its first damaged record (and rebuild its indexes).
+    """Truncate a partition at its first damaged record, declare missing offsets lost, rebuild indexes.
 
-    Stop the writers of the topic first. Says how many records it drops and asks unless --yes.
+    Stop the writers of the topic first. Says how many records it drops (and which missing
+    offsets it declares lost: nothing can bring those back) and asks unless --yes.
 
     Example: hftstream log repair md.raw.alpha 0
     """
@@ -84,11 +86,13 @@ def repair(
     log = _embedded(ctx)
     plan = plan_repair(log, topic, partition)
     typer.echo(plan.describe())
-    if plan.path is not None and not yes and not typer.confirm("truncate?", default=False):
+    if plan.changes and not yes and not typer.confirm("repair?", default=False):
         typer.echo("not repaired", err=True)
         raise typer.Exit(1)
     done = run_repair(log, topic, partition)
-    if done.path is None and plan.path is None:
+    for first, last in done.holes:
+        typer.echo(f"declared offsets {first}..{last} of {topic}/{partition} lost")
+    if done.path is None:
         typer.echo(f"rebuilt the indexes of {done.indexes_rebuilt} segment(s)")
         return
     typer.echo(
@@ -119,23 +123,71 @@ def compact(
         typer.echo("no compacted topics")
 
 
+def _ts(ns: int | None) -> str:
+    from streams.timeutil import format_iso_ns
+
+    return "?" if ns is None else format_iso_ns(ns)
+
+
 @app.command()
 def retain(
     ctx: typer.Context,
     topic: str = typer.Argument(None, help="Topic (default: every topic with retention_ms or retention_bytes)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would be deleted."),
 ) -> None:
     """Apply retention now (relative to the wall clock): delete closed segments past retention.
 
-    Example: hftstream log retain md.raw.alpha
+    Shows what it would delete (per partition: segments, offsets, record timestamps) and asks
+    unless --yes; --dry-run only shows. Without a terminal to ask on, it needs --yes.
+
+    Example: hftstream log retain md.raw.alpha --dry-run
     """
+    import sys
+
+    from streams.log.embedded.maintenance import plan_retain
     from streams.log.embedded.maintenance import retain as run_retain
 
     log = _embedded(ctx)
     if topic is not None:
         log.describe_topic(topic)
-    results = run_retain(log, time.time_ns(), topic)
-    for (name, p), r in results.items():
-        low = log.watermarks(name, p)[0]
-        typer.echo(f"{name}/{p}: deleted {len(r.deleted_segments)} segment(s), {r.bytes_freed} bytes; low watermark {low}")
-    if not results:
+    now = time.time_ns()
+    plan = plan_retain(log, now, topic)
+    if not plan:
         typer.echo("no topics with retention")
+        return
+    doomed = 0
+    for (name, p), segments in plan.items():
+        if not segments:
+            typer.echo(f"{name}/{p}: nothing past retention")
+            continue
+        doomed += len(segments)
+        first_ts = [s.first_ts for s in segments if s.first_ts is not None]
+        max_ts = [s.max_ts for s in segments if s.max_ts is not None]
+        reasons = sorted({s.reason for s in segments})
+        typer.echo(
+            f"{name}/{p}: would delete {len(segments)} segment(s), offsets {segments[0].base}..{segments[-1].last_offset} "
+            f"({sum(s.bytes for s in segments)} bytes), record timestamps "
+            f"{_ts(min(first_ts) if first_ts else None)} .. {_ts(max(max_ts) if max_ts else None)} "
+            f"(past retention by {' and '.join(reasons)})"
+        )
+    if not doomed:
+        typer.echo("nothing to delete")
+        return
+    if dry_run:
+        typer.echo(f"dry run: {doomed} segment(s) would be deleted; nothing was")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ConfigError(
+                f"refusing to delete {doomed} segment(s) without confirmation: stdin is not a terminal",
+                hint="pass --yes to delete them, or --dry-run to only see what would go",
+            )
+        if not typer.confirm(f"delete {doomed} segment(s)?", default=False):
+            typer.echo("nothing deleted", err=True)
+            raise typer.Exit(1)
+    results = run_retain(log, now, topic, only=plan)
+    for (name, p), r in results.items():
+        if r.deleted_segments:
+            low = log.watermarks(name, p)[0]
+            typer.echo(f"{name}/{p}: deleted {len(r.deleted_segments)} segment(s), {r.bytes_freed} bytes; low watermark {low}")

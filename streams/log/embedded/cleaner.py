@@ -1,7 +1,9 @@
 """Retention, compaction and index rebuilds for one partition.
 
 All of them take the partition's ``~clean.lock`` (one cleaner at a time) and never touch
-the active (last) segment, so writers go on appending meanwhile. Readers holding a
+the active (last) segment, so writers go on appending meanwhile. Retention and compaction
+stop at the last stable offset: records of a transaction that may still roll back are
+neither deleted nor allowed to supersede older records of their key. Readers holding a
 segment open keep reading it: a deleted file stays readable through its descriptor, and
 compaction replaces a segment by renaming a new file over it.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,8 @@ from streams.log.embedded.partition import (
     segment_path,
     segment_sizes,
 )
-from streams.log.embedded.segment import OK, FrameScanner, find_valid_after, list_segments
+from streams.log.embedded.segment import MIN_TS, OK, FrameScanner, find_valid_after, frame_at, list_segments
+from streams.log.embedded.txn import stable_offset
 from streams.log.embedded.writer import fsync_dir
 
 _TMP = ".cleaned"
@@ -73,42 +76,89 @@ def segment_max_ts(directory: Path, base: int, interval: int) -> int | None:
         os.close(fd)
 
 
-def apply_retention(
+@dataclass(frozen=True)
+class ExpiredSegment:
+    """A closed segment retention would delete: what it holds and why it goes."""
+
+    base: int
+    last_offset: int  # the last offset it holds (one before the next segment's base)
+    first_ts: int | None  # timestamp of its first record (None if it is empty or unreadable)
+    max_ts: int | None  # its newest record's timestamp
+    bytes: int
+    reason: str  # "time" or "size"
+
+
+def plan_retention(
     directory: Path, retention_ms: int | None, retention_bytes: int | None, now_ns: int, interval: int
-) -> RetentionResult:
-    """Delete the oldest closed segments that are past retention.
+) -> list[ExpiredSegment]:
+    """The oldest closed segments that are past retention, oldest first (nothing is deleted).
 
     By time: while the oldest closed segment's newest record is older than
     ``now_ns - retention_ms``. By size: while the partition is larger than
-    ``retention_bytes``. The active segment is never deleted; the low watermark becomes
-    the base of the first remaining segment.
+    ``retention_bytes``. The active (last) segment never is.
+    """
+    bases = list_segments(directory)
+    following = dict(zip(bases, bases[1:], strict=False))
+    lso = stable_offset(directory)
+    closed = [b for b in bases[:-1] if lso is None or following[b] <= lso]  # never an open transaction's records
+    sizes = segment_sizes(directory, bases)
+    out: list[ExpiredSegment] = []
+
+    def expire(base: int, max_ts: int | None, reason: str) -> None:
+        first_ts = None
+        opened = open_segment(directory, base)
+        if opened is not None:
+            fd, size = opened
+            try:
+                frame = frame_at(fd, 0, size)
+                first_ts = frame.timestamp_ns if frame is not None else None
+                if max_ts is None:
+                    max_ts = scan_tail(fd, directory, base, size, interval, through_damage=True).max_ts
+            finally:
+                os.close(fd)
+        out.append(ExpiredSegment(base, following[base] - 1, first_ts, None if max_ts == MIN_TS else max_ts, sizes.get(base, 0), reason))
+
+    if retention_ms is not None:
+        cutoff = now_ns - retention_ms * 1_000_000
+        for base in list(closed):
+            max_ts = segment_max_ts(directory, base, interval)
+            if max_ts is not None and max_ts >= cutoff:
+                break
+            expire(base, max_ts, "time")
+            closed.remove(base)
+    if retention_bytes is not None:
+        total = sum(size for base, size in sizes.items() if base not in {e.base for e in out})
+        for base in list(closed):
+            if total <= retention_bytes:
+                break
+            expire(base, None, "size")
+            total -= sizes.get(base, 0)
+    return out
+
+
+def apply_retention(
+    directory: Path,
+    retention_ms: int | None,
+    retention_bytes: int | None,
+    now_ns: int,
+    interval: int,
+    *,
+    only: Collection[int] | None = None,
+) -> RetentionResult:
+    """Delete the segments :func:`plan_retention` names (only those in ``only``, when given).
+
+    ``only`` lets a caller delete exactly what it showed an operator, nothing that expired
+    since. The low watermark becomes the base of the first remaining segment.
     """
     deleted: list[int] = []
     freed = 0
     with flocked(directory / CLEAN_LOCK_NAME):
-        bases = list_segments(directory)
-        closed = bases[:-1]
-        sizes = segment_sizes(directory, bases)
-        if retention_ms is not None:
-            cutoff = now_ns - retention_ms * 1_000_000
-            for base in list(closed):
-                max_ts = segment_max_ts(directory, base, interval)
-                if max_ts is not None and max_ts >= cutoff:
-                    break
-                remove_segment(directory, base)
-                deleted.append(base)
-                freed += sizes.pop(base, 0)
-                closed.remove(base)
-        if retention_bytes is not None:
-            total = sum(sizes.values())
-            for base in list(closed):
-                if total <= retention_bytes:
-                    break
-                remove_segment(directory, base)
-                deleted.append(base)
-                size = sizes.pop(base, 0)
-                freed += size
-                total -= size
+        for seg in plan_retention(directory, retention_ms, retention_bytes, now_ns, interval):
+            if only is not None and seg.base not in only:
+                break  # keep deletions a prefix: never leave a hole
+            remove_segment(directory, seg.base)
+            deleted.append(seg.base)
+            freed += seg.bytes
     return RetentionResult(tuple(deleted), freed)
 
 
@@ -139,6 +189,8 @@ def compact_partition(directory: Path, interval: int, *, durable: bool) -> Compa
         bases = list_segments(directory)
         if len(bases) < 2:
             return CompactionResult(0, 0, 0, 0, 0)
+        lso = stable_offset(directory)
+        stable = (1 << 63) if lso is None else lso  # records of an open transaction supersede nothing yet
         latest: dict[bytes, int] = {}
         for i, base in enumerate(bases):
             opened = open_segment(directory, base)
@@ -147,12 +199,14 @@ def compact_partition(directory: Path, interval: int, *, durable: bool) -> Compa
             fd, size = opened
             try:
                 for _, _, off, _, key in _frames(fd, base, size, segment_path(directory, base), i == len(bases) - 1):
-                    if key is not None:
+                    if key is not None and off < stable:
                         latest[key] = off
             finally:
                 os.close(fd)
         rewritten = removed_segments = removed = before = after = 0
-        for base in bases[:-1]:
+        for base, following in zip(bases, bases[1:], strict=False):
+            if following > stable:
+                break  # holds records of an open transaction
             opened = open_segment(directory, base)
             if opened is None:
                 continue

@@ -5,6 +5,7 @@ Layout of the root directory::
     <root>/<topic>/topic.json         the TopicSpec (written atomically: tmp + rename)
     <root>/<topic>/<partition>/       segments and indexes (see :mod:`.partition`)
     <root>/__consumer_offsets/        committed group offsets (see :mod:`.offsets`)
+    <root>/__transactions/            transactional ids: epochs, commit points (see :mod:`.txn`)
     <root>/~meta.lock                 serialises topic creation, growth and deletion
 
 Names with ``~`` are internal (``~`` is not allowed in topic names, so they never collide).
@@ -30,17 +31,20 @@ from pydantic import ValidationError
 
 from streams.config import EmbeddedSettings
 from streams.errors import ConfigError, UnknownPartitionError, UnknownTopicError
-from streams.log.base import DeliveryCallback, Log, TopicChange, TopicInfo, TopicSpec
+from streams.log.base import DeliveryCallback, Log, RebalanceCallback, TopicChange, TopicInfo, TopicSpec
 from streams.log.embedded.offsets import OFFSETS_DIR, OffsetsStore
 from streams.log.embedded.partition import create_partition_dir
 from streams.log.embedded.partition import offset_for_time as _offset_for_time
 from streams.log.embedded.partition import watermarks as _watermarks
 from streams.log.embedded.producer import EmbeddedProducer
 from streams.log.embedded.reader import EmbeddedGroupConsumer, EmbeddedReader
+from streams.log.embedded.transactional import EmbeddedTransactionalProducer
+from streams.log.embedded.txn import TXN_DIR, Marker, read_marker
+from streams.log.embedded.txn import stable_offset as _stable_offset
 from streams.log.embedded.writer import PartitionWriter, fsync_dir
 
 TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
-RESERVED = {OFFSETS_DIR}
+RESERVED = {OFFSETS_DIR, TXN_DIR}
 META_FILE = "topic.json"
 META_LOCK = "~meta.lock"
 _SPEC_FIELDS = tuple(f.name for f in fields(TopicSpec))
@@ -310,9 +314,21 @@ class EmbeddedLog(Log):
         """A new producer (records are acknowledged when its ``flush()`` returns)."""
         return EmbeddedProducer(self, on_delivery)
 
-    def reader(self, assignments: Sequence[tuple[str, int, int]]) -> EmbeddedReader:
-        """A reader of ``[(topic, partition, start_offset), ...]``."""
-        return EmbeddedReader(self, assignments)
+    def transactional_producer(self, transactional_id: str) -> EmbeddedTransactionalProducer:
+        """A transactional producer for ``transactional_id`` (see :mod:`.transactional`).
+
+        Fences the previous holder of the id (its next commit raises
+        :class:`~streams.errors.ProducerFencedError`) and finishes every transaction it left.
+        """
+        return EmbeddedTransactionalProducer(self, transactional_id)
+
+    def reader(self, assignments: Sequence[tuple[str, int, int]], *, read_committed: bool = True) -> EmbeddedReader:
+        """A reader of ``[(topic, partition, start_offset), ...]``.
+
+        ``read_committed`` (the default) stops each partition at its last stable offset:
+        records of a transaction that has not committed are never returned.
+        """
+        return EmbeddedReader(self, assignments, read_committed=read_committed)
 
     def group_consumer(
         self,
@@ -320,9 +336,38 @@ class EmbeddedLog(Log):
         topics: Sequence[str],
         *,
         auto_offset_reset: Literal["earliest", "latest"] = "earliest",
+        read_committed: bool = True,
+        on_assign: RebalanceCallback | None = None,
+        on_revoke: RebalanceCallback | None = None,
     ) -> EmbeddedGroupConsumer:
         """A consumer in ``group`` reading every partition of ``topics`` (single-process group)."""
-        return EmbeddedGroupConsumer(self, group, topics, auto_offset_reset)
+        return EmbeddedGroupConsumer(
+            self, group, topics, auto_offset_reset, read_committed=read_committed, on_assign=on_assign, on_revoke=on_revoke
+        )
+
+    def stable_offset(self, topic: str, partition: int) -> int:
+        """The last stable offset: ``read_committed`` readers see records below it only.
+
+        Equal to the high watermark unless a transaction is committing right now or one was
+        left by a dead producer and not yet resolved (RUNBOOK.md 'Stuck transaction / LSO not advancing').
+        """
+        high = self.watermarks(topic, partition)[1]
+        lso = _stable_offset(self.partition_dir(topic, partition))
+        return high if lso is None else min(lso, high)
+
+    def transaction_markers(self) -> list[tuple[str, int, Marker]]:
+        """Every partition holding a transaction marker: ``(topic, partition, marker)``."""
+        out = []
+        for name in self._topic_names():
+            try:
+                spec = self._read_spec(name)
+            except UnknownTopicError:
+                continue
+            for p in range(spec.partitions):
+                marker = read_marker(self.root / name / str(p))
+                if marker is not None:
+                    out.append((name, p, marker))
+        return out
 
     def close(self) -> None:
         """Close the partition writers (fsyncing what the ``interval`` policy owes)."""

@@ -1,7 +1,7 @@
 """Operator entry points over an :class:`EmbeddedLog`: check, repair, compact, retain.
 
 ``hftstream log ...`` is a thin shell over these functions (see ``streams/cli/log.py``);
-tests call them directly. See RUNBOOK.md 'A corrupt segment'.
+tests call them directly. See RUNBOOK.md 'Corrupt segment'.
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from streams.errors import ConfigError
+from streams.errors import ConfigError, LogCorruptionError
 from streams.log.embedded.cleaner import (
     CompactionResult,
+    ExpiredSegment,
     RetentionResult,
     apply_retention,
     compact_partition,
     flocked,
+    plan_retention,
     rebuild_indexes,
 )
 from streams.log.embedded.index import (
@@ -30,19 +32,33 @@ from streams.log.embedded.index import (
     timeindex_path,
 )
 from streams.log.embedded.log import EmbeddedLog
-from streams.log.embedded.partition import CLEAN_LOCK_NAME, LOCK_NAME, open_segment, remove_segment, segment_path
+from streams.log.embedded.partition import (
+    CLEAN_LOCK_NAME,
+    LOCK_NAME,
+    declare_holes,
+    gaps_allowed,
+    is_declared,
+    open_segment,
+    remove_segment,
+    segment_path,
+)
 from streams.log.embedded.segment import OK, FrameScanner, find_valid_after, frame_at, list_segments
+from streams.log.embedded.txn import MARKER_NAME, read_marker, stable_offset
 
-ProblemKind = Literal["corrupt", "torn-tail", "index"]
+ProblemKind = Literal["corrupt", "missing", "torn-tail", "index", "declared-hole", "open-transaction"]
 
 
 @dataclass(frozen=True)
 class Problem:
     """One finding of :func:`check`.
 
-    ``corrupt`` is damage (a bad record with valid records after it, or a truncated closed
-    segment); ``torn-tail`` (an incomplete last record the next writer truncates) and
-    ``index`` (a stale index entry; readers ignore it, ``repair`` rebuilds it) are notes.
+    ``corrupt`` (a bad record with valid records after it, or a truncated closed segment)
+    and ``missing`` (offsets between two segments that no segment holds: a deleted segment
+    file; ``offset``..``last`` are the missing offsets) are damage; ``torn-tail`` (an
+    incomplete last record the next writer truncates), ``index`` (a stale index entry;
+    readers ignore it, ``repair`` rebuilds it), ``declared-hole`` (a hole ``repair``
+    declared lost) and ``open-transaction`` (a transaction marker: a commit in progress, or
+    one a dead producer left, which the next write or ``repair`` finishes) are notes.
     """
 
     topic: str
@@ -52,14 +68,17 @@ class Problem:
     position: int
     kind: ProblemKind
     reason: str
+    last: int = -1  # the last missing offset (``missing`` / ``declared-hole``)
 
     @property
     def is_damage(self) -> bool:
-        """True for corruption (what makes ``hftstream log check`` exit 1)."""
-        return self.kind == "corrupt"
+        """True for corruption and holes (what makes ``hftstream log check`` exit 1)."""
+        return self.kind in ("corrupt", "missing")
 
     def describe(self) -> str:
         """One line for the CLI."""
+        if self.kind in ("missing", "declared-hole"):
+            return f"{self.kind}: {self.topic}/{self.partition} offsets {self.offset}..{self.last} ({self.path}): {self.reason}"
         return f"{self.kind}: {self.topic}/{self.partition} {self.path} offset {self.offset} byte {self.position}: {self.reason}"
 
 
@@ -97,16 +116,30 @@ def check_partition(log: EmbeddedLog, topic: str, partition: int) -> PartitionCh
     problems: list[Problem] = []
     records = total = 0
     expected = bases[0] if bases else 0
+    compacted = gaps_allowed(directory)
+    known = True
     for i, base in enumerate(bases):
         last = i == len(bases) - 1
         opened = open_segment(directory, base)
         if opened is None:
+            known = False  # removed under us (retention): the next base cannot be checked against it
             continue
         fd, size = opened
         total += size
         path = str(segment_path(directory, base))
-        if base < expected:
+        if not known:
+            known = True
+        elif base < expected:
             problems.append(Problem(topic, partition, path, base, 0, "corrupt", f"segment base {base} overlaps offsets before {expected}"))
+        elif base > expected and not compacted:
+            hole = str(segment_path(directory, expected))
+            if is_declared(directory, expected, base - 1):
+                problems.append(Problem(topic, partition, hole, expected, 0, "declared-hole", "declared lost by `log repair`", base - 1))
+            else:
+                problems.append(
+                    Problem(topic, partition, hole, expected, 0, "missing",
+                            f"no segment holds them (segment file deleted?); the next segment is {path}", base - 1)
+                )
         expected = max(expected, base)
         starts: dict[int, int] = {}
         try:
@@ -136,6 +169,15 @@ def check_partition(log: EmbeddedLog, topic: str, partition: int) -> PartitionCh
         finally:
             os.close(fd)
         problems += _check_index(topic, partition, directory, base, starts)
+    marker = read_marker(directory)
+    if marker is not None:
+        lso = stable_offset(directory)
+        problems.append(
+            Problem(topic, partition, str(directory / MARKER_NAME), marker.start, 0, "open-transaction",
+                    f"transaction {marker.epoch}.{marker.seq} of {marker.transactional_id!r} from offset {marker.start}; "
+                    f"last stable offset {lso}: committing now, or left by a dead producer "
+                    "(the next write to the partition or `log repair` finishes it)")
+        )
     return PartitionCheck(topic, partition, len(bases), records, total, tuple(problems))
 
 
@@ -159,27 +201,44 @@ class RepairPlan:
     bytes_dropped: int
     segments_deleted: tuple[int, ...]
     indexes_rebuilt: int
+    holes: tuple[tuple[int, int], ...] = ()  # missing offset ranges to declare lost (before any truncation)
+
+    @property
+    def changes(self) -> bool:
+        """True when the repair changes data (truncates or declares a hole), not only indexes."""
+        return self.path is not None or bool(self.holes)
 
     def describe(self) -> str:
         """A sentence for the CLI."""
-        if self.path is None:
+        parts = []
+        for first, last in self.holes:
+            parts.append(
+                f"{self.topic}/{self.partition}: offsets {first}..{last} are missing (no segment holds them) and nothing "
+                "here can bring them back; declare them lost, so readers go on past them "
+                "(re-publish them from upstream if you have them)"
+            )
+        if self.path is not None:
+            parts.append(
+                f"{self.topic}/{self.partition}: truncate {self.path} at offset {self.offset} (byte {self.position}, {self.reason}): "
+                f"drops {self.records_dropped} record(s) and {self.bytes_dropped} bytes"
+                + (f", deletes {len(self.segments_deleted)} later segment(s)" if self.segments_deleted else "")
+            )
+        if not parts:
             return f"{self.topic}/{self.partition}: no damaged records" + (
                 f"; rebuilt {self.indexes_rebuilt} index file pair(s)" if self.indexes_rebuilt else ""
             )
-        return (
-            f"{self.topic}/{self.partition}: truncate {self.path} at offset {self.offset} (byte {self.position}, {self.reason}): "
-            f"drops {self.records_dropped} record(s) and {self.bytes_dropped} bytes"
-            + (f", deletes {len(self.segments_deleted)} later segment(s)" if self.segments_deleted else "")
-        )
+        return "\n".join(parts)
 
 
 def plan_repair(log: EmbeddedLog, topic: str, partition: int) -> RepairPlan:
     """What :func:`repair` would do now: truncate at the first bad record (corrupt or torn)."""
     result = check_partition(log, topic, partition)
-    damage = [p for p in result.problems if p.kind != "index"]
+    damage = [p for p in result.problems if p.kind in ("corrupt", "torn-tail")]
     index_bad = len({p.path for p in result.problems if p.kind == "index"})
+    cut = damage[0].offset if damage else None
+    holes = tuple((p.offset, p.last) for p in result.problems if p.kind == "missing" and (cut is None or p.offset < cut))
     if not damage:
-        return RepairPlan(topic, partition, None, -1, -1, "", 0, 0, (), index_bad)
+        return RepairPlan(topic, partition, None, -1, -1, "", 0, 0, (), index_bad, holes)
     first = damage[0]
     directory = log.partition_dir(topic, partition)
     bases = list_segments(directory)
@@ -189,19 +248,31 @@ def plan_repair(log: EmbeddedLog, topic: str, partition: int) -> RepairPlan:
     bytes_dropped = size - first.position + sum(os.stat(segment_path(directory, b)).st_size for b in later)
     high = log.watermarks(topic, partition)[1]
     dropped = max(high - first.offset, 0)
-    return RepairPlan(topic, partition, first.path, first.offset, first.position, first.reason, dropped, bytes_dropped, later, index_bad)
+    return RepairPlan(
+        topic, partition, first.path, first.offset, first.position, first.reason, dropped, bytes_dropped, later, index_bad, holes
+    )
 
 
 def repair(log: EmbeddedLog, topic: str, partition: int) -> RepairPlan:
-    """Truncate the partition at its first bad record, delete later segments, rebuild indexes.
+    """Declare holes lost, truncate the partition at its first bad record, delete later segments, rebuild indexes.
 
-    Holds the partition's write lock meanwhile, so writers wait. Offsets from the
-    truncation point on will be written again by the next producer: consumers past it
-    must be replayed (RUNBOOK.md).
+    A hole (offsets no segment holds) cannot be filled: it is recorded in ``~holes`` so
+    readers go on past it and ``check`` reports it as a note; the intact records after it
+    stay. A bad record is truncated away with everything after it. Holds the partition's
+    write lock meanwhile, so writers wait. Offsets from the truncation point on will be
+    written again by the next producer: consumers past it must be replayed (RUNBOOK.md).
     """
     directory = log.partition_dir(topic, partition)
+    if read_marker(directory) is not None:  # finish a dead producer's transaction the way a writer would
+        try:
+            with log.writer(topic, partition).locked():
+                pass
+        except LogCorruptionError:
+            pass  # resolved before the damage stopped the sync; the truncation below deals with the damage
     with flocked(directory / CLEAN_LOCK_NAME), flocked(directory / LOCK_NAME):
         plan = plan_repair(log, topic, partition)
+        if plan.holes:
+            declare_holes(directory, list(plan.holes))
         if plan.path is not None:
             base = int(Path(plan.path).name[:20])
             for later in reversed(plan.segments_deleted):
@@ -218,7 +289,7 @@ def repair(log: EmbeddedLog, topic: str, partition: int) -> RepairPlan:
             rebuilt += 1
     return RepairPlan(
         plan.topic, plan.partition, plan.path, plan.offset, plan.position, plan.reason,
-        plan.records_dropped, plan.bytes_dropped, plan.segments_deleted, rebuilt,
+        plan.records_dropped, plan.bytes_dropped, plan.segments_deleted, rebuilt, plan.holes,
     )
 
 
@@ -245,15 +316,40 @@ def compact(log: EmbeddedLog, topic: str | None = None) -> dict[tuple[str, int],
     return out
 
 
-def retain(log: EmbeddedLog, now_ns: int, topic: str | None = None) -> dict[tuple[str, int], RetentionResult]:
-    """Apply retention (time relative to ``now_ns``, and size) to ``topic`` or to every topic."""
-    out = {}
+def _retained(log: EmbeddedLog, topic: str | None) -> list[tuple[str, int, int | None, int | None]]:
+    out = []
     for name in _topics(log, topic):
         spec = log.describe_topic(name)
         if spec.retention_ms is None and spec.retention_bytes is None:
             continue
-        for p in range(spec.partitions):
-            out[(name, p)] = apply_retention(
-                log.partition_dir(name, p), spec.retention_ms, spec.retention_bytes, now_ns, log.settings.index_interval_bytes
-            )
+        out += [(name, p, spec.retention_ms, spec.retention_bytes) for p in range(spec.partitions)]
+    return out
+
+
+def plan_retain(log: EmbeddedLog, now_ns: int, topic: str | None = None) -> dict[tuple[str, int], list[ExpiredSegment]]:
+    """What :func:`retain` would delete now, per partition of every topic with retention (nothing is deleted)."""
+    interval = log.settings.index_interval_bytes
+    return {
+        (name, p): plan_retention(log.partition_dir(name, p), ms, size, now_ns, interval)
+        for name, p, ms, size in _retained(log, topic)
+    }
+
+
+def retain(
+    log: EmbeddedLog,
+    now_ns: int,
+    topic: str | None = None,
+    *,
+    only: dict[tuple[str, int], list[ExpiredSegment]] | None = None,
+) -> dict[tuple[str, int], RetentionResult]:
+    """Apply retention (time relative to ``now_ns``, and size) to ``topic`` or to every topic.
+
+    ``only`` (a :func:`plan_retain` result) limits the deletion to the segments it lists:
+    what an operator was shown and confirmed.
+    """
+    out = {}
+    interval = log.settings.index_interval_bytes
+    for name, p, ms, size in _retained(log, topic):
+        bases = None if only is None else {seg.base for seg in only.get((name, p), [])}
+        out[(name, p)] = apply_retention(log.partition_dir(name, p), ms, size, now_ns, interval, only=bases)
     return out

@@ -4,6 +4,10 @@ A commit merges ``{(topic, partition): next_offset}`` into the group's file unde
 ``flock`` (so two processes committing for one group never lose each other's partitions)
 and replaces the file atomically (write a temporary file, fsync, rename), so a crash
 leaves either the old or the new offsets, never a torn file.
+
+The file also holds ``"txn": {transactional_id: [epoch, seq]}``: the last transaction of each
+transactional producer that committed offsets for this group. Writing the offsets and that
+entry in one replace is the commit point of such a transaction (see :mod:`.transactional`).
 """
 
 from __future__ import annotations
@@ -33,11 +37,10 @@ class OffsetsStore:
             raise ConfigError("consumer group name is empty", hint="name the group after the processor, e.g. 'ledger'")
         return self.directory / f"{quote(group, safe='')}.json"
 
-    def load(self, group: str) -> dict[TopicPartition, int]:
-        """The group's committed offsets (empty if it never committed)."""
+    def _raw(self, group: str) -> dict:  # type: ignore[type-arg]
         path = self.path(group)
         try:
-            raw = json.loads(path.read_text())
+            return json.loads(path.read_text())  # type: ignore[no-any-return]
         except FileNotFoundError:
             return {}
         except (ValueError, OSError) as exc:
@@ -45,17 +48,28 @@ class OffsetsStore:
                 f"committed offsets of group {group!r} in {path} are unreadable: {exc}",
                 hint=f"delete {path} to reset the group (it then starts from auto_offset_reset)",
             ) from exc
+
+    def load(self, group: str) -> dict[TopicPartition, int]:
+        """The group's committed offsets (empty if it never committed)."""
+        raw = self._raw(group)
         return {(t, int(p)): int(o) for t, parts in raw.get("offsets", {}).items() for p, o in parts.items()}
 
-    def commit(self, group: str, offsets: dict[TopicPartition, int]) -> None:
-        """Merge ``offsets`` into the group's committed offsets, atomically."""
+    def load_txn(self, group: str) -> dict[str, tuple[int, int]]:
+        """``{transactional_id: (epoch, seq)}``: the last transaction of each producer that committed for the group."""
+        return {k: (int(v[0]), int(v[1])) for k, v in self._raw(group).get("txn", {}).items()}
+
+    def commit(self, group: str, offsets: dict[TopicPartition, int], txn: tuple[str, int, int] | None = None) -> None:
+        """Merge ``offsets`` (and ``txn`` = ``(transactional_id, epoch, seq)``) into the group's file, atomically."""
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.path(group)
         with open(self.directory / _LOCK, "a+b") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             merged = self.load(group)
             merged.update(offsets)
-            self._write(group, path, merged)
+            txns = self.load_txn(group)
+            if txn is not None:
+                txns[txn[0]] = (txn[1], txn[2])
+            self._write(group, path, merged, txns)
 
     def drop_topic(self, topic: str) -> None:
         """Forget every group's offsets for ``topic`` (it was deleted)."""
@@ -71,16 +85,19 @@ class OffsetsStore:
                 if topic in raw.get("offsets", {}):
                     group = raw.get("group", "")
                     merged = {k: v for k, v in self.load(group).items() if k[0] != topic} if group else {}
-                    self._write(group, path, merged)
+                    self._write(group, path, merged, self.load_txn(group) if group else {})
 
     @staticmethod
-    def _write(group: str, path: Path, offsets: dict[TopicPartition, int]) -> None:
+    def _write(group: str, path: Path, offsets: dict[TopicPartition, int], txns: dict[str, tuple[int, int]]) -> None:
         nested: dict[str, dict[str, int]] = {}
         for (topic, partition), offset in sorted(offsets.items()):
             nested.setdefault(topic, {})[str(partition)] = offset
+        body: dict[str, object] = {"group": group, "offsets": nested}
+        if txns:
+            body["txn"] = {k: list(v) for k, v in sorted(txns.items())}
         tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
         with open(tmp, "w") as f:
-            json.dump({"group": group, "offsets": nested}, f, sort_keys=True)
+            json.dump(body, f, sort_keys=True)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -8,6 +8,13 @@ Layout of ``<root>/<topic>/<partition>/``::
     00000000000000004096.log         the next segment, and so on; the last one is *active*
     ~lock                            writers' flock, held only while appending one batch
     ~clean.lock                      retention / compaction / repair exclusion
+    ~holes                           offset ranges declared lost by ``hftstream log repair`` (JSON)
+    ~lso                             last stable offset (int64); ``~txn``: a transaction's marker (see :mod:`.txn`)
+
+Segments of a ``delete`` topic are contiguous: each one's base is one past the last offset
+of the one before (retention only removes the oldest). Offsets between two segments that
+no segment holds are a *hole* (someone deleted a segment file): damage, unless declared in
+``~holes``. Compacted topics have gaps by design.
 
 Everything here is lock-free and read-only: readers never block writers. Writers live in
 :mod:`.writer`, retention and compaction in :mod:`.cleaner`.
@@ -16,6 +23,7 @@ Everything here is lock-free and read-only: readers never block writers. Writers
 from __future__ import annotations
 
 import bisect
+import json
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -31,6 +39,7 @@ from streams.log.embedded.index import (
     read_entry,
     timeindex_path,
 )
+from streams.log.embedded.txn import LSO, LSO_NAME
 from streams.log.embedded.segment import (
     MIN_TS,
     OK,
@@ -43,6 +52,7 @@ from streams.log.embedded.segment import (
 
 LOCK_NAME = "~lock"
 CLEAN_LOCK_NAME = "~clean.lock"
+HOLES_NAME = "~holes"
 _START_CANDIDATES = 8  # index entries tried (newest first) before a tail scan starts at byte 0
 
 
@@ -57,6 +67,8 @@ def create_partition_dir(directory: Path) -> None:
     for name in (segment_name(0), LOCK_NAME, CLEAN_LOCK_NAME):
         fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT, 0o644)
         os.close(fd)
+    with open(directory / LSO_NAME, "wb") as f:  # last stable offset 0 (see :mod:`.txn`)
+        f.write(LSO.pack(0))
 
 
 class Damage(NamedTuple):
@@ -262,3 +274,39 @@ def remove_segment(directory: Path, base: int) -> None:
             os.unlink(path)
         except FileNotFoundError:
             pass
+
+
+def gaps_allowed(directory: Path) -> bool:
+    """True when the partition's topic is compacted (offsets between segments may be gone by design)."""
+    try:
+        with open(directory.parent / "topic.json") as f:
+            return json.load(f).get("cleanup_policy") == "compact"
+    except (OSError, ValueError):
+        return False
+
+
+def declared_holes(directory: Path) -> list[tuple[int, int]]:
+    """The ``(first, last)`` offset ranges declared lost in this partition (``hftstream log repair``)."""
+    try:
+        with open(directory / HOLES_NAME) as f:
+            return [(int(a), int(b)) for a, b in json.load(f)["holes"]]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise LogCorruptionError(str(directory / HOLES_NAME), 0, 0, f"unreadable list of declared holes: {exc}") from exc
+
+
+def is_declared(directory: Path, first: int, last: int) -> bool:
+    """True when every offset of ``first..last`` lies in a declared hole."""
+    return any(a <= first and last <= b for a, b in declared_holes(directory))
+
+
+def declare_holes(directory: Path, holes: list[tuple[int, int]]) -> None:
+    """Add ``holes`` to the partition's declared holes (atomically: tmp + fsync + rename)."""
+    merged = sorted(set(declared_holes(directory)) | set(holes))
+    tmp = directory / f"{HOLES_NAME}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump({"holes": [list(h) for h in merged]}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, directory / HOLES_NAME)

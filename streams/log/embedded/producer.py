@@ -61,6 +61,8 @@ class EmbeddedProducer(Producer):
         self._key_cache: dict[int, dict[bytes, int]] = {}
         self._count = 0
         self._bytes = 0
+        self._max_records = MAX_BUFFERED_RECORDS
+        self._max_bytes = MAX_BUFFERED_BYTES
 
     def produce(
         self,
@@ -115,7 +117,7 @@ class EmbeddedProducer(Producer):
         buf.append((key, value, timestamp_ns, headers))
         self._count += 1
         self._bytes += size
-        if self._count >= MAX_BUFFERED_RECORDS or self._bytes >= MAX_BUFFERED_BYTES:
+        if self._count >= self._max_records or self._bytes >= self._max_bytes:
             self.flush()
 
     def _check_partition(self, topic: str, partition: object) -> None:

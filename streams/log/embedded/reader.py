@@ -6,10 +6,19 @@ An incomplete record at the end of the last segment is a write in progress (or a
 tail a writer will truncate): the cursor stops there and tries again on the next poll.
 A bad record with valid records after it is corruption: :class:`LogCorruptionError`.
 
+``read_committed`` readers (the default) read the partition's last stable offset (``~lso``,
+one ``pread`` per partition per poll) and return no record at or beyond it; buffered bytes
+past it are dropped and read again later, since an uncommitted transaction's records there
+may be rolled back and their offsets re-written (see :mod:`.transactional`). A partition
+without ``~lso`` (an older log) reads to its end.
+
 When a cursor reaches the end of a segment and a later segment exists, it re-reads once
 (a writer finishes a segment before it creates the next, so nothing can follow that
-re-read) and moves on. A segment deleted or replaced under an open cursor (retention,
-compaction) stays readable through the cursor's descriptor.
+re-read) and moves on to the segment whose base is the next offset; it never jumps over
+offsets (see :meth:`_Cursor._successor`: a listing that missed a segment is confirmed by a
+second one; a real hole raises :class:`~streams.errors.MissingOffsetsError`). A segment
+deleted or replaced under an open cursor (retention, compaction) stays readable through the
+cursor's descriptor.
 """
 
 from __future__ import annotations
@@ -20,10 +29,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from streams.errors import ConfigError, LogCorruptionError, UnknownTopicError
-from streams.log.base import GroupConsumer, Reader, Record, TopicPartition
-from streams.log.embedded.partition import locate, open_segment, segment_path
+from streams.errors import ConfigError, LogCorruptionError, MissingOffsetsError, UnknownTopicError
+from streams.log.base import GroupConsumer, RebalanceCallback, Reader, Record, TopicPartition
+from streams.log.embedded.partition import gaps_allowed, is_declared, locate, open_segment, segment_path
 from streams.log.embedded.segment import BAD, INCOMPLETE, find_valid_after, list_segments, parse_records
+from streams.log.embedded.txn import open_lso, read_lso
 
 if TYPE_CHECKING:
     from streams.log.embedded.log import EmbeddedLog
@@ -36,10 +46,15 @@ _LIST_INTERVAL = 0.1
 class _Cursor:
     """The read position in one partition."""
 
-    __slots__ = ("topic", "partition", "directory", "next_offset", "base", "fd", "file_pos", "buf", "bpos", "listed_at")
+    __slots__ = (
+        "topic", "partition", "directory", "next_offset", "base", "fd", "file_pos", "buf", "bpos", "listed_at",
+        "committed", "lso_fd",
+    )
 
-    def __init__(self, topic: str, partition: int, directory: Path, offset: int) -> None:
+    def __init__(self, topic: str, partition: int, directory: Path, offset: int, committed: bool = True) -> None:
         self.topic, self.partition, self.directory = topic, partition, directory
+        self.committed = committed
+        self.lso_fd: int | None = None
         self.next_offset = offset
         self.base = -1
         self.fd: int | None = None
@@ -54,9 +69,16 @@ class _Cursor:
             os.close(self.fd)
             self.fd = None
 
+    def release(self) -> None:
+        """Close every descriptor (the segment and ``~lso``)."""
+        self.close()
+        if self.lso_fd is not None:
+            os.close(self.lso_fd)
+            self.lso_fd = None
+
     def __del__(self) -> None:  # a reader that was never closed must not leak descriptors
         try:
-            self.close()
+            self.release()
         except (AttributeError, OSError):
             pass
 
@@ -83,17 +105,36 @@ class _Cursor:
             self.seek(self.next_offset)
             if self.fd is None:
                 return 0
+        stable = self._stable() if self.committed else None
+        unlimited_from = len(out) if self.committed and stable is None else -1
         got = 0
         while got < limit:
             buf = self.buf
             before = len(out)
+            cap = limit - got
+            if stable is not None:
+                cap = min(cap, stable - self.next_offset)  # exact when offsets are contiguous
+                if cap <= 0:
+                    self._rewind()  # bytes past the stable offset may be rolled back: re-read them later
+                    break
+            bpos = self.bpos
             pos, status, reason = parse_records(
-                buf, self.bpos, len(buf), self.topic, self.partition, self.next_offset, limit - got, out
+                buf, bpos, len(buf), self.topic, self.partition, self.next_offset, cap, out
             )
+            trimmed = stable is not None and len(out) > before and out[-1].offset >= stable
+            if trimmed:  # an offset gap (compaction) let a record at/after the stable offset in: parse fewer
+                keep = sum(1 for r in out[before:] if r.offset < stable)  # type: ignore[operator]
+                del out[before:]
+                pos, status, reason = parse_records(
+                    buf, bpos, len(buf), self.topic, self.partition, self.next_offset, keep, out
+                )
             self.bpos = pos
             if len(out) > before:
                 got += len(out) - before
                 self.next_offset = out[-1].offset + 1
+            if trimmed:
+                self._rewind()
+                break
             if got >= limit:
                 break
             if status == BAD:
@@ -109,7 +150,32 @@ class _Cursor:
                 continue
             if not self._next_segment(status, waiting):
                 break
+        if unlimited_from >= 0 and got:
+            got -= self._recheck_stable(out, unlimited_from)
         return got
+
+    def _stable(self) -> int | None:
+        """The partition's last stable offset (one ``pread``), or ``None`` when it has no ``~lso`` (an older log)."""
+        if self.lso_fd is None:
+            self.lso_fd = open_lso(self.directory, create=False)
+            if self.lso_fd is None:
+                return None
+        return read_lso(self.lso_fd)
+
+    def _recheck_stable(self, out: list[Record], start: int) -> int:
+        """After reading without a limit (no ``~lso`` yet): a transaction may have created it meanwhile.
+
+        Drop what it made unstable and seek back; return how many records were dropped.
+        """
+        stable = self._stable()
+        if stable is None or out[-1].offset < stable:
+            return 0
+        keep = start + sum(1 for r in out[start:] if r.offset < stable)
+        dropped = len(out) - keep
+        first = out[keep].offset
+        del out[keep:]
+        self.seek(first)
+        return dropped
 
     def _expected(self) -> int:
         return self.next_offset
@@ -188,22 +254,59 @@ class _Cursor:
                 pos,
                 f"truncated record at the end of a closed segment ({leftover} bytes)",
             )
+        base = self._successor(later)
+        if base is None:
+            return False
         self.close()
-        for base in later:
-            opened = open_segment(self.directory, base)
-            if opened is not None:
-                self.fd, self.base = opened[0], base
-                self.file_pos, self.buf, self.bpos = 0, b"", 0
-                return True
-        self.seek(self.next_offset)  # every later segment vanished: locate afresh
+        opened = open_segment(self.directory, base)
+        if opened is not None:
+            self.fd, self.base = opened[0], base
+            self.file_pos, self.buf, self.bpos = 0, b"", 0
+            return True
+        self.seek(self.next_offset)  # it vanished (retention, compaction): locate afresh
         return self.fd is not None
+
+    def _successor(self, later: list[int]) -> int | None:
+        """The segment to read after the current (fully read) one, never skipping an offset that exists.
+
+        The next segment's base must be the next offset. A listing taken while a writer
+        creates segments can miss one (``readdir`` is not atomic across its ``getdents``
+        calls), so a gap is confirmed by a second listing: it starts after the first one
+        ended, so it sees every segment created before the ones the first listing saw. A
+        gap that remains is legitimate only if retention removed the current segment
+        meanwhile (checked after the listing: retention removes the oldest first), if the
+        topic is compacted, or if ``hftstream log repair`` declared it; otherwise it is a
+        hole: :class:`~streams.errors.MissingOffsetsError`.
+        """
+        n = self.next_offset
+        if later[0] == n:
+            return n
+        try:
+            bases = list_segments(self.directory)
+        except FileNotFoundError:
+            raise UnknownTopicError(self.topic) from None
+        later = [b for b in bases if b > self.base]
+        if not later:
+            return None
+        upto = [b for b in later if b <= n]
+        if upto:
+            return upto[-1]  # the segment holding ``n`` (or an overlapping one: records below ``n`` are skipped)
+        first = later[0]
+        if (
+            not os.path.exists(segment_path(self.directory, self.base))
+            or gaps_allowed(self.directory)
+            or is_declared(self.directory, n, first - 1)
+        ):
+            return first
+        raise MissingOffsetsError(self.topic, self.partition, n, first - 1, str(segment_path(self.directory, first)))
 
 
 class EmbeddedReader(Reader):
     """Reads assigned partitions from explicit offsets (see :meth:`EmbeddedLog.reader`)."""
 
-    def __init__(self, log: EmbeddedLog, assignments: Sequence[tuple[str, int, int]]) -> None:
+    def __init__(self, log: EmbeddedLog, assignments: Sequence[tuple[str, int, int]], *, read_committed: bool = True) -> None:
         self._log = log
+        self._committed = read_committed
         self._cursors: dict[TopicPartition, _Cursor] = {}
         self._order: list[_Cursor] = []
         self._rr = 0
@@ -222,7 +325,7 @@ class EmbeddedReader(Reader):
         if key in self._cursors:
             self._cursors[key].seek(offset)
             return
-        cursor = _Cursor(topic, partition, directory, offset)
+        cursor = _Cursor(topic, partition, directory, offset, self._committed)
         self._cursors[key] = cursor
         self._order.append(cursor)
 
@@ -285,7 +388,7 @@ class EmbeddedReader(Reader):
     def close(self) -> None:
         """Close every open segment."""
         for cursor in self._order:
-            cursor.close()
+            cursor.release()
 
 
 class EmbeddedGroupConsumer(EmbeddedReader, GroupConsumer):
@@ -295,6 +398,8 @@ class EmbeddedGroupConsumer(EmbeddedReader, GroupConsumer):
     consumers of one group in different processes would each read every partition. Run one
     consumer per group (scale out with Kafka). A committed offset outside the partition's
     current range (after retention or ``log repair``) is clamped into ``[low, high]``.
+    ``on_assign`` is called once, with every partition, when the consumer is created;
+    ``on_revoke`` once, with every partition, when it is closed (before its files are).
     """
 
     def __init__(
@@ -303,6 +408,10 @@ class EmbeddedGroupConsumer(EmbeddedReader, GroupConsumer):
         group: str,
         topics: Sequence[str],
         auto_offset_reset: Literal["earliest", "latest"] = "earliest",
+        *,
+        read_committed: bool = True,
+        on_assign: RebalanceCallback | None = None,
+        on_revoke: RebalanceCallback | None = None,
     ) -> None:
         if auto_offset_reset not in ("earliest", "latest"):
             raise ConfigError(
@@ -320,7 +429,24 @@ class EmbeddedGroupConsumer(EmbeddedReader, GroupConsumer):
                 if start is None:
                     start = low if auto_offset_reset == "earliest" else high
                 assignments.append((topic, p, min(max(start, low), high)))
-        super().__init__(log, assignments)
+        super().__init__(log, assignments, read_committed=read_committed)
+        self._on_revoke = on_revoke
+        self._closed = False
+        if on_assign is not None:
+            on_assign(self.assignment())
+
+    def close(self) -> None:
+        """Call ``on_revoke`` with every partition (once), then close."""
+        if not self._closed:
+            self._closed = True
+            if self._on_revoke is not None:
+                self._on_revoke(self.assignment())
+        super().close()
+
+    @property
+    def store_directory(self) -> Path:
+        """Where this consumer's group keeps its committed offsets (a transactional commit checks it)."""
+        return self._store.directory
 
     def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
         """Persist ``{(topic, partition): next_offset}`` (``None``: the current positions), atomically."""

@@ -3,16 +3,25 @@
 Protocol for one batch (:meth:`PartitionWriter.append`):
 
 1. take the partition's ``~lock`` with ``fcntl.flock`` (the kernel drops it if we die);
-2. *sync*: list the segments and ``stat`` the last one; if its name, inode or size differ
-   from what this writer last wrote, another process appended, rolled or repaired, so
-   re-open it and scan its tail from the last index entry (which also truncates a torn
-   tail left by a writer that died mid-write, with a warning);
+2. *sync*: list the partition directory. A transaction marker ``~txn`` in it was left by a
+   transactional producer that died between its marker and its cleanup (nobody else can
+   hold the lock meanwhile): if its transaction reached its commit point, roll forward
+   (the last stable offset becomes the end); if not, truncate the partition back to the
+   marker's start (see :mod:`.transactional`). Then ``stat`` the last segment; if its
+   name, inode or size differ from what this writer last wrote, another process appended,
+   rolled or repaired, so re-open it and scan its tail from the last index entry (which
+   also truncates a torn tail left by a writer that died mid-write, with a warning);
 3. encode the batch and write it with one ``os.write`` per segment touched (a batch
    spans segments only when it rolls), then the index entries;
-4. fsync according to the policy, release the lock.
+4. fsync according to the policy; store the new end as the partition's last stable offset
+   (``~lso``, one ``pwrite``); release the lock.
 
 A record is on disk (in the page cache) when ``os.write`` returned, so a producer killed
-after ``flush()`` returned loses nothing; ``fsync=batch`` also survives a power cut.
+after ``flush()`` returned loses nothing; ``fsync=batch`` also survives a power cut. A
+writer killed between steps 3 and 4 leaves records that ``read_committed`` readers see
+once the next append to the partition stores its own end (those records were never
+acknowledged). Transactions use :meth:`PartitionWriter.locked` to hold the lock across
+several partitions and steps.
 """
 
 from __future__ import annotations
@@ -22,7 +31,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from streams.config import EmbeddedSettings
@@ -34,11 +44,22 @@ from streams.log.embedded.index import (
     encode_points,
     entry_count,
     first_entry_where,
+    floor_offset,
     index_path,
+    open_index,
     timeindex_path,
 )
-from streams.log.embedded.partition import LOCK_NAME, scan_tail, segment_path
-from streams.log.embedded.segment import MIN_TS, encode_run, list_segments, segment_name
+from streams.log.embedded.partition import LOCK_NAME, remove_segment, scan_tail, segment_path
+from streams.log.embedded.segment import (
+    MIN_TS,
+    FrameScanner,
+    encode_run,
+    frame_at,
+    list_segments,
+    parse_segment_name,
+    segment_name,
+)
+from streams.log.embedded.txn import MARKER_NAME, is_committed, open_lso, read_marker, remove_marker, write_lso
 
 logger = logging.getLogger("streams.log.embedded")
 
@@ -66,6 +87,7 @@ class PartitionWriter:
         self._fsync_interval = settings.fsync_interval_ms / 1000.0
         self._mutex = threading.Lock()
         self._lock_fd: int | None = None
+        self._lso_fd: int | None = None
         self._log_fd: int | None = None
         self._idx_fd: int | None = None
         self._tidx_fd: int | None = None
@@ -88,6 +110,18 @@ class PartitionWriter:
         the partition is corrupt (not merely torn), :class:`~streams.errors.UnknownTopicError`
         when the topic was deleted.
         """
+        with self.locked():
+            first = self._write(batch)
+            self.set_stable(self._next)
+            return first
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold this partition exclusively (thread mutex + ``flock``), synced to its current end.
+
+        Inside, :attr:`end`, :meth:`write`, :meth:`set_stable` and :meth:`truncate_to` may be
+        used. An ``OSError`` inside becomes :class:`~streams.errors.LogWriteError`.
+        """
         with self._mutex:
             try:
                 lock_fd = self._acquire()
@@ -95,12 +129,81 @@ class PartitionWriter:
                 raise LogWriteError(f"cannot lock {self.directory / LOCK_NAME}: {exc}") from exc
             try:
                 self._sync()
-                return self._write(batch)
+                yield
             except OSError as exc:  # opening, syncing or rolling: typed, named, and re-synced next time
                 self._close_segment()
                 raise LogWriteError(f"appending to {self.directory} failed: {exc}") from exc
             finally:
                 fcntl.flock(lock_fd, fcntl.LOCK_UN)
+
+    @property
+    def end(self) -> int:
+        """The next offset to be written (valid inside :meth:`locked`)."""
+        return self._next
+
+    def write(self, batch: Sequence[BatchItem]) -> int:
+        """Append ``batch`` without moving the last stable offset (inside :meth:`locked`); return its first offset."""
+        return self._write(batch)
+
+    def set_stable(self, offset: int) -> None:
+        """Store ``offset`` as the partition's last stable offset (inside :meth:`locked`)."""
+        assert self._lso_fd is not None
+        write_lso(self._lso_fd, offset)
+
+    def truncate_to(self, offset: int) -> None:
+        """Drop every record at or after ``offset`` (inside :meth:`locked`): a transaction's rollback."""
+        self._close_segment()
+        bases = list_segments(self.directory)
+        keep = [b for b in bases if b <= offset]
+        if not keep:
+            raise LogWriteError(
+                f"cannot roll {self.directory} back to offset {offset}: no segment holds it any more",
+                hint="see RUNBOOK.md 'Stuck transaction / LSO not advancing'",
+            )
+        for base in reversed(bases):
+            if base > offset:
+                remove_segment(self.directory, base)
+        base = keep[-1]
+        fd = os.open(segment_path(self.directory, base), os.O_RDWR)
+        try:
+            size = os.fstat(fd).st_size
+            cut = self._position_of(fd, base, size, offset)
+            if cut < size:
+                os.ftruncate(fd, cut)
+                if self._fsync != "never":
+                    os.fsync(fd)
+        finally:
+            os.close(fd)
+        for path, entry, at in ((index_path(self.directory, base), OFFSET_ENTRY, 1), (timeindex_path(self.directory, base), TIME_ENTRY, 2)):
+            try:
+                ifd = os.open(path, os.O_RDWR)
+            except FileNotFoundError:
+                continue
+            try:
+                keep_n = first_entry_where(ifd, entry, entry_count(ifd, entry), lambda e, at=at: e[at] >= cut)  # type: ignore[misc]
+                os.ftruncate(ifd, keep_n * entry.size)
+            finally:
+                os.close(ifd)
+        self._sync_segment(list_segments(self.directory))
+
+    def _position_of(self, fd: int, base: int, size: int, offset: int) -> int:
+        """Byte position of the record with ``offset`` in segment ``base`` (the end of its valid records if none)."""
+        pos, expected = 0, base
+        ifd = open_index(index_path(self.directory, base))
+        try:
+            entry = floor_offset(ifd, offset, size)
+        finally:
+            if ifd is not None:
+                os.close(ifd)
+        if entry is not None:
+            frame = frame_at(fd, entry[1], size)
+            if frame is not None and frame.offset == entry[0]:
+                pos, expected = entry[1], entry[0]
+        scanner = FrameScanner(fd, pos, size, expected)
+        for frame in scanner:
+            if frame.offset >= offset:
+                return frame.pos
+        return scanner.stop_pos
 
     def close(self) -> None:
         """fsync what the ``interval`` policy still owes, and close every descriptor."""
@@ -112,6 +215,9 @@ class PartitionWriter:
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
                 self._lock_fd = None
+            if self._lso_fd is not None:
+                os.close(self._lso_fd)
+                self._lso_fd = None
 
     def __del__(self) -> None:  # a log that was never closed must not leak descriptors
         try:
@@ -136,20 +242,39 @@ class PartitionWriter:
             except FileNotFoundError:
                 same = False
             if same:
+                if self._lso_fd is None:
+                    self._lso_fd = open_lso(self.directory, create=True)
                 return fd
             # the topic was deleted (and maybe re-created): our lock file is not the live one
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
             self._lock_fd = None
+            if self._lso_fd is not None:
+                os.close(self._lso_fd)
+                self._lso_fd = None
             self._close_segment()
             if not self.directory.is_dir():
                 raise UnknownTopicError(self.topic)
 
-    def _sync(self) -> None:
+    def _list(self) -> tuple[list[int], bool]:
+        """Segment bases, and whether a transaction marker is present (one ``listdir``)."""
         try:
-            bases = list_segments(self.directory)
+            names = os.listdir(self.directory)
         except FileNotFoundError:
             raise UnknownTopicError(self.topic) from None
+        bases = [b for b in map(parse_segment_name, names) if b is not None]
+        bases.sort()
+        return bases, MARKER_NAME in names
+
+    def _sync(self) -> None:
+        bases, marked = self._list()
+        if marked:
+            self._resolve()
+            bases, _ = self._list()
+        self._sync_segment(bases)
+
+    def _sync_segment(self, bases: list[int]) -> None:
+        """Open the last segment and find its end, unless it is exactly as this writer left it."""
         if not bases:
             fd = os.open(segment_path(self.directory, 0), os.O_WRONLY | os.O_CREAT, 0o644)
             os.close(fd)
@@ -165,6 +290,30 @@ class PartitionWriter:
             return
         self._open_segment(last)
         self._recover()
+
+    def _resolve(self) -> None:
+        """Finish the transaction a dead producer left in this partition (we hold the lock, so it is dead)."""
+        marker = read_marker(self.directory)
+        if marker is None:
+            return
+        committed = is_committed(self.directory.parent.parent, marker)
+        if not committed:
+            self.truncate_to(marker.start)  # re-syncs: self._next is the marker's start again
+        else:
+            self._close_segment()
+            self._sync_segment(list_segments(self.directory))
+        self.set_stable(self._next)
+        remove_marker(self.directory)
+        logger.warning(
+            "%s: %s transaction %d.%d of %r left by a dead producer (marker from offset %d); end offset now %d",
+            self.directory,
+            "rolled forward the committed" if committed else "rolled back the uncommitted",
+            marker.epoch,
+            marker.seq,
+            marker.transactional_id,
+            marker.start,
+            self._next,
+        )
 
     def _open_segment(self, base: int) -> None:
         self._close_segment()

@@ -1,0 +1,303 @@
+"""Transactions on the embedded log: commit, abort, read_committed, crash resolution, fencing.
+
+Real files; a "crash" in-process is an exception raised from the commit's step hook (the
+flocks are released with the marker left behind, exactly as a dead process leaves them).
+SIGKILLed processes are in tests/integration/test_embedded_transactions_crash.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streams.errors import ConfigError, ProducerFencedError
+from streams.log.base import Record, TopicSpec
+from streams.log.embedded import EmbeddedLog, transactional
+from streams.log.embedded.txn import read_marker
+
+T0 = 1_700_000_000_000_000_000
+
+
+class Crash(Exception):
+    """Stands for the death of the process at a commit step."""
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[EmbeddedLog]:
+    log = EmbeddedLog(tmp_path / "log")
+    log.create_topic(TopicSpec("in", partitions=2))
+    log.create_topic(TopicSpec("out", partitions=2))
+    with log.producer() as producer:
+        for i in range(10):
+            producer.produce("in", f"in{i}".encode(), partition=i % 2, timestamp_ns=T0 + i)
+    yield log
+    transactional.STEP_HOOK = None
+    log.close()
+
+
+def _crash_at(step: str) -> None:
+    def hook(at: str) -> None:
+        if at == step:
+            raise Crash(step)
+
+    transactional.STEP_HOOK = hook
+
+
+def _read(log: EmbeddedLog, topic: str = "out", partition: int = 0, *, committed: bool = True) -> list[Record]:
+    out: list[Record] = []
+    with log.reader([(topic, partition, 0)], read_committed=committed) as reader:
+        while batch := reader.poll(1000):
+            out.extend(batch)
+    return out
+
+
+def _values(records: list[Record]) -> list[bytes | None]:
+    return [r.value for r in records]
+
+
+def test_commit_makes_records_and_group_offsets_visible_together(log: EmbeddedLog) -> None:
+    consumer = log.group_consumer("copy", ["in"])
+    producer = log.transactional_producer("copy-0")
+    committed_reader = log.reader([("out", 0, 0)])
+    producer.begin()
+    assert producer.in_transaction
+    for r in consumer.poll(100):
+        producer.produce("out", r.value, partition=0, timestamp_ns=r.timestamp_ns)
+    assert _read(log, committed=False) == []  # buffered: nothing is on disk before commit
+    producer.commit({("in", 0): 5, ("in", 1): 5}, consumer)
+    assert not producer.in_transaction
+    assert sorted(_values(committed_reader.poll(100))) == sorted(f"in{i}".encode() for i in range(10))
+    assert consumer.committed("in", 0) == 5 and consumer.committed("in", 1) == 5
+    stored = json.loads((log.root / "__consumer_offsets" / "copy.json").read_text())
+    assert stored["offsets"] == {"in": {"0": 5, "1": 5}} and stored["txn"] == {"copy-0": [producer.epoch, 1]}
+    assert log.stable_offset("out", 0) == log.watermarks("out", 0)[1] == 10
+    assert read_marker(log.root / "out" / "0") is None
+    committed_reader.close()
+    consumer.close()
+
+
+def test_abort_leaves_nothing_visible_and_offsets_unchanged(log: EmbeddedLog) -> None:
+    consumer = log.group_consumer("copy", ["in"])
+    consumer.commit({("in", 0): 1})
+    producer = log.transactional_producer("copy-0")
+    producer.begin()
+    producer.produce("out", b"never", partition=0)
+    producer.abort()
+    assert not producer.in_transaction
+    producer.begin()
+    producer.produce("out", b"kept", partition=0)
+    producer.commit()  # no consumer: the id's own file is the commit point
+    assert _values(_read(log)) == [b"kept"] and _values(_read(log, committed=False)) == [b"kept"]
+    assert consumer.committed("in", 0) == 1 and consumer.committed("in", 1) is None
+
+
+def test_misuse_is_a_clear_error(log: EmbeddedLog) -> None:
+    producer = log.transactional_producer("p")
+    with pytest.raises(ConfigError, match="outside a transaction"):
+        producer.produce("out", b"x", partition=0)
+    with pytest.raises(ConfigError, match="without an open transaction"):
+        producer.commit()
+    producer.begin()
+    with pytest.raises(ConfigError, match="already has an open transaction"):
+        producer.begin()
+    producer.produce("out", b"x", partition=0)
+    with pytest.raises(ConfigError, match="no consumer"):
+        producer.commit({("in", 0): 3})
+
+
+@pytest.mark.parametrize("step", ["marked", "appended"])
+def test_an_error_before_the_commit_point_rolls_the_transaction_back(log: EmbeddedLog, step: str) -> None:
+    consumer = log.group_consumer("copy", ["in"])
+    first = log.transactional_producer("copy-0")
+    first.begin()
+    first.produce("out", b"committed", partition=0)
+    first.commit({("in", 0): 1}, consumer)
+    first.begin()
+    for i in range(50):
+        first.produce("out", f"doomed{i}".encode(), partition=0)
+    _crash_at(step)
+    with pytest.raises(Crash):
+        first.commit({("in", 0): 4}, consumer)
+    transactional.STEP_HOOK = None
+    assert _values(_read(log)) == [b"committed"] and _values(_read(log, committed=False)) == [b"committed"]
+    assert consumer.committed("in", 0) == 1 and read_marker(log.root / "out" / "0") is None
+    first.begin()  # still usable
+    first.produce("out", b"next", partition=0)
+    first.commit({("in", 0): 4}, consumer)
+    assert _values(_read(log)) == [b"committed", b"next"] and consumer.committed("in", 0) == 4
+
+
+def _die_between(log: EmbeddedLog, step: str, values: list[bytes]) -> None:
+    """Leave the on-disk state of a producer SIGKILLed right after ``step`` of a commit to out/0."""
+    producer = log.transactional_producer("dead")
+    producer.begin()
+    for v in values:
+        producer.produce("out", v, partition=0)
+    original = producer._roll_back
+
+    def no_roll_back(marked: object) -> None:  # a dead process rolls nothing back
+        return None
+
+    producer._roll_back = no_roll_back  # type: ignore[method-assign]
+    _crash_at(step)
+    try:
+        with pytest.raises(Crash):
+            producer.commit()
+    finally:
+        transactional.STEP_HOOK = None
+        producer._roll_back = original  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("step", ["marked", "appended"])
+def test_an_uncommitted_transaction_left_by_a_dead_producer_is_rolled_back(log: EmbeddedLog, step: str) -> None:
+    with log.producer() as plain:
+        plain.produce("out", b"before", partition=0)
+    _die_between(log, step, [f"doomed{i}".encode() for i in range(40)])
+    marker = read_marker(log.root / "out" / "0")
+    assert marker is not None and marker.start == 1
+    assert _values(_read(log)) == [b"before"]  # read_committed never sees the in-flight records
+    if step == "appended":
+        assert len(_read(log, committed=False)) == 41  # read_uncommitted does, once written
+    assert log.stable_offset("out", 0) == 1
+    with log.producer() as plain:  # the next writer resolves it: not committed -> truncate back
+        plain.produce("out", b"after", partition=0)
+    assert _values(_read(log)) == [b"before", b"after"]
+    assert _values(_read(log, committed=False)) == [b"before", b"after"]
+    assert read_marker(log.root / "out" / "0") is None and log.stable_offset("out", 0) == 2
+
+
+def test_a_committed_transaction_left_by_a_dead_producer_is_rolled_forward(log: EmbeddedLog) -> None:
+    _die_between(log, "committed", [b"a", b"b"])
+    assert read_marker(log.root / "out" / "0") is not None
+    assert _values(_read(log)) == []  # the LSO is stuck until someone resolves the marker
+    with log.producer() as plain:
+        plain.produce("out", b"c", partition=0)
+    assert _values(_read(log)) == [b"a", b"b", b"c"]
+    assert read_marker(log.root / "out" / "0") is None
+
+
+def test_reopening_the_id_resolves_its_markers_everywhere(log: EmbeddedLog) -> None:
+    producer = log.transactional_producer("dead")
+    producer.begin()
+    producer.produce("out", b"p0", partition=0)
+    producer.produce("out", b"p1", partition=1)
+    _crash_at("committed")
+    with pytest.raises(Crash):
+        producer.commit()
+    transactional.STEP_HOOK = None
+    assert [read_marker(log.root / "out" / str(p)) is not None for p in (0, 1)] == [True, True]
+    log.transactional_producer("dead")
+    assert [read_marker(log.root / "out" / str(p)) for p in (0, 1)] == [None, None]
+    assert _values(_read(log, partition=0)) == [b"p0"] and _values(_read(log, partition=1)) == [b"p1"]
+
+
+def test_the_older_of_two_producers_with_one_id_is_fenced(log: EmbeddedLog, tmp_path: Path) -> None:
+    consumer = log.group_consumer("copy", ["in"])
+    old = log.transactional_producer("copy-0")
+    old.begin()
+    old.produce("out", b"old-1", partition=0)
+    old.commit({("in", 0): 1}, consumer)
+    new = EmbeddedLog(tmp_path / "log").transactional_producer("copy-0")  # another handle, as another process would
+    assert new.epoch == old.epoch + 1
+    old.begin()
+    old.produce("out", b"zombie", partition=0)
+    with pytest.raises(ProducerFencedError) as caught:
+        old.commit({("in", 0): 2}, consumer)
+    assert caught.value.hint
+    assert _values(_read(log)) == [b"old-1"] and _values(_read(log, committed=False)) == [b"old-1"]
+    assert consumer.committed("in", 0) == 1
+    with pytest.raises(ProducerFencedError):
+        old.begin()  # fenced for good
+    new.begin()
+    new.produce("out", b"new-1", partition=0)
+    new.commit({("in", 0): 2}, consumer)
+    assert _values(_read(log)) == [b"old-1", b"new-1"] and consumer.committed("in", 0) == 2
+
+
+def test_read_committed_reader_waits_at_the_stable_offset_and_then_goes_on(log: EmbeddedLog) -> None:
+    reader = log.reader([("out", 0, 0)])
+    uncommitted = log.reader([("out", 0, 0)], read_committed=False)
+    seen: dict[str, list[bytes | None]] = {}
+
+    def peek(at: str) -> None:
+        if at == "appended":
+            seen["committed"] = _values(reader.poll(100))
+            seen["uncommitted"] = _values(uncommitted.poll(100))
+
+    producer = log.transactional_producer("p")
+    producer.begin()
+    producer.produce("out", b"x", partition=0)
+    producer.produce("out", b"y", partition=0)
+    transactional.STEP_HOOK = peek
+    producer.commit()
+    transactional.STEP_HOOK = None
+    assert seen == {"committed": [], "uncommitted": [b"x", b"y"]}
+    assert _values(reader.poll(100)) == [b"x", b"y"]  # the bytes it skipped are read again, now stable
+    reader.close()
+    uncommitted.close()
+
+
+def test_group_consumer_calls_assign_and_revoke(log: EmbeddedLog) -> None:
+    calls: list[tuple[str, list[tuple[str, int]]]] = []
+    consumer = log.group_consumer(
+        "g", ["in"], on_assign=lambda tps: calls.append(("assign", tps)), on_revoke=lambda tps: calls.append(("revoke", tps))
+    )
+    assert calls == [("assign", [("in", 0), ("in", 1)])]
+    consumer.close()
+    consumer.close()
+    assert calls == [("assign", [("in", 0), ("in", 1)]), ("revoke", [("in", 0), ("in", 1)])]
+
+
+def test_older_partitions_without_an_lso_file_read_to_the_high_watermark(log: EmbeddedLog) -> None:
+    with log.producer() as plain:
+        plain.produce("out", b"a", partition=0)
+    (log.root / "out" / "0" / "~lso").unlink()
+    assert _values(_read(log)) == [b"a"] and log.stable_offset("out", 0) == 1
+
+
+def test_rolling_back_a_transaction_that_rolled_segments(tmp_path: Path) -> None:
+    log = EmbeddedLog(tmp_path / "small", segment_bytes=400, index_interval_bytes=100)
+    log.create_topic(TopicSpec("out"))
+    with log.producer() as plain:
+        for i in range(5):
+            plain.produce("out", f"keep{i}".encode() * 5, partition=0)
+    segments_before = sorted(p.name for p in (tmp_path / "small" / "out" / "0").glob("*.log"))
+    producer = log.transactional_producer("dead")
+    producer.begin()
+    for i in range(60):
+        producer.produce("out", f"doomed{i}".encode() * 5, partition=0)
+    producer._roll_back = lambda marked: None  # type: ignore[method-assign]  # dies: rolls nothing back
+    _crash_at("appended")
+    with pytest.raises(Crash):
+        producer.commit()
+    transactional.STEP_HOOK = None
+    assert len(list((tmp_path / "small" / "out" / "0").glob("*.log"))) > len(segments_before) + 3
+    with log.producer() as plain:
+        for i in range(5, 8):
+            plain.produce("out", f"keep{i}".encode() * 5, partition=0)
+    records = _read(log)
+    assert [r.offset for r in records] == list(range(8))
+    assert _values(records) == [f"keep{i}".encode() * 5 for i in range(8)]
+    assert _values(_read(log, committed=False)) == _values(records)
+    reader = log.reader([("out", 0, 6)])  # seeks through the indexes work after the truncation
+    assert _values(reader.poll(10)) == [b"keep6" * 5, b"keep7" * 5]
+    reader.close()
+
+
+def test_log_check_notes_an_open_transaction_and_repair_finishes_it(log: EmbeddedLog) -> None:
+    from typer.testing import CliRunner
+
+    from streams.cli.main import app
+
+    _die_between(log, "appended", [b"doomed"])
+    cli = CliRunner()
+    checked = cli.invoke(app, ["--log", log.url, "log", "check", "--topic", "out"])
+    assert checked.exit_code == 0, checked.output  # a note, not damage
+    assert "open-transaction: out/0" in checked.output and "of 'dead' from offset 0" in checked.output
+    repaired = cli.invoke(app, ["--log", log.url, "log", "repair", "out", "0", "--yes"])
+    assert repaired.exit_code == 0, repaired.output
+    assert read_marker(log.root / "out" / "0") is None and _read(log, committed=False) == []
+    assert "open-transaction" not in cli.invoke(app, ["--log", log.url, "log", "check"]).output
