@@ -25,7 +25,8 @@ T0 = 1_700_000_000_000 * MS
 N_KEYED, N_GLOBAL = 4_000, 40
 TOTAL_OUT = N_KEYED + 4 * N_GLOBAL  # 4 tasks each emit every global record
 
-Outputs = dict[tuple[int, str, int], list[tuple[bytes | None, bytes | None, object]]]
+Outputs = dict[tuple[int, str, int, str], list[tuple[bytes | None, bytes | None, object]]]
+_SERDE: Serde | None = None
 
 
 def build_input(log: Log, serde: Serde, src: str, glob: str, out: str) -> None:
@@ -43,14 +44,21 @@ def build_input(log: Log, serde: Serde, src: str, glob: str, out: str) -> None:
 
 
 def outputs(log: Log, out: str) -> Outputs:
-    """Output records grouped by (output partition, source topic, source partition), in log order."""
+    """Output records grouped by (output partition, source topic, source partition, emitting task), in log order.
+
+    Within such a group the order is the task's processing order; how different tasks' outputs
+    interleave in one partition depends on commit timing, so it is not compared.
+    """
+    global _SERDE
+    serde = _SERDE = _SERDE or Serde.from_settings()
     got: Outputs = {}
     for p in range(log.partitions(out)):
         low, high = log.watermarks(out, p)
         for r in read_range(log, out, p, low, high):
             src = source_of(r.headers)
             assert src is not None
-            got.setdefault((p, src[0], src[1]), []).append((r.key, r.value, src[2]))
+            task = serde.decode(r.value).value["format"][1:]
+            got.setdefault((p, src[0], src[1], task), []).append((r.key, r.value, src[2]))
     return got
 
 
@@ -97,7 +105,7 @@ class Case:
     def outputs(self) -> Outputs:
         """The outputs, with the unique input names mapped back to 'in' and 'g' (comparable with the reference)."""
         names = {self.src: "in", self.glob: "g"}
-        return {(p, names[t], q): v for (p, t, q), v in outputs(self.log, self.out).items()}
+        return {(p, names[t], q, task): v for (p, t, q, task), v in outputs(self.log, self.out).items()}
 
     def output_count(self) -> int:
         """Records on the output topic (physical end offsets: includes uncommitted records on Kafka)."""

@@ -5,7 +5,8 @@
 aborts and watch the runtime rewind.
 
 The runtime calls :func:`fault` at the moments a crash is most interesting:
-``after-produce`` (outputs in the open transaction, nothing committed), ``before-commit``
+``after-produce`` (outputs in the open transaction, nothing committed), ``after-flush``
+(the transaction's records are on the broker / in the log, uncommitted), ``before-commit``
 (manifests produced, commit not started), ``after-commit`` (committed, the runtime's own
 bookkeeping not yet updated). The n-th time a named point is reached the process sends
 itself SIGKILL: no cleanup, no atexit, exactly like ``kill -9``. Unset (production), a call
@@ -41,6 +42,11 @@ def _due(table: dict[str, int], point: str) -> bool:
         return False
     table[point] = left - 1
     return left == 1
+
+
+def armed(point: str) -> bool:
+    """True when ``point`` is armed (the runtime then does extra work to make the fault meaningful)."""
+    return point in _armed or point in _aborts
 
 
 def fault(point: str) -> None:

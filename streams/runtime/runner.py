@@ -40,9 +40,9 @@ from streams.errors import ConfigError, TransactionAbortableError
 from streams.log.base import GroupConsumer, Log, Reader, TopicPartition, TransactionalProducer
 from streams.processors.base import Processor
 from streams.runtime.codec import Encoded, RuntimeCodec, dlq_topic
-from streams.runtime.faults import fault
+from streams.runtime.faults import armed, fault
 from streams.runtime.metrics import RunCounts, RuntimeMetrics
-from streams.runtime.state import Manifest, StateStore, ranges_between, state_topic
+from streams.runtime.state import Manifest, StateStore, TaskHistory, ranges_between, state_topic
 from streams.runtime.task import Task, apply_records, replay_manifests
 from streams.serde import Serde
 from streams.topics import ensure_topics
@@ -63,6 +63,7 @@ class RunOptions(BaseModel):
     max_wait_ms: int = Field(500, ge=0, description="How long a late input may hold the merge back (live only).")
     poll_records: int = Field(5000, gt=0, description="Most records per poll.")
     until_idle: bool = Field(False, description="Return once every input is consumed and committed.")
+    state_wait_s: float = Field(30.0, ge=0, description="How long recovery waits for state.<processor> to catch up with the group.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +256,8 @@ class Runner:
         """Task ``p`` at its last commit: snapshot restored, later manifests replayed, inputs positioned."""
         proc = self._new_processor(p)
         partitions = self.plan.task_partitions(p)
-        hist = self.store.history(p)
+        keyed = [tp for tp, _ in partitions[: len(self.plan.keyed)]]
+        hist = self._history_matching_group(p, keyed)
         if hist.snapshot is not None:
             proc.restore(hist.snapshot)
         base = hist.snapshot_manifest.ends() if hist.snapshot_manifest else {}
@@ -266,23 +268,42 @@ class Runner:
             self.counts.replayed += replayed.records_in
             positions.update(hist.after[-1].ends())
         last = hist.last
-        task = Task(p, proc, partitions, positions, last.seq if last else 0, (tp for tp, _ in partitions[: len(self.plan.keyed)]))
-        consumer = self._consumer
-        for tp in task.keyed:
-            if consumer is None:
-                continue
-            committed = consumer.committed(*tp)
-            if committed is not None and committed != positions[tp] and last is not None:
-                raise ConfigError(
-                    f"{self.name}: group {self.group!r} committed {tp[0]}/{tp[1]} at {committed}, but the last "
-                    f"commit manifest of task {p} says {positions[tp]}",
-                    hint="the group offsets and state.<processor> disagree; see RUNBOOK.md 'Processor state lost or damaged'",
-                )
-            consumer.seek(tp[0], tp[1], positions[tp])
+        task = Task(p, proc, partitions, positions, last.seq if last else 0, keyed)
+        if self._consumer is not None:
+            for tp in keyed:
+                self._consumer.seek(tp[0], tp[1], positions[tp])
         if task.global_tps:
             task.global_reader = self.log.reader([(t, q, positions[(t, q)]) for t, q in task.global_tps])
         task.commits_since_snapshot = len(hist.after)
         return task
+
+    def _history_matching_group(self, p: int, keyed: list[TopicPartition]) -> TaskHistory:
+        """The task's commit history, once it agrees with the group's committed offsets.
+
+        Both are written in one transaction, but a ``read_committed`` reader of
+        ``state.<processor>`` stops at its last stable offset, which another instance's open
+        transaction (or the markers of ours, written just after a commit or abort returns) can
+        hold back for a moment. So a history that lags the group is read again, up to the
+        transaction timeout; one that disagrees otherwise is an error, never a guess.
+        """
+        consumer = self._consumer
+        committed = {tp: consumer.committed(*tp) for tp in keyed} if consumer is not None else {}
+        deadline = time.monotonic() + self.options.state_wait_s
+        while True:
+            hist = self.store.history(p)
+            ends = hist.last.ends() if hist.last else {}
+            behind = {tp: c for tp, c in committed.items() if c is not None and (tp not in ends or ends[tp] < c)}
+            ahead = {tp: ends[tp] for tp, c in committed.items() if tp in ends and (c is None or ends[tp] > c)}
+            if not behind and not ahead:
+                return hist
+            if ahead or time.monotonic() >= deadline:
+                tp, c = next(iter((behind or ahead).items()))
+                raise ConfigError(
+                    f"{self.name}: group {self.group!r} committed {tp[0]}/{tp[1]} at {committed.get(tp)}, but the last "
+                    f"commit manifest of task {p} says {ends.get(tp)}",
+                    hint="the group offsets and state.<processor> disagree; see RUNBOOK.md 'Processor state lost or damaged'",
+                )
+            time.sleep(0.1)
 
     # -- the batch --------------------------------------------------------------------
 
@@ -393,6 +414,9 @@ class Runner:
             for tp in task.keyed:
                 offsets[tp] = positions[tp]
             done.append((task, positions, due))
+        if armed("after-flush"):  # tests: make the open transaction's records reach the log before the fault
+            producer.flush()
+            fault("after-flush")
         fault("before-commit")
         t0 = time.perf_counter()
         producer.commit(offsets or None, self._consumer if offsets else None)

@@ -71,7 +71,7 @@ def test_sigkill_at_random_moments(target: str, tmp_path: Path, serde: Serde, re
         case.close()
 
 
-@pytest.mark.parametrize("fault", ["after-produce:3", "before-commit:2", "after-commit:4", "after-produce:9", "before-commit:7"])
+@pytest.mark.parametrize("fault", ["after-produce:3", "after-flush:2", "before-commit:2", "after-commit:4", "before-commit:7"])
 def test_sigkill_at_named_points(
     target: str, fault: str, tmp_path: Path, serde: Serde, reference: Outputs, unique_name: Callable[[str], str]
 ) -> None:

@@ -96,19 +96,17 @@ def test_forced_aborts_are_never_seen_by_read_committed_readers(
 ) -> None:
     case = Case(f"kafka://{kafka_bootstrap}", tmp_path, serde, unique_name)
     try:
-        p = case.start(env={"HFTSTREAM_FAULT_ABORT": "before-commit:3"})
+        p = case.start(env={"HFTSTREAM_FAULT_ABORT": "after-flush:3"})
         _, err = p.communicate(timeout=240)
         assert p.returncode == 0, err.decode()[-3000:]
         assert case.outputs() == reference  # read_committed: exactly the uninterrupted outputs
         everything = 0  # read_uncommitted sees the aborted transaction's records too
-        for part in range(case.log.partitions(case.out)):
-            low, high = case.log.watermarks(case.out, part)
-            with case.log.reader([(case.out, part, low)], read_committed=False) as r:
-                while r.position(case.out, part) < high - 1:
-                    got = r.poll(1000, timeout=0.5)
-                    if not got:
-                        break
-                    everything += len(got)
+        highs = case.log.end_offsets([(case.out, q) for q in range(case.log.partitions(case.out))], read_committed=False)  # type: ignore[attr-defined]
+        for (topic, part), high in highs.items():
+            with case.log.reader([(topic, part, 0)], read_committed=False) as r:
+                deadline = time.monotonic() + 30
+                while r.position(topic, part) < high - 1 and time.monotonic() < deadline:
+                    everything += len(r.poll(1000, timeout=0.5))
         committed = sum(len(v) for v in case.outputs().values())
         assert everything > committed, "the forced abort left no aborted records behind (was it forced?)"
     finally:
