@@ -1,7 +1,8 @@
 """``hftstream demo``: the whole pipeline on the embedded defaults, end to end, in one command.
 
-Today the pipeline is: declared topics -> simulated venue feeds -> raw topics -> replay.
-Each later stage (normalize, risk, matching, ledger, reconcile, the ClickHouse tape) joins here.
+Today the pipeline is: declared topics -> simulated venue feeds -> raw topics -> normalize
+(exactly-once) -> md.normalized, audited by verify. Each later stage (risk, matching, ledger,
+reconcile, the ClickHouse tape) joins here.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ def demo(
     2. publishes a deterministic simulated market (instruments + raw venue feeds, with a few injected
        sequence gaps, duplicates, reorders and malformed payloads) on a simulation clock that starts at
        --start (default: today 00:00 UTC, so the raw topics' 7-day retention keeps it);
-    3. replays a slice of a raw topic and shows the topic table.
+    3. runs the normalize processor exactly-once until every raw message is consumed and committed
+       (canonical market data on md.normalized; bad messages to dlq.normalize with their reason);
+    4. verifies it: re-runs normalize over exactly the committed inputs and compares byte for byte,
+       then shows a slice of md.normalized.
 
     Examples:
 
@@ -40,8 +44,6 @@ def demo(
     from connectors.venues.publish import publish_simulation
     from streams.cli.feed import SIM_ADVICE, sim_oldest, sim_start_ns, sim_summary_table, warn_expired
     from connectors.venues.simulator import INSTRUMENTS_TOPIC, SimConfig, raw_topic
-    from streams.replay import ReplayRequest, replay
-    from streams.render import TABLE_HEADER, table_row
     from streams.timeutil import format_iso_ns
     from streams.topics import apply_topics
 
@@ -54,18 +56,21 @@ def demo(
     demo_topics = [INSTRUMENTS_TOPIC] + [raw_topic(v) for v in config.venue_names]
     existing = {t.name: t for t in log.list_topics()}
     if reset:
-        for name in demo_topics:
+        from streams.runtime.reset import reset_processor
+
+        for name in [*demo_topics, "md.normalized"]:
             if name in existing:
                 log.delete_topic(name)
+        reset_processor(log, "normalize")
     elif any(sum(existing[n].end_offsets) for n in demo_topics if n in existing):
         typer.echo("note: the demo topics already hold records; this run appends (use --reset to start at offset 0)", err=True)
 
-    typer.secho(f"[1/3] topics: applying infra/topics.yaml to {st.settings.log}", bold=True)
+    typer.secho(f"[1/4] topics: applying infra/topics.yaml to {st.settings.log}", bold=True)
     changes = apply_topics(log)
     typer.echo(f"      {sum(c.action == 'created' for c in changes)} created, {len(changes)} declared")
 
     typer.secho(
-        f"[2/3] feeds: {venues} venues x {symbols} symbols, {events:,} events, seed {seed}, regime {regime}, "
+        f"[2/4] feeds: {venues} venues x {symbols} symbols, {events:,} events, seed {seed}, regime {regime}, "
         f"start {format_iso_ns(config.start_ns)}",
         bold=True,
     )
@@ -75,10 +80,38 @@ def demo(
     typer.echo(textwrap.indent(sim_summary_table(summary), "      "))
     typer.echo(f"      {summary.records:,} records in {summary.elapsed_s:.2f} s")
 
-    topic = raw_topic(config.venue_names[0])
-    typer.secho(f"[3/3] replay: {topic} partition 0, offsets 0..4", bold=True)
+    _normalize(log, serde)
+    typer.echo("\nnext: hftstream status | hftstream replay -t md.normalized --format table | hftstream replay -t dlq.normalize")
+
+
+def _normalize(log: object, serde: object) -> None:
+    """Stages 3 and 4: run normalize exactly-once to idle, then verify it and show a slice of its output."""
+    import time
+
+    from streams.processors.normalize import NormalizeProcessor
+    from streams.render import TABLE_HEADER, table_row
+    from streams.replay import ReplayRequest, replay
+    from streams.runtime import Runner, RunOptions
+    from streams.runtime.verify import verify
+
+    typer.secho("[3/4] normalize: exactly-once, until every raw message is consumed and committed", bold=True)
+    config = NormalizeProcessor.config_class()
+    t0 = time.monotonic()
+    counts = Runner(log, serde, NormalizeProcessor, config, RunOptions(until_idle=True)).run()  # type: ignore[arg-type]
+    elapsed = time.monotonic() - t0
+    typer.echo(
+        f"      {counts.records_in:,} in -> {counts.records_out:,} out, {counts.without_output:,} consumed without output "
+        f"(duplicates, reference data), {counts.dead_letters:,} dead letters; {counts.commits} commits in {elapsed:.2f} s "
+        f"({counts.records_in / max(elapsed, 1e-9):,.0f} msgs/s); counts reconcile: {'yes' if counts.reconciles() else 'NO'}"
+    )
+    for reason, n in sorted(counts.dlq_by_reason.items()):
+        typer.echo(f"      dead letters {reason}: {n}")
+    typer.secho("[4/4] verify: re-run normalize over the committed inputs, compare byte for byte", bold=True)
+    res = verify(log, serde, NormalizeProcessor, config)  # type: ignore[arg-type]
+    if res.identical:
+        typer.echo(f"      identical: {res.commits} commits, {res.inputs:,} inputs, {res.outputs:,} outputs")
+    else:
+        d = res.divergence
+        typer.secho(f"      DIVERGENCE ({d.kind}) at {d.source}: run `hftstream verify normalize` for details", fg="red")  # type: ignore[union-attr]
     typer.echo(TABLE_HEADER)
-    result = replay(log, serde, ReplayRequest(topic, 0, 0, 4), lambda rep: typer.echo(table_row(rep)))
-    for line in result.lines():
-        typer.echo(f"      {line}")
-    typer.echo("\nnext: hftstream topics list | hftstream replay --topic md.raw.alpha --from-offset 0 --format table")
+    replay(log, serde, ReplayRequest("md.normalized", 0, 0, 4), lambda rep: typer.echo(table_row(rep)))  # type: ignore[arg-type]

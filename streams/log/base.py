@@ -304,6 +304,10 @@ class Log(abc.ABC):
     def producer(self, *, on_delivery: DeliveryCallback | None = None) -> Producer:
         """A new producer."""
 
+    def delete_group(self, group: str) -> bool:
+        """Forget a consumer group's committed offsets (it must have no live members). True if it existed."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete consumer groups")
+
     def transactional_producer(self, transactional_id: str) -> TransactionalProducer:
         """A transactional producer for ``transactional_id``; fences (and resolves) its previous holder."""
         raise NotImplementedError(f"{type(self).__name__} has no transactions yet")

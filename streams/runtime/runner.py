@@ -41,6 +41,7 @@ from streams.log.base import GroupConsumer, Log, Reader, TopicPartition, Transac
 from streams.processors.base import Processor
 from streams.runtime.codec import Encoded, RuntimeCodec, dlq_topic
 from streams.runtime.faults import armed, fault
+from streams.runtime.reset import group_of
 from streams.runtime.metrics import RunCounts, RuntimeMetrics
 from streams.runtime.state import Manifest, StateStore, TaskHistory, ranges_between, state_topic
 from streams.runtime.task import Task, apply_records, replay_manifests
@@ -157,7 +158,7 @@ class Runner:
         self._consumer: GroupConsumer | None = None
         self._last_commit = time.monotonic()
         self._revoking = False  # set while closing: the final revoke must not commit again
-        self.group = f"hftstream.{self.name}"
+        self.group = group_of(self.name)
         self.transactional_id = f"hftstream.{self.name}.{self.options.instance_id}"
 
     # -- lifecycle --------------------------------------------------------------------

@@ -115,6 +115,15 @@ class EmbeddedLog(Log):
             raise UnknownPartitionError(topic, partition, n)
         return self.root / topic / str(partition)
 
+    def delete_group(self, group: str) -> bool:
+        """Forget ``group``'s committed offsets (stop its consumer first). True if it had any."""
+        path = self._offsets.path(group)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
     def offsets_store(self) -> OffsetsStore:
         """Where consumer groups keep their committed offsets."""
         return self._offsets

@@ -493,6 +493,19 @@ class KafkaLog(Log):
         isolation = IsolationLevel.READ_COMMITTED if read_committed else IsolationLevel.READ_UNCOMMITTED
         return self._offsets(tps, OffsetSpec.latest(), isolation)
 
+    def delete_group(self, group: str) -> bool:
+        """Delete consumer group ``group`` (it must have no live members). True if it existed."""
+        admin = self._admin_client()
+        doing = f"deleting consumer group {group!r}"
+        futures = self._call(lambda: admin.delete_consumer_groups([group], request_timeout=self._timeout), doing=doing)
+        try:
+            self._wait(futures[group], doing=doing)
+        except Exception as exc:  # the broker says "no such group" as an error
+            if "GROUP_ID_NOT_FOUND" in str(exc) or "not found" in str(exc).lower():
+                return False
+            raise
+        return True
+
     def group_offsets(self, group: str, partitions: Iterable[TopicPartition] | None = None) -> dict[TopicPartition, int]:
         """``group``'s committed next offsets; ``partitions=None``: every partition it has committed.
 
