@@ -71,7 +71,7 @@ class LogCorruptionError(HftError):
     def __init__(self, path: str, offset: int, position: int, reason: str) -> None:
         super().__init__(
             f"corrupt record in {path} at offset {offset} (byte {position}): {reason}",
-            hint="see RUNBOOK.md 'A corrupt segment (embedded log)': `hftstream log check` lists damage, "
+            hint="see RUNBOOK.md 'Corrupt segment': `hftstream log check` lists damage, "
             "`hftstream log repair` truncates the partition at the first bad record",
         )
         self.path, self.offset, self.position, self.reason = path, offset, position, reason

@@ -301,3 +301,27 @@ def test_log_check_notes_an_open_transaction_and_repair_finishes_it(log: Embedde
     assert repaired.exit_code == 0, repaired.output
     assert read_marker(log.root / "out" / "0") is None and _read(log, committed=False) == []
     assert "open-transaction" not in cli.invoke(app, ["--log", log.url, "log", "check"]).output
+
+
+def test_end_offset_is_not_caught_up_while_a_transaction_is_open(log: EmbeddedLog) -> None:
+    reader = log.reader([("out", 0, 0)])
+    uncommitted = log.reader([("out", 0, 0)], read_committed=False)
+    during: list[tuple[int | None, int | None, int]] = []
+
+    def peek(at: str) -> None:
+        if at == "appended":
+            reader.poll(100)
+            during.append((reader.end_offset("out", 0), uncommitted.end_offset("out", 0), reader.position("out", 0)))
+
+    transactional.STEP_HOOK = peek
+    producer = log.transactional_producer("p")
+    producer.begin()
+    producer.produce("out", b"x", partition=0)
+    producer.produce("out", b"y", partition=0)
+    producer.commit()
+    transactional.STEP_HOOK = None
+    assert during == [(2, 2, 0)]  # the high watermark: position 0 is below it, so not caught up
+    assert _values(reader.poll(100)) == [b"x", b"y"]
+    assert reader.end_offset("out", 0) == 2 == reader.position("out", 0)  # caught up at the stable end
+    reader.close()
+    uncommitted.close()

@@ -33,7 +33,7 @@ from streams.errors import ConfigError, LogCorruptionError, MissingOffsetsError,
 from streams.log.base import GroupConsumer, RebalanceCallback, Reader, Record, TopicPartition
 from streams.log.embedded.partition import gaps_allowed, is_declared, locate, open_segment, segment_path
 from streams.log.embedded.segment import BAD, INCOMPLETE, find_valid_after, list_segments, parse_records
-from streams.log.embedded.txn import open_lso, read_lso
+from streams.log.embedded.txn import MARKER_NAME, open_lso, read_lso
 
 if TYPE_CHECKING:
     from streams.log.embedded.log import EmbeddedLog
@@ -380,6 +380,22 @@ class EmbeddedReader(Reader):
         if cursor is None:
             raise ConfigError(f"{topic}/{partition} is not assigned to this reader")
         return cursor.next_offset
+
+    def end_offset(self, topic: str, partition: int) -> int | None:
+        """Where the partition ends now, as :meth:`Reader.end_offset` defines it (cheap: a ``stat`` and a ``pread``).
+
+        No transaction open on the partition: its last stable offset, which is then its end.
+        A transaction open (its ``~txn`` marker exists): the high watermark, which a
+        ``read_committed`` reader's position stays below until the transaction ends, so the
+        partition is not "caught up" meanwhile (as on Kafka). ``None`` for a partition without
+        ``~lso`` (an older log): use :meth:`EmbeddedLog.watermarks` there.
+        """
+        cursor = self._cursors.get((topic, partition))
+        if cursor is None:
+            raise ConfigError(f"{topic}/{partition} is not assigned to this reader")
+        if os.path.exists(cursor.directory / MARKER_NAME):
+            return self._log.watermarks(topic, partition)[1]
+        return cursor._stable()
 
     def assignment(self) -> list[TopicPartition]:
         """The partitions this reader reads, in assignment order."""
