@@ -453,7 +453,7 @@ class EmbeddedGroupConsumer(EmbeddedReader, GroupConsumer):
 
     def close(self) -> None:
         """Call ``on_revoke`` with every partition (once), then close."""
-        if not self._closed:
+        if not getattr(self, "_closed", True):  # a constructor that failed half-way has nothing to revoke
             self._closed = True
             if self._on_revoke is not None:
                 self._on_revoke(self.assignment())
