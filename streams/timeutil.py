@@ -6,6 +6,7 @@ All arithmetic is on integers (no float seconds), so every nanosecond survives a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 
 NS_PER_S = 1_000_000_000
@@ -40,6 +41,15 @@ def _civil_to_ns(y: str, mo: str, d: str, h: str, mi: str, s: str, frac: str | N
 
 def parse_iso_ns(text: str) -> int:
     """Strict ISO-8601: ``"2026-01-02T14:30:00.000123456Z"`` -> ns (1 to 9 fractional digits, ``Z`` or ``+hh:mm``)."""
+    if type(text) is str:
+        ns = iso_ns_fast(text)
+        if ns is not None:
+            return ns
+    return _strict_iso_ns(text)
+
+
+def _strict_iso_ns(text: str) -> int:
+    """:func:`parse_iso_ns` by the regular expression alone (every form, every error message)."""
     if not isinstance(text, str):
         raise ValueError(f"timestamp must be a string, got {type(text).__name__}")
     m = _ISO_UTC.fullmatch(text)
@@ -70,10 +80,75 @@ def floor_day_ns(ns: int) -> int:
 
 def parse_fix_time(text: str) -> int:
     """FIX UTCTimestamp ``"20260102-14:30:00.000123456"`` (0 to 9 fractional digits) -> ns since the epoch."""
+    if type(text) is str:
+        ns = fix_time_fast(text)
+        if ns is not None:
+            return ns
+    return _strict_fix_time(text)
+
+
+def _strict_fix_time(text: str) -> int:
+    """:func:`parse_fix_time` by the regular expression alone (every form, every error message)."""
     m = _FIX_TIME.fullmatch(text)
     if m is None:
         raise ValueError(f"{text!r} is not a FIX UTCTimestamp like 20260102-14:30:00.000123456")
     return check_int64(_civil_to_ns(*m.groups(), text=text), f"timestamp {text!r}")
+
+
+# -- fast paths --------------------------------------------------------------------------------
+# A feed's timestamps share their date, hour and minute with their neighbours: the strict parser
+# converts each minute once (``"2026-01-02T14:30"`` -> ns), and the seconds and fraction are sliced
+# from fixed positions. A string of any other shape returns ``None`` and goes to the strict parser,
+# which alone raises (so every error message stays the strict parser's).
+
+_FRAC_NS = (0, 100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1)  # digit k -> ns per unit
+_MINUTES_MAX = 4096  # cached minutes per format (a bound, not a tuning knob: ~3 days of distinct minutes)
+_iso_minutes: dict[str, int] = {}
+_fix_minutes: dict[str, int] = {}
+
+
+def _minute_ns(cache: dict[str, int], key: str, strict: Callable[[str], int], suffix: str) -> int | None:
+    """ns of minute ``key`` by the strict parser of ``key + suffix``, or ``None`` if that is not valid."""
+    try:
+        ns = strict(key + suffix)
+    except ValueError:
+        return None
+    if len(cache) >= _MINUTES_MAX:
+        cache.clear()
+    cache[key] = ns
+    return ns
+
+
+def iso_ns_fast(text: str) -> int | None:
+    """``parse_iso_ns(text)`` for ``YYYY-MM-DDThh:mm:ss.f...Z`` (1 to 9 digits), else ``None`` (other forms, or invalid)."""
+    n = len(text)
+    if 22 <= n <= 30 and text[19] == "." and text[16] == ":" and text[-1] == "Z" and text.isascii():
+        key = text[:16]
+        base = _iso_minutes.get(key)
+        if base is None:
+            base = _minute_ns(_iso_minutes, key, _strict_iso_ns, ":00Z")
+        sec, frac = text[17:19], text[20:-1]
+        if base is not None and sec.isdigit() and sec < "60" and frac.isdigit():
+            ns = base + int(sec) * NS_PER_S + int(frac) * _FRAC_NS[n - 21]
+            if INT64_MIN <= ns <= INT64_MAX:
+                return ns
+    return None
+
+
+def fix_time_fast(text: str) -> int | None:
+    """``parse_fix_time(text)`` for ``YYYYMMDD-hh:mm:ss.f...`` (1 to 9 digits), else ``None`` (other forms, or invalid)."""
+    n = len(text)
+    if 19 <= n <= 27 and text[17] == "." and text[14] == ":" and text.isascii():
+        key = text[:14]
+        base = _fix_minutes.get(key)
+        if base is None:
+            base = _minute_ns(_fix_minutes, key, _strict_fix_time, ":00")
+        sec, frac = text[15:17], text[18:]
+        if base is not None and sec.isdigit() and sec < "60" and frac.isdigit():
+            ns = base + int(sec) * NS_PER_S + int(frac) * _FRAC_NS[n - 18]
+            if INT64_MIN <= ns <= INT64_MAX:
+                return ns
+    return None
 
 
 def format_fix_time(ns: int) -> str:

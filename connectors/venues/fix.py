@@ -19,11 +19,14 @@ values, no repeated tags where FIX allows none. MsgSeqNum is the venue sequence 
 from __future__ import annotations
 
 from typing import ClassVar
+from zlib import adler32
 
 from connectors.venues.events import BookDelta, Heartbeat, MarketEvent, Quote, StatusChange, Trade, VenueMessage
 from connectors.venues.formats import Codec, Inspection, Resolve, instrument
 from connectors.venues.instruments import RefData
-from connectors.venues.scaled import format_decimal, format_fix_time, parse_fix_time, parse_scaled_field
+from connectors.venues.json_fast import Fields
+from connectors.venues.scaled import decimal_fast, format_decimal, format_fix_time, parse_fix_time, parse_scaled_field
+from streams.timeutil import fix_time_fast
 
 SOH = "\x01"
 BEGIN = b"8=FIX.4.4\x01"
@@ -93,6 +96,180 @@ def _unframe(payload: bytes) -> list[tuple[int, str]]:
     return fields
 
 
+def byte_sum(data: bytes, end: int) -> int:
+    """``sum(data[:end])`` in C: ``zlib.adler32``'s low half is 1 + the byte sum mod 65521, exact for 256 bytes at a time."""
+    if end <= 256:
+        return (adler32(data[:end]) & 0xFFFF) - 1
+    view = memoryview(data)[:end]
+    return sum((adler32(view[i : i + 256]) & 0xFFFF) - 1 for i in range(0, end, 256))
+
+
+# -- the fast path: the shapes this module's encoder writes, read with one split on SOH ------------
+# It returns a result only where the strict reader (``_unframe`` + ``FixCodec._read``) returns the
+# same one, and ``None`` for anything else -- other field orders, optional header tags, repeated or
+# unknown tags, timestamps without nanoseconds, unknown symbols -- which the strict reader then
+# reads or refuses with its own message. Tags are compared as the exact strings ``"270"``, so a
+# tag written ``0270`` or with non-ASCII digits never gets past it.
+
+_BEGIN_9 = BEGIN + b"9="
+_X_TAGS = frozenset({"279", "269", "55", "270", "271", "60", "273", "1003", "5797"})
+_W_ENTRY_REST = frozenset({"270", "271", "273"})
+_F_TAGS = frozenset({"55", "326", "58", "60"})
+
+
+def _fix_fast(payload: bytes, ref: RefData) -> Fields | None:
+    """What ``FixCodec`` decodes from ``payload`` if it has the encoder's layout, else ``None``."""
+    if type(payload) is not bytes or not payload.startswith(_BEGIN_9):
+        return None
+    end9 = payload.find(b"\x01", 12)
+    length = payload[12:end9]
+    if end9 < 0 or not length.isdigit() or len(length) > 9:
+        return None
+    body_start = end9 + 1
+    trailer = body_start + int(length)
+    checksum = payload[trailer + 3 : trailer + 6]
+    if (
+        trailer <= body_start or len(payload) != trailer + 7 or payload[trailer : trailer + 3] != b"10="
+        or payload[-1] != 1 or payload[trailer - 1] != 1 or not checksum.isdigit()
+        or int(checksum) != byte_sum(payload, trailer) & 0xFF
+    ):
+        return None
+    try:
+        parts = payload[body_start : trailer - 1].decode().split(SOH)
+    except UnicodeDecodeError:
+        return None
+    if len(parts) < 5:
+        return None
+    msg_type, sender, target, seq_text, sending = parts[0], parts[1], parts[2], parts[3], parts[4]
+    if not (
+        sender.startswith("49=") and len(sender) > 3 and target.startswith("56=") and len(target) > 3
+        and seq_text.startswith("34=") and sending.startswith("52=")
+    ):
+        return None
+    seq_text = seq_text[3:]
+    if not (seq_text.isascii() and seq_text.isdigit()) or len(seq_text) > 18:
+        return None
+    seq = int(seq_text)
+    sent = fix_time_fast(sending[3:])
+    if seq < 1 or sent is None:
+        return None
+    rest = parts[5:]
+    if msg_type == "35=X":
+        return _fast_x(seq, sent, rest, ref)
+    if msg_type == "35=W":
+        return _fast_w(seq, sent, rest, ref)
+    if msg_type == "35=f":
+        top: dict[str, str] = {}
+        for part in rest:
+            tag, _, value = part.partition("=")
+            if not value or tag not in _F_TAGS or tag in top:
+                return None
+            top[tag] = value
+        status = _STATUS.get(top.get("326"))  # type: ignore[arg-type]
+        ts = fix_time_fast(top["60"]) if "60" in top else sent
+        if status is None or ts is None:
+            return None
+        return seq, StatusChange, (top.get("55"), ts, status, top.get("58"))
+    if msg_type == "35=0" and not rest:
+        return seq, Heartbeat, (sent,)
+    return None
+
+
+def _fast_x(seq: int, sent: int, rest: list[str], ref: RefData) -> Fields | None:
+    """35=X with one MD entry: ``268=1``, ``279=...``, then the entry's other tags once each, in any order."""
+    if len(rest) < 2 or rest[0] != "268=1" or not rest[1].startswith("279="):
+        return None
+    entry: dict[str, str] = {}
+    for part in rest[1:]:
+        tag, _, value = part.partition("=")
+        if not value or tag not in _X_TAGS or tag in entry:
+            return None
+        entry[tag] = value
+    symbol, price = entry.get("55"), entry.get("270")
+    if symbol is None or price is None:
+        return None
+    inst = ref.by_symbol(symbol)
+    if inst is None:
+        return None
+    ts = fix_time_fast(entry["60"]) if "60" in entry else sent
+    action = _ACTION.get(entry["279"])
+    price = decimal_fast(price, inst.price_scale)  # type: ignore[assignment]
+    if ts is None or action is None or price is None:
+        return None
+    size = entry.get("271")
+    entry_type = entry.get("269")
+    if entry_type == "2":
+        aggressor = entry.get("5797")
+        trade_id = entry.get("1003")
+        if action != "ADD" or size is None or trade_id is None:
+            return None
+        if aggressor is not None and (aggressor := _AGGRESSOR.get(aggressor)) is None:
+            return None
+        size = decimal_fast(size, inst.size_scale)  # type: ignore[assignment]
+        if size is None or size < 0:  # type: ignore[operator]
+            return None
+        return seq, Trade, (symbol, ts, trade_id, price, size, aggressor)
+    if entry_type != "0" and entry_type != "1":
+        return None
+    if size is None:
+        if action != "DELETE":
+            return None
+        size = 0  # type: ignore[assignment]
+    else:
+        size = decimal_fast(size, inst.size_scale)  # type: ignore[assignment]
+        if size is None or size < 0:  # type: ignore[operator]
+            return None
+    return seq, BookDelta, (symbol, ts, _BOOK_SIDE[entry_type], action, price, size)
+
+
+def _fast_w(seq: int, sent: int, rest: list[str], ref: RefData) -> Fields | None:
+    """35=W: ``55`` and ``60`` (once each, any order), ``268=<n>``, then n entries ``269`` + ``270``/``271``/``273``."""
+    top: dict[str, str] = {}
+    i = 0
+    for i, part in enumerate(rest):  # noqa: B007 (i is where the group starts)
+        if part.startswith("268="):
+            break
+        tag, _, value = part.partition("=")
+        if not value or (tag != "55" and tag != "60") or tag in top:
+            return None
+        top[tag] = value
+    else:
+        return None
+    count = rest[i][4:]
+    entries: list[dict[str, str]] = []
+    for part in rest[i + 1 :]:
+        tag, _, value = part.partition("=")
+        if not value:
+            return None
+        if tag == "269":
+            entries.append({"269": value})
+        elif entries and tag in _W_ENTRY_REST and tag not in entries[-1]:
+            entries[-1][tag] = value
+        else:
+            return None
+    symbol = top.get("55")
+    if count != str(len(entries)) or symbol is None:
+        return None
+    inst = ref.by_symbol(symbol)
+    ts = fix_time_fast(top["60"]) if "60" in top else sent
+    if inst is None or ts is None:
+        return None
+    ps, ss = inst.price_scale, inst.size_scale
+    book: list[int | None] = [None, 0, None, 0]  # bid price, bid size, ask price, ask size
+    seen = ""
+    for entry in entries:
+        side, price, size = entry["269"], entry.get("270"), entry.get("271")
+        if (side != "0" and side != "1") or side in seen or price is None or size is None:
+            return None
+        seen += side
+        price, size = decimal_fast(price, ps), decimal_fast(size, ss)  # type: ignore[assignment]
+        if price is None or size is None or size < 0:  # type: ignore[operator]
+            return None
+        at = 0 if side == "0" else 2
+        book[at], book[at + 1] = price, size  # type: ignore[assignment]
+    return seq, Quote, (symbol, ts, *book)
+
+
 def _put(into: dict[int, str], tag: int, value: str, where: str) -> None:
     if tag in into:
         raise ValueError(f"tag {tag} repeated in {where}")
@@ -146,6 +323,7 @@ class FixCodec(Codec):
 
     format: ClassVar[str] = "fix"
     sequenced: ClassVar[bool] = True
+    _fast = staticmethod(_fix_fast)  # type: ignore[assignment]
 
     def _encode(self, msg: VenueMessage, ref: RefData) -> bytes:
         ev = msg.event

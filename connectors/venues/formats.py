@@ -37,6 +37,7 @@ import abc
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from typing import Any, ClassVar
 
 from connectors.venues.errors import UnknownVenueError, VenueFormatError
@@ -54,6 +55,20 @@ from connectors.venues.events import (
     VenueMessage,
 )
 from connectors.venues.instruments import Instrument, RefData
+from connectors.venues.json_fast import (
+    JD_ACTION,
+    JD_AGGRESSOR,
+    JD_SIDE,
+    JD_STATUS,
+    JT_ACTION,
+    JT_AGGRESSOR,
+    JT_KIND,
+    JT_SIDE,
+    JT_STATUS,
+    Fields,
+    json_decimal_fast,
+    json_ticks_fast,
+)
 from connectors.venues.scaled import (
     check_int64,
     format_decimal,
@@ -85,6 +100,12 @@ class Inspection:
     exchange_ts_ns: int
 
 
+# The field values of an event, in its dataclass's order (what ``cls(*values)`` rebuilds): the strict path's tail.
+_FIELD_VALUES: dict[type, Callable[[Any], tuple[Any, ...]]] = {
+    cls: (lambda ev, names=tuple(f.name for f in dataclass_fields(cls)): tuple([getattr(ev, n) for n in names]))
+    for cls in (Trade, Quote, BookDelta, StatusChange, Heartbeat)
+}
+
 # An instrument resolver: None in inspect mode (structure only, numbers not scaled).
 Resolve = Callable[[str | int], Instrument] | None
 
@@ -113,7 +134,26 @@ class Codec(abc.ABC):
 
     def decode(self, payload: bytes, ref: RefData) -> VenueMessage:
         """Parse ``payload`` into a neutral message scaled by ``ref``'s instruments."""
+        seq, cls, values = self.decode_fields(payload, ref)
+        return VenueMessage(seq, cls(*values))
 
+    def decode_fields(self, payload: bytes, ref: RefData) -> Fields:
+        """:meth:`decode` without the objects: ``(seq, event class, the event's field values in order)``.
+
+        The format's fast path (:meth:`_fast`) answers for well-formed messages; anything it does
+        not vouch for goes to the strict reader, which raises :class:`VenueFormatError` with the cause.
+        """
+        fast = self._fast(payload, ref)
+        if fast is not None:
+            return fast
+        event = self._strict(payload, ref)
+        return event[0], type(event[1]), _FIELD_VALUES[type(event[1])](event[1])
+
+    def _fast(self, payload: bytes, ref: RefData) -> Fields | None:
+        """``decode_fields`` for a message the format's fast path can vouch for, else ``None`` (no exception)."""
+        return None
+
+    def _strict(self, payload: bytes, ref: RefData) -> tuple[int | None, MarketEvent]:
         def resolve(key: str | int) -> Instrument:
             inst = ref.by_symbol(key) if isinstance(key, str) else ref.by_number(key)
             if inst is None:
@@ -125,7 +165,7 @@ class Codec(abc.ABC):
         except ValueError as exc:
             raise self.error(str(exc)) from None
         assert event is not None
-        return VenueMessage(seq, event)
+        return seq, event
 
     def inspect(self, payload: bytes) -> Inspection:
         """Check ``payload``'s structure (fields, types, decimal and time syntax) without reference data."""
@@ -223,12 +263,9 @@ def _ts_ns(value: int) -> int:
 
 # -- json-decimal ---------------------------------------------------------------------------
 
-_JD_SIDE = {"bid": "BUY", "ask": "SELL"}
+_JD_SIDE, _JD_AGGRESSOR, _JD_ACTION, _JD_STATUS = JD_SIDE, JD_AGGRESSOR, JD_ACTION, JD_STATUS
 _JD_SIDE_OUT = {v: k for k, v in _JD_SIDE.items()}
-_JD_AGGRESSOR = {"buy": "BUY", "sell": "SELL"}
-_JD_ACTION = {"add": "ADD", "update": "CHANGE", "delete": "DELETE"}
 _JD_ACTION_OUT = {v: k for k, v in _JD_ACTION.items()}
-_JD_STATUS = {s.lower(): s for s in TRADING_STATUSES}
 
 
 class JsonDecimalCodec(Codec):
@@ -236,6 +273,9 @@ class JsonDecimalCodec(Codec):
 
     format = "json-decimal"
     sequenced = False
+
+    def _fast(self, payload: bytes, ref: RefData) -> Fields | None:
+        return json_decimal_fast(payload, ref)
 
     def _encode(self, msg: VenueMessage, ref: RefData) -> bytes:
         ev = msg.event
@@ -332,12 +372,8 @@ class JsonDecimalCodec(Codec):
 
 # -- json-ticks -----------------------------------------------------------------------------
 
-_JT_KIND = {"T": "trade", "Q": "quote", "B": "book", "S": "status", "H": "heartbeat"}
+_JT_KIND, _JT_SIDE, _JT_AGGRESSOR, _JT_ACTION, _JT_STATUS = JT_KIND, JT_SIDE, JT_AGGRESSOR, JT_ACTION, JT_STATUS
 _JT_KIND_OUT = {v: k for k, v in _JT_KIND.items()}
-_JT_SIDE = dict(enumerate(SIDES))  # 0 = bid (BUY), 1 = ask (SELL)
-_JT_AGGRESSOR = {"B": "BUY", "S": "SELL"}
-_JT_ACTION = dict(enumerate(BOOK_ACTIONS))  # 0 add, 1 change, 2 delete
-_JT_STATUS = dict(enumerate(TRADING_STATUSES))
 
 
 def _ticks(value: int, step: int, what: str) -> int:
@@ -351,6 +387,9 @@ class JsonTicksCodec(Codec):
 
     format = "json-ticks"
     sequenced = True
+
+    def _fast(self, payload: bytes, ref: RefData) -> Fields | None:
+        return json_ticks_fast(payload, ref)
 
     def _encode(self, msg: VenueMessage, ref: RefData) -> bytes:
         ev = msg.event

@@ -37,6 +37,36 @@ def is_decimal(text: str) -> bool:
     return _DECIMAL.fullmatch(text) is not None
 
 
+_POW10 = tuple(10**i for i in range(19))  # every scale an instrument may have (0..18)
+
+
+def decimal_fast(text: str, scale: int) -> int | None:
+    """``parse_decimal(text, scale)`` when ``text`` is a plain decimal with at most ``scale`` decimal places, else ``None``.
+
+    No regex, no exception: split on ``.``, check ASCII digits, ``int()`` the parts. ``None`` means
+    "ask :func:`parse_decimal`" (more places than the scale, a bad character, beyond int64 ...),
+    which alone raises, so its error messages stay the only ones.
+    """
+    if not text.isascii() or not 0 <= scale <= 18:
+        return None
+    whole, dot, frac = text.partition(".")
+    sign = whole[:1]
+    if sign == "-" or sign == "+":
+        whole = whole[1:]
+    if not whole.isdigit() or len(whole) > 19:  # 19 digits: anything longer is beyond int64 (or leading zeros)
+        return None
+    if dot:
+        places = len(frac)
+        if places > scale or not frac.isdigit():  # "".isdigit() is False: "1." is not a decimal
+            return None
+        value = int(whole) * _POW10[scale] + int(frac) * _POW10[scale - places]
+    else:
+        value = int(whole) * _POW10[scale]
+    if sign == "-":
+        value = -value
+    return value if INT64_MIN <= value <= INT64_MAX else None
+
+
 def parse_decimal(text: str, scale: int) -> int:
     """``"187.25"`` at ``scale`` 4 -> ``1872500``, exactly.
 
@@ -44,6 +74,15 @@ def parse_decimal(text: str, scale: int) -> int:
     anything that would lose precision raises :class:`ValueError`, as does anything
     that is not a plain ASCII decimal or does not fit in int64.
     """
+    if type(text) is str:
+        value = decimal_fast(text, scale)
+        if value is not None:
+            return value
+    return _strict_decimal(text, scale)
+
+
+def _strict_decimal(text: str, scale: int) -> int:
+    """:func:`parse_decimal` by the regular expression alone (every form, every error message)."""
     if not isinstance(text, str):
         raise ValueError(f"decimal must be a string, got {type(text).__name__}")
     m = _DECIMAL.fullmatch(text)

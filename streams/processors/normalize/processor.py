@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from connectors.venues.errors import VenueFormatError
+from connectors.venues.events import Heartbeat, StatusChange
 from connectors.venues.formats import Codec, codec_for
 from connectors.venues.instruments import Instrument, RefData
 from streams.errors import ConfigError, PoisonError
@@ -213,24 +214,25 @@ class NormalizeProcessor(Processor):
         return [out]
 
     def _normalize(self, v: dict[str, Any], venue: str, seq: int | None, recv: int) -> Output:
+        payload = v["payload"]
         codec = self._codecs.get((venue, v["format"])) or self._codec(venue, v["format"])
         ref = self._ref
         try:
-            decoded = codec.decode(v["payload"], ref)
+            decoded_seq, cls, f = codec.decode_fields(payload, ref)
         except VenueFormatError as exc:
-            raise rules.classify(codec, v["payload"], ref, exc) from None
-        if decoded.seq != seq:
-            raise Reject(rules.SEQ_MISMATCH, f"venue {venue!r}: the record says seq {seq}, its payload says {decoded.seq}")
-        ev = decoded.event
-        symbol = ev.symbol
+            raise rules.classify(codec, payload, ref, exc) from None
+        if decoded_seq != seq:
+            raise Reject(rules.SEQ_MISMATCH, f"venue {venue!r}: the record says seq {seq}, its payload says {decoded_seq}")
         inst = None
-        if symbol is not None:
-            inst = ref.by_symbol(symbol)
-            if inst is None:  # status messages name symbols the codec does not look up
-                raise Reject(rules.UNKNOWN_SYMBOL, f"venue {venue!r}: symbol {symbol!r} is not in refdata.instruments")
-        elif ev.kind == "status":
-            self._trading[venue] = ev.status  # type: ignore[union-attr]
-        schema, key, value = rules.record(venue, ev, recv, seq, inst)
+        if cls is not Heartbeat:
+            symbol = f[0]
+            if symbol is not None:
+                inst = ref.by_symbol(symbol)
+                if inst is None:  # status messages name symbols the codec does not look up
+                    raise Reject(rules.UNKNOWN_SYMBOL, f"venue {venue!r}: symbol {symbol!r} is not in refdata.instruments")
+            elif cls is StatusChange:
+                self._trading[venue] = f[2]
+        schema, key, value = rules.record(venue, cls, f, recv, seq, inst)
         return Output(OUTPUT_TOPIC, key, schema, value)
 
     def _flush(self, outputs: list[Output]) -> list[Output]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.venues.errors import VenueFormatError
-from connectors.venues.events import BookDelta, Heartbeat, MarketEvent, Quote, StatusChange, Trade
+from connectors.venues.events import BookDelta, Heartbeat, Quote, StatusChange, Trade
 from connectors.venues.formats import Codec
 from connectors.venues.instruments import Instrument, RefData
 from streams.processors.base import Reject
@@ -82,53 +82,58 @@ def _off_lot(symbol: str, what: str, size: int, inst: Instrument) -> Reject:
     )
 
 
-def record(venue: str, ev: MarketEvent, recv: int, seq: int | None, inst: Instrument | None) -> tuple[str, str, dict[str, Any]]:
-    """``(schema, key, value)`` of the canonical record for ``ev``; raises :class:`Reject` off the tick or lot grid.
+def record(venue: str, cls: type, f: tuple[Any, ...], recv: int, seq: int | None, inst: Instrument | None) -> tuple[str, str, dict[str, Any]]:
+    """``(schema, key, value)`` of the canonical record for the event ``cls(*f)``; raises :class:`Reject` off the tick or lot grid.
 
-    ``inst`` is the event's instrument (``None`` only for venue-wide status and heartbeats).
+    ``f`` are the event's field values in its dataclass's order, as ``Codec.decode_fields`` returns
+    them (no event object is built on the hot path). ``inst`` is the event's instrument (``None``
+    only for venue-wide status and heartbeats).
     """
-    if type(ev) is Quote:
+    if cls is Quote:
         assert inst is not None
-        tick, lot, sym = inst.tick_size, inst.lot_size, ev.symbol
-        bid, ask = ev.bid_price, ev.ask_price
+        sym, ts, bid, bid_size, ask, ask_size = f
+        tick, lot = inst.tick_size, inst.lot_size
         if bid is not None and bid % tick:
             raise _off_tick(sym, "bid", bid, inst)
         if ask is not None and ask % tick:
             raise _off_tick(sym, "ask", ask, inst)
-        if ev.bid_size % lot:
-            raise _off_lot(sym, "bid size", ev.bid_size, inst)
-        if ev.ask_size % lot:
-            raise _off_lot(sym, "ask size", ev.ask_size, inst)
-        if (bid is None and ev.bid_size) or (ask is None and ev.ask_size):
+        if bid_size % lot:
+            raise _off_lot(sym, "bid size", bid_size, inst)
+        if ask_size % lot:
+            raise _off_lot(sym, "ask size", ask_size, inst)
+        if (bid is None and bid_size) or (ask is None and ask_size):
             raise Reject(MALFORMED_PAYLOAD, f"venue {venue!r}: {sym} quote has a size on an empty side")
         return QUOTE, sym, {
-            "venue": venue, "symbol": sym, "bid_price": bid, "bid_size": ev.bid_size, "ask_price": ask,
-            "ask_size": ev.ask_size, "exchange_ts_ns": ev.exchange_ts_ns, "recv_ts_ns": recv, "seq": seq,
+            "venue": venue, "symbol": sym, "bid_price": bid, "bid_size": bid_size, "ask_price": ask,
+            "ask_size": ask_size, "exchange_ts_ns": ts, "recv_ts_ns": recv, "seq": seq,
         }
-    if type(ev) is BookDelta:
+    if cls is BookDelta:
         assert inst is not None
-        if ev.price % inst.tick_size:
-            raise _off_tick(ev.symbol, "price", ev.price, inst)
-        if ev.size % inst.lot_size:
-            raise _off_lot(ev.symbol, "size", ev.size, inst)
-        return BOOK_DELTA, ev.symbol, {
-            "venue": venue, "symbol": ev.symbol, "action": ev.action, "side": ev.side, "price": ev.price,
-            "size": ev.size, "order_id": None, "exchange_ts_ns": ev.exchange_ts_ns, "recv_ts_ns": recv, "seq": seq,
+        sym, ts, side, action, price, size = f
+        if price % inst.tick_size:
+            raise _off_tick(sym, "price", price, inst)
+        if size % inst.lot_size:
+            raise _off_lot(sym, "size", size, inst)
+        return BOOK_DELTA, sym, {
+            "venue": venue, "symbol": sym, "action": action, "side": side, "price": price,
+            "size": size, "order_id": None, "exchange_ts_ns": ts, "recv_ts_ns": recv, "seq": seq,
         }
-    if type(ev) is Trade:
+    if cls is Trade:
         assert inst is not None
-        if ev.price % inst.tick_size:
-            raise _off_tick(ev.symbol, "price", ev.price, inst)
-        if ev.size % inst.lot_size:
-            raise _off_lot(ev.symbol, "size", ev.size, inst)
-        return TRADE, ev.symbol, {
-            "venue": venue, "symbol": ev.symbol, "trade_id": ev.trade_id, "price": ev.price, "size": ev.size,
-            "aggressor_side": ev.aggressor_side, "exchange_ts_ns": ev.exchange_ts_ns, "recv_ts_ns": recv, "seq": seq,
+        sym, ts, trade_id, price, size, aggressor = f
+        if price % inst.tick_size:
+            raise _off_tick(sym, "price", price, inst)
+        if size % inst.lot_size:
+            raise _off_lot(sym, "size", size, inst)
+        return TRADE, sym, {
+            "venue": venue, "symbol": sym, "trade_id": trade_id, "price": price, "size": size,
+            "aggressor_side": aggressor, "exchange_ts_ns": ts, "recv_ts_ns": recv, "seq": seq,
         }
-    if type(ev) is StatusChange:
-        return VENUE_STATUS, ev.symbol or venue, {
-            "venue": venue, "symbol": ev.symbol, "status": ev.status, "reason": ev.reason,
-            "exchange_ts_ns": ev.exchange_ts_ns, "recv_ts_ns": recv, "feed_state": None, "channel": None,
+    if cls is StatusChange:
+        sym, ts, status, reason = f
+        return VENUE_STATUS, sym or venue, {
+            "venue": venue, "symbol": sym, "status": status, "reason": reason,
+            "exchange_ts_ns": ts, "recv_ts_ns": recv, "feed_state": None, "channel": None,
         }
-    assert type(ev) is Heartbeat
-    return HEARTBEAT, venue, {"venue": venue, "last_seq": seq, "exchange_ts_ns": ev.exchange_ts_ns, "recv_ts_ns": recv}
+    assert cls is Heartbeat
+    return HEARTBEAT, venue, {"venue": venue, "last_seq": seq, "exchange_ts_ns": f[0], "recv_ts_ns": recv}
