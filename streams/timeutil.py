@@ -96,24 +96,25 @@ def _strict_fix_time(text: str) -> int:
 
 
 # -- fast paths --------------------------------------------------------------------------------
-# A feed's timestamps share their date, hour and minute with their neighbours: the strict parser
-# converts each minute once (``"2026-01-02T14:30"`` -> ns), and the seconds and fraction are sliced
-# from fixed positions. A string of any other shape returns ``None`` and goes to the strict parser,
-# which alone raises (so every error message stays the strict parser's).
+# A feed's timestamps share their date and time of day, down to the second, with their neighbours:
+# the strict parser converts each second once (``"2026-01-02T14:30:00"`` -> ns, kept in a bounded
+# cache), and only the fraction is read per timestamp, from its fixed position. A string of any
+# other shape returns ``None`` and goes to the strict parser, which alone raises (so every error
+# message stays the strict parser's).
 
 _FRAC_NS = (0, 100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1)  # digit k -> ns per unit
-_MINUTES_MAX = 4096  # cached minutes per format (a bound, not a tuning knob: ~3 days of distinct minutes)
-_iso_minutes: dict[str, int] = {}
-_fix_minutes: dict[str, int] = {}
+_SECONDS_MAX = 4096  # cached seconds per format: a bound on memory (a miss costs one strict parse)
+_iso_seconds: dict[str, int] = {}
+_fix_seconds: dict[str, int] = {}
 
 
-def _minute_ns(cache: dict[str, int], key: str, strict: Callable[[str], int], suffix: str) -> int | None:
-    """ns of minute ``key`` by the strict parser of ``key + suffix``, or ``None`` if that is not valid."""
+def _second_ns(cache: dict[str, int], key: str, strict: Callable[[str], int], suffix: str) -> int | None:
+    """ns of the second ``key`` by the strict parser of ``key + suffix``, or ``None`` if that is not valid."""
     try:
         ns = strict(key + suffix)
     except ValueError:
         return None
-    if len(cache) >= _MINUTES_MAX:
+    if len(cache) >= _SECONDS_MAX:
         cache.clear()
     cache[key] = ns
     return ns
@@ -122,14 +123,14 @@ def _minute_ns(cache: dict[str, int], key: str, strict: Callable[[str], int], su
 def iso_ns_fast(text: str) -> int | None:
     """``parse_iso_ns(text)`` for ``YYYY-MM-DDThh:mm:ss.f...Z`` (1 to 9 digits), else ``None`` (other forms, or invalid)."""
     n = len(text)
-    if 22 <= n <= 30 and text[19] == "." and text[16] == ":" and text[-1] == "Z" and text.isascii():
-        key = text[:16]
-        base = _iso_minutes.get(key)
+    if 22 <= n <= 30 and text[19] == "." and text[-1] == "Z":
+        key = text[:19]
+        base = _iso_seconds.get(key)
         if base is None:
-            base = _minute_ns(_iso_minutes, key, _strict_iso_ns, ":00Z")
-        sec, frac = text[17:19], text[20:-1]
-        if base is not None and sec.isdigit() and sec < "60" and frac.isdigit():
-            ns = base + int(sec) * NS_PER_S + int(frac) * _FRAC_NS[n - 21]
+            base = _second_ns(_iso_seconds, key, _strict_iso_ns, "Z")
+        frac = text[20:-1]
+        if base is not None and frac.isdigit() and frac.isascii():
+            ns = base + int(frac) * _FRAC_NS[n - 21]
             if INT64_MIN <= ns <= INT64_MAX:
                 return ns
     return None
@@ -138,14 +139,14 @@ def iso_ns_fast(text: str) -> int | None:
 def fix_time_fast(text: str) -> int | None:
     """``parse_fix_time(text)`` for ``YYYYMMDD-hh:mm:ss.f...`` (1 to 9 digits), else ``None`` (other forms, or invalid)."""
     n = len(text)
-    if 19 <= n <= 27 and text[17] == "." and text[14] == ":" and text.isascii():
-        key = text[:14]
-        base = _fix_minutes.get(key)
+    if 19 <= n <= 27 and text[17] == ".":
+        key = text[:17]
+        base = _fix_seconds.get(key)
         if base is None:
-            base = _minute_ns(_fix_minutes, key, _strict_fix_time, ":00")
-        sec, frac = text[15:17], text[18:]
-        if base is not None and sec.isdigit() and sec < "60" and frac.isdigit():
-            ns = base + int(sec) * NS_PER_S + int(frac) * _FRAC_NS[n - 18]
+            base = _second_ns(_fix_seconds, key, _strict_fix_time, "")
+        frac = text[18:]
+        if base is not None and frac.isdigit() and frac.isascii():
+            ns = base + int(frac) * _FRAC_NS[n - 18]
             if INT64_MIN <= ns <= INT64_MAX:
                 return ns
     return None

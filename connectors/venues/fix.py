@@ -131,7 +131,7 @@ def _fix_fast(payload: bytes, ref: RefData) -> Fields | None:
     if (
         trailer <= body_start or len(payload) != trailer + 7 or payload[trailer : trailer + 3] != b"10="
         or payload[-1] != 1 or payload[trailer - 1] != 1 or not checksum.isdigit()
-        or int(checksum) != byte_sum(payload, trailer) & 0xFF
+        or int(checksum) != ((adler32(payload[:trailer]) & 0xFFFF) - 1 if trailer <= 256 else byte_sum(payload, trailer)) & 0xFF
     ):
         return None
     try:
@@ -150,14 +150,15 @@ def _fix_fast(payload: bytes, ref: RefData) -> Fields | None:
     if not (seq_text.isascii() and seq_text.isdigit()) or len(seq_text) > 18:
         return None
     seq = int(seq_text)
-    sent = fix_time_fast(sending[3:])
+    sending = sending[3:]
+    sent = fix_time_fast(sending)
     if seq < 1 or sent is None:
         return None
     rest = parts[5:]
     if msg_type == "35=X":
-        return _fast_x(seq, sent, rest, ref)
+        return _fast_x(seq, sending, sent, rest, ref)
     if msg_type == "35=W":
-        return _fast_w(seq, sent, rest, ref)
+        return _fast_w(seq, sending, sent, rest, ref)
     if msg_type == "35=f":
         top: dict[str, str] = {}
         for part in rest:
@@ -166,7 +167,7 @@ def _fix_fast(payload: bytes, ref: RefData) -> Fields | None:
                 return None
             top[tag] = value
         status = _STATUS.get(top.get("326"))  # type: ignore[arg-type]
-        ts = fix_time_fast(top["60"]) if "60" in top else sent
+        ts = _event_time(top.get("60"), sending, sent)
         if status is None or ts is None:
             return None
         return seq, StatusChange, (top.get("55"), ts, status, top.get("58"))
@@ -175,7 +176,12 @@ def _fix_fast(payload: bytes, ref: RefData) -> Fields | None:
     return None
 
 
-def _fast_x(seq: int, sent: int, rest: list[str], ref: RefData) -> Fields | None:
+def _event_time(text: str | None, sending: str, sent: int) -> int | None:
+    """TransactTime (60) if present (usually the SendingTime text again, already read), else SendingTime."""
+    return sent if text is None or text == sending else fix_time_fast(text)
+
+
+def _fast_x(seq: int, sending: str, sent: int, rest: list[str], ref: RefData) -> Fields | None:
     """35=X with one MD entry: ``268=1``, ``279=...``, then the entry's other tags once each, in any order."""
     if len(rest) < 2 or rest[0] != "268=1" or not rest[1].startswith("279="):
         return None
@@ -191,7 +197,7 @@ def _fast_x(seq: int, sent: int, rest: list[str], ref: RefData) -> Fields | None
     inst = ref.by_symbol(symbol)
     if inst is None:
         return None
-    ts = fix_time_fast(entry["60"]) if "60" in entry else sent
+    ts = _event_time(entry.get("60"), sending, sent)
     action = _ACTION.get(entry["279"])
     price = decimal_fast(price, inst.price_scale)  # type: ignore[assignment]
     if ts is None or action is None or price is None:
@@ -222,7 +228,7 @@ def _fast_x(seq: int, sent: int, rest: list[str], ref: RefData) -> Fields | None
     return seq, BookDelta, (symbol, ts, _BOOK_SIDE[entry_type], action, price, size)
 
 
-def _fast_w(seq: int, sent: int, rest: list[str], ref: RefData) -> Fields | None:
+def _fast_w(seq: int, sending: str, sent: int, rest: list[str], ref: RefData) -> Fields | None:
     """35=W: ``55`` and ``60`` (once each, any order), ``268=<n>``, then n entries ``269`` + ``270``/``271``/``273``."""
     top: dict[str, str] = {}
     i = 0
@@ -251,7 +257,7 @@ def _fast_w(seq: int, sent: int, rest: list[str], ref: RefData) -> Fields | None
     if count != str(len(entries)) or symbol is None:
         return None
     inst = ref.by_symbol(symbol)
-    ts = fix_time_fast(top["60"]) if "60" in top else sent
+    ts = _event_time(top.get("60"), sending, sent)
     if inst is None or ts is None:
         return None
     ps, ss = inst.price_scale, inst.size_scale

@@ -38,16 +38,35 @@ def is_decimal(text: str) -> bool:
 
 
 _POW10 = tuple(10**i for i in range(19))  # every scale an instrument may have (0..18)
+# A feed repeats its prices and sizes (the same levels, round lots): each scale keeps the values of
+# the strings it has read, exact by construction, bounded by clearing when full.
+_CACHE_MAX = 4096
+_CACHES: dict[int, dict[str, int]] = {scale: {} for scale in range(19)}
 
 
 def decimal_fast(text: str, scale: int) -> int | None:
     """``parse_decimal(text, scale)`` when ``text`` is a plain decimal with at most ``scale`` decimal places, else ``None``.
 
-    No regex, no exception: split on ``.``, check ASCII digits, ``int()`` the parts. ``None`` means
-    "ask :func:`parse_decimal`" (more places than the scale, a bad character, beyond int64 ...),
-    which alone raises, so its error messages stay the only ones.
+    No regex, no exception: a cache of the strings already read at ``scale``, else split on ``.``,
+    check ASCII digits, ``int()`` the parts. ``None`` means "ask :func:`parse_decimal`" (more places
+    than the scale, a bad character, beyond int64 ...), which alone raises, so its error messages
+    stay the only ones.
     """
-    if not text.isascii() or not 0 <= scale <= 18:
+    cache = _CACHES.get(scale)
+    if cache is None:  # a scale outside 0..18
+        return None
+    value = cache.get(text)
+    if value is None:
+        value = _plain_decimal(text, scale)
+        if value is not None:
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            cache[text] = value
+    return value
+
+
+def _plain_decimal(text: str, scale: int) -> int | None:
+    if not text.isascii():
         return None
     whole, dot, frac = text.partition(".")
     sign = whole[:1]

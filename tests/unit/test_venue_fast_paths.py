@@ -374,23 +374,23 @@ def test_fix_time_fast_path_agrees_with_the_strict_parser(text):
     assert _verdict(parse_fix_time, text) == strict
 
 
-def test_timestamps_on_other_dates_than_the_cached_minute():
+def test_timestamps_on_other_dates_than_the_cached_one():
     a = parse_iso_ns("2026-01-02T14:30:00.000000001Z")
     assert parse_iso_ns("2026-01-03T14:30:00.000000001Z") == a + DAY_NS  # another date, same time of day
-    assert parse_iso_ns("2026-01-02T14:30:00.000000001Z") == a  # back to the first one: the cache is per minute
+    assert parse_iso_ns("2026-01-02T14:30:00.000000001Z") == a  # back to the first one: the cache is per second
     assert parse_fix_time("20260103-14:30:00.000000001") == a + DAY_NS
     assert parse_iso_ns("2024-03-01T00:00:00.0Z") - parse_iso_ns("2024-02-28T00:00:00.0Z") == 2 * DAY_NS  # leap year
     assert parse_iso_ns("2100-03-01T00:00:00.0Z") - parse_iso_ns("2100-02-28T00:00:00.0Z") == DAY_NS  # not one
 
 
-def test_the_minute_cache_is_bounded_and_stays_correct_when_cleared():
+def test_the_seconds_cache_is_bounded_and_stays_correct_when_cleared():
     base = _strict_iso_ns("2026-01-02T00:00:00Z")
-    for minute in range(timeutil._MINUTES_MAX + 50):
-        h, m = divmod(minute, 60)
-        d, h = divmod(h, 24)
-        text = f"2026-01-{2 + d:02d}T{h:02d}:{m:02d}:07.25Z"
-        assert iso_ns_fast(text) == base + minute * 60_000_000_000 + 7_250_000_000
-        assert len(timeutil._iso_minutes) <= timeutil._MINUTES_MAX
+    for second in range(0, (timeutil._SECONDS_MAX + 50) * 7, 7):
+        m, s = divmod(second, 60)
+        h, m = divmod(m, 60)
+        text = f"2026-01-02T{h:02d}:{m:02d}:{s:02d}.25Z"
+        assert iso_ns_fast(text) == base + second * 1_000_000_000 + 250_000_000
+        assert len(timeutil._iso_seconds) <= timeutil._SECONDS_MAX
 
 
 # -- the checksum --------------------------------------------------------------------------------
@@ -423,3 +423,14 @@ def test_fix_checksum_is_still_checked_on_the_fast_path():
         codec.decode(bad, ref)
     trade = codec.encode(VenueMessage(8, Trade("AAPL", 1_767_364_200_000_000_001, "T", 1_872_500, 5)), ref)
     assert codec.decode(trade, ref).event == Trade("AAPL", 1_767_364_200_000_000_001, "T", 1_872_500, 5)
+
+
+def test_the_decimal_cache_is_bounded_and_exact():
+    from connectors.venues import scaled
+
+    for i in range(scaled._CACHE_MAX + 100):
+        assert decimal_fast(f"{i}.5", 2) == i * 100 + 50
+        assert decimal_fast(f"{i}.5", 2) == i * 100 + 50  # the cached answer is the computed one
+        assert len(scaled._CACHES[2]) <= scaled._CACHE_MAX
+    assert decimal_fast("1.5", 0) is None and parse_decimal("1.50", 1) == 15  # one cache per scale
+    assert decimal_fast("1.5", 19) is None and decimal_fast("1.5", -1) is None  # scales beyond 0..18: strict decides
