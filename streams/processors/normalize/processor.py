@@ -56,11 +56,7 @@ class NormalizeProcessor(Processor):
     def process(self, msg: Message) -> list[Output]:
         """Outputs for one input; raises :class:`Reject` for one that belongs in ``dlq.normalize``."""
         try:
-            if msg.schema == rules.RAW:
-                return self._raw(msg)
-            if msg.schema == rules.INSTRUMENT:
-                return self._instrument(msg)
-            raise Reject(rules.UNEXPECTED_SCHEMA, f"{msg.topic} carries {msg.schema}; normalize reads {rules.RAW} and {rules.INSTRUMENT}")
+            return self._dispatch(msg)
         except Reject as exc:
             self._rejected[exc.reason_code] += 1
             raise
@@ -68,13 +64,23 @@ class NormalizeProcessor(Processor):
     def process_batch(self, msgs: Sequence[Message]) -> list[Result]:
         """:meth:`process` for each input, without the generic per-record overhead."""
         out: list[Result] = []
-        append, process = out.append, self.process
+        append, raw, dispatch, rejected = out.append, self._raw, self._dispatch, self._rejected
         for msg in msgs:
             try:
-                append(process(msg))
+                append(raw(msg) if msg.schema == rules.RAW else dispatch(msg))
+            except Reject as exc:
+                rejected[exc.reason_code] += 1
+                append(exc)
             except PoisonError as exc:
                 append(exc)
         return out
+
+    def _dispatch(self, msg: Message) -> list[Output]:
+        if msg.schema == rules.RAW:
+            return self._raw(msg)
+        if msg.schema == rules.INSTRUMENT:
+            return self._instrument(msg)
+        raise Reject(rules.UNEXPECTED_SCHEMA, f"{msg.topic} carries {msg.schema}; normalize reads {rules.RAW} and {rules.INSTRUMENT}")
 
     def snapshot(self) -> bytes:
         """Reference data, every channel's sequencing and liveness, the clock, pending outputs and counts, as sorted JSON."""
