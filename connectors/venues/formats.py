@@ -274,8 +274,7 @@ class JsonDecimalCodec(Codec):
     format = "json-decimal"
     sequenced = False
 
-    def _fast(self, payload: bytes, ref: RefData) -> Fields | None:
-        return json_decimal_fast(payload, ref)
+    _fast = staticmethod(json_decimal_fast)  # type: ignore[assignment]
 
     def _encode(self, msg: VenueMessage, ref: RefData) -> bytes:
         ev = msg.event
@@ -388,8 +387,7 @@ class JsonTicksCodec(Codec):
     format = "json-ticks"
     sequenced = True
 
-    def _fast(self, payload: bytes, ref: RefData) -> Fields | None:
-        return json_ticks_fast(payload, ref)
+    _fast = staticmethod(json_ticks_fast)  # type: ignore[assignment]
 
     def _encode(self, msg: VenueMessage, ref: RefData) -> bytes:
         ev = msg.event
