@@ -243,7 +243,7 @@ def _int(obj: Mapping[str, Any], key: str, *, minimum: int | None = None, option
 
 def _choice(obj: Mapping[str, Any], key: str, allowed: Mapping[Any, Any]) -> Any:
     value = _get(obj, key)
-    if isinstance(value, bool) or value not in allowed:
+    if isinstance(value, bool) or not isinstance(value, str | int) or value not in allowed:  # a list is unhashable
         raise ValueError(f"field {key!r} must be one of {sorted(allowed, key=str)}, got {value!r}")
     return allowed[value]
 

@@ -302,3 +302,15 @@ def test_time_formats_round_trip(ns):
     assert parse_iso_ns(format_iso_ns(ns)) == ns
     assert parse_fix_time(format_fix_time(ns)) == ns
     assert format_fix_time(T0) == "20260102-14:30:00.000123456"
+
+
+@pytest.mark.parametrize(
+    "venue, doc",
+    [
+        ("alpha", b'{"type":["trade"],"symbol":"AAPL","price":"187.2500","size":"100","ts":"2026-01-02T14:30:00Z","trade_id":"A"}'),
+        ("bravo", b'{"t":{},"i":3,"q":1,"p":18725,"z":100,"ns":1767364200000123456}'),
+    ],
+)
+def test_a_list_or_object_where_a_code_belongs_is_a_format_error_not_a_crash(venue: str, doc: bytes) -> None:
+    with pytest.raises(VenueFormatError, match="must be one of"):
+        codec_for(venue).decode(doc, REF)
