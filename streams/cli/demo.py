@@ -94,6 +94,9 @@ def _normalize(log: object, serde: object) -> None:
     from streams.runtime import Runner, RunOptions
     from streams.runtime.verify import verify
 
+    from streams.runtime.tuning import tune_gc_for_streaming
+
+    tune_gc_for_streaming()
     typer.secho("[3/4] normalize: exactly-once, until every raw message is consumed and committed", bold=True)
     config = NormalizeProcessor.config_class()
     t0 = time.monotonic()

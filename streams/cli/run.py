@@ -86,6 +86,9 @@ def run(
     if metrics_port:
         start_http_server(metrics_port, registry=metrics_registry)
         typer.echo(f"metrics: http://127.0.0.1:{metrics_port}/metrics", err=True)
+    from streams.runtime.tuning import tune_gc_for_streaming
+
+    tune_gc_for_streaming()
     stop = _stop_on_signals()
     typer.echo(f"running {', '.join(r.name for r in runners)} on {st.settings.log} (instance {instance_id})", err=True)
     t0 = time.monotonic()
