@@ -27,6 +27,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +95,7 @@ def passthrough(
     batch: int = 1000,
     timeout_s: float = 120.0,
     producer_overrides: dict[str, Any] | None = None,
+    transform: Callable[[bytes], bytes] | None = None,
 ) -> PassthroughResult:
     """Copy every record of ``source`` to ``sink`` (created like ``source`` when ``None``) in transactions.
 
@@ -101,6 +103,8 @@ def passthrough(
     (``None`` disables that bound). Returns once every record present at the start is copied and
     committed. The output topic is deleted afterwards when this function created it.
     ``producer_overrides``: librdkafka options on top of hftstream's (to try another ``linger.ms``...).
+    ``transform``: applied to every value before it is produced (the runtime benchmark's
+    hand-written decode + encode); ``None`` copies the bytes.
     """
     if not commit_every and not commit_interval_ms:
         raise ValueError("give commit_every, commit_interval_ms or both")
@@ -126,7 +130,7 @@ def passthrough(
     try:
         producer.init_transactions(30)
         consumer.subscribe([source])
-        result = _loop(consumer, producer, sink, total, commit_every, commit_interval_ms, batch, timeout_s)
+        result = _loop(consumer, producer, sink, total, commit_every, commit_interval_ms, batch, timeout_s, transform)
     finally:
         consumer.close()
         producer.flush(10)
@@ -145,6 +149,7 @@ def _loop(
     commit_interval_ms: float | None,
     batch: int,
     timeout_s: float,
+    transform: Callable[[bytes], bytes] | None = None,
 ) -> PassthroughResult:
     every = commit_every or sys.maxsize
     interval = commit_interval_ms / 1000 if commit_interval_ms else float("inf")
@@ -176,11 +181,12 @@ def _loop(
         for m in msgs:
             if m.error() is not None:
                 continue
+            value = m.value() if transform is None else transform(m.value())
             try:
-                produce(sink, m.value(), m.key(), m.partition())
+                produce(sink, value, m.key(), m.partition())
             except BufferError:
                 poll(0.01)
-                produce(sink, m.value(), m.key(), m.partition())
+                produce(sink, value, m.key(), m.partition())
             done += 1
             pending += 1
         if pending >= every or (pending and time.perf_counter() - last_commit >= interval):
@@ -219,6 +225,38 @@ def measure(bootstrap: str, n: int) -> list[PassthroughResult]:
         log = KafkaLog(bootstrap)
         log.delete_topic(source)
         log.close()
+
+
+def run(quick: bool = False, bootstrap: str | None = None) -> list[dict[str, Any]]:
+    """Rows for BENCH.md: the ceiling per commit policy, against commit-every-10,000 (the cost of committing more often).
+
+    Starts and stops a broker when ``bootstrap`` is None.
+    """
+    n = 50_000 if quick else 200_000
+    if bootstrap is None:
+        from streams.cli.dev import load_launcher
+
+        handle = load_launcher().start_broker()
+        try:
+            return run(quick, handle.bootstrap)
+        finally:
+            handle.stop()
+    results = measure(bootstrap, n)
+    base = next(r for r in results if r.commit_every == 10_000)
+    return [
+        {
+            "name": f"raw transactional passthrough, {r.describe().split('  ')[0].strip()}",
+            "subject": "confluent-kafka consume -> produce -> send_offsets + commit (bytes)",
+            "subject_rate": r.rate,
+            "limit": "the same loop committing every 10,000 records",
+            "limit_rate": base.rate,
+            "unit": "msgs/s",
+            "note": f"{n:,} records of {VALUE_BYTES} bytes, {PARTITIONS} partitions; {r.commits} commits, commit p50 "
+                    f"{r.commit_p50_ms:.1f} ms, p99 {r.commit_p99_ms:.1f} ms; broker {bootstrap}",
+        }
+        for r in results
+        if r is not base
+    ]
 
 
 def main() -> int:

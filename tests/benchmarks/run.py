@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import platform
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-MODULES = ["bench_serde", "bench_embedded", "bench_kafka"]
+MODULES = ["bench_serde", "bench_embedded", "bench_kafka", "bench_kafka_eos", "bench_normalize", "bench_runtime"]
 
 
 def _load(name: str):  # type: ignore[no-untyped-def]
@@ -70,14 +71,17 @@ def render(rows: list[dict], command: str, elapsed: float) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer records (a smoke run, not for BENCH.md)")
-    parser.add_argument("--only", action="append", help="run only these modules (bench_serde, bench_embedded, bench_kafka)")
+    parser.add_argument("--only", action="append", help=f"run only these modules ({', '.join(MODULES)})")
+    parser.add_argument("--bootstrap", help="Kafka broker for the Kafka benchmarks (default: each starts its own via the launcher)")
     parser.add_argument("--out", type=Path, help="write the markdown here (e.g. BENCH.md)")
     args = parser.parse_args()
     started = time.monotonic()
     rows: list[dict] = []
     for name in args.only or MODULES:
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        rows.extend(_load(name).run(quick=args.quick))
+        module = _load(name)
+        kwargs = {"bootstrap": args.bootstrap} if "bootstrap" in inspect.signature(module.run).parameters else {}
+        rows.extend(module.run(quick=args.quick, **kwargs))
     command = "make bench" if not args.quick and not args.only else "python tests/benchmarks/run.py " + " ".join(sys.argv[1:])
     text = render(rows, command, time.monotonic() - started)
     print(text)
