@@ -18,6 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+sys.path.insert(0, str(HERE))  # the modules import their siblings (bench_kafka_eos, runtime_worker...)
 MODULES = ["bench_serde", "bench_embedded", "bench_kafka", "bench_kafka_eos", "bench_normalize", "bench_runtime"]
 
 
@@ -25,6 +26,7 @@ def _load(name: str):  # type: ignore[no-untyped-def]
     spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses (and sibling imports) look modules up there
     spec.loader.exec_module(module)
     return module
 

@@ -111,6 +111,7 @@ class TimedRunner(Runner):
     last_commit: float | None = None
     on_commit: Any = None
     on_ready: Any = None
+    profile: Any = None  # a cProfile.Profile enabled at the first record processed (setup and group join excluded)
 
     def _init_pending(self) -> None:
         fresh = bool(self._pending)
@@ -121,6 +122,8 @@ class TimedRunner(Runner):
     def _process(self, task, records) -> None:  # type: ignore[no-untyped-def]
         if self.first_process is None:
             self.first_process = time.perf_counter()
+            if self.profile is not None:
+                self.profile.enable()
         super()._process(task, records)
 
     def _commit(self) -> None:
