@@ -324,7 +324,7 @@ def main() -> int:
     only = {int(x) for x in args.only.split(",")} if args.only else None
     for row in run(args.quick, args.bootstrap, only):
         ratio = row["subject_rate"] / row["limit_rate"] if row.get("limit_rate") else float("nan")
-        print(f"{row['name']:45s} {row['subject_rate']:>12,.1f} vs {row['limit_rate']:>12,.1f} {row['unit']}  ratio {ratio:.2f}"
+        print(f"{row['name']:45s} {row['subject_rate']:>12,.2f} vs {row.get('limit_rate') or 0:>12,.1f} {row['unit']}  ratio {ratio:.2f}"
               + (f" (target {row['target']})" if "target" in row else ""))
         if row.get("note"):
             print(f"    {row['note']}")

@@ -1,7 +1,8 @@
 """Run every benchmark and write BENCH.md. Not a test: ``make bench`` (or ``python tests/benchmarks/run.py``).
 
 Each ``bench_*.py`` beside this file exposes ``run(quick: bool = False) -> list[dict]``; a dict holds
-``name, subject, subject_rate, limit, limit_rate, unit`` and optionally ``target`` (a ratio or an
+``name, subject, subject_rate, limit, limit_rate, unit`` (``limit_rate`` ``None`` for an absolute figure with
+nothing to compare against, e.g. a restart time in seconds) and optionally ``target`` (a ratio or an
 absolute rate the issue asks for) and ``note``. Every ratio is against a limit measured in the same run.
 """
 
@@ -31,8 +32,10 @@ def _load(name: str):  # type: ignore[no-untyped-def]
     return module
 
 
-def _fmt_rate(rate: float, unit: str) -> str:
-    return f"{rate:,.0f} {unit}"
+def _fmt_rate(rate: float | None, unit: str) -> str:
+    if rate is None:
+        return "—"
+    return f"{rate:,.2f} {unit}" if unit in ("s", "ms") else f"{rate:,.0f} {unit}"
 
 
 def _target(row: dict) -> str:
@@ -59,10 +62,10 @@ def render(rows: list[dict], command: str, elapsed: float) -> str:
         "|---|---|---:|---|---:|---:|---|",
     ]
     for r in rows:
-        ratio = r["subject_rate"] / r["limit_rate"] if r.get("limit_rate") else float("nan")
+        ratio = f"{r['subject_rate'] / r['limit_rate']:.2f}" if r.get("limit_rate") else "—"
         lines.append(
             f"| {r['name']} | {r['subject']} | {_fmt_rate(r['subject_rate'], r['unit'])} | {r['limit']} | "
-            f"{_fmt_rate(r['limit_rate'], r['unit'])} | {ratio:.2f} | {_target(r)} |"
+            f"{_fmt_rate(r.get('limit_rate'), r['unit'])} | {ratio} | {_target(r)} |"
         )
     notes = [f"- **{r['name']}**: {r['note']}" for r in rows if r.get("note")]
     if notes:
