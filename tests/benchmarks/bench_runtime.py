@@ -171,11 +171,14 @@ def normalize_feed(root: Path, events: int) -> tuple[EmbeddedLog, int]:
 
 
 def copy_to_kafka(src: EmbeddedLog, kafka: KafkaLog, prefix: str, combined: str) -> None:
-    """Every topic of the feed to ``<prefix><topic>`` (same partitions, keys, values, timestamps), and the raw
+    """The feed's topics to ``<prefix><topic>`` (same partitions, keys, values, timestamps), and the raw
     records once more into ``combined`` (the ceiling's single input topic)."""
     kafka.create_topic(TopicSpec(combined, 4))
+    kafka.create_topic(TopicSpec(prefix + normalize_module.OUTPUT_TOPIC, 8))
     with kafka.producer() as producer:
         for t in src.list_topics():
+            if not (t.name.startswith("md.raw.") or t.name == INSTRUMENTS_TOPIC):
+                continue  # the embedded run's own outputs, dead letters and state
             kafka.create_topic(TopicSpec(prefix + t.name, t.partitions))
             reader = src.reader([(t.name, p, 0) for p in range(t.partitions)])
             while batch := reader.poll(10_000, timeout=0.0):
