@@ -8,10 +8,11 @@ from pydantic import ValidationError
 from matching_support import CANCEL, NEW, T0, Desk, kinds, new_value, of, order_events
 from streams.processors import PROCESSORS
 from streams.processors.base import Input, Message, Reject
+from streams.processors.matching.book import Level
 from streams.processors.matching import MatchingConfig, MatchingProcessor
 from streams.processors.matching.orders import (
     ACCEPTED, CANCELLED, FILLED, NEW as NEW_STATE, PARTIALLY_FILLED, REJECTED, STATE, TRANSITIONS, IllegalTransition,
-    Order, StateMachineBug, advance,
+    StateMachineBug, advance, new_order,
 )
 from streams.processors.matching.processor import InvariantViolation
 
@@ -418,7 +419,7 @@ def test_process_batch_dead_letters_in_place_and_goes_on() -> None:
 def test_state_machine_allows_only_its_transitions() -> None:
     assert TRANSITIONS[NEW_STATE] == {ACCEPTED, REJECTED}
     assert all(not TRANSITIONS[s] for s in (FILLED, CANCELLED, "EXPIRED", REJECTED))
-    o = Order(("X:1", "A", True, P, 10, 0, 10, 0, -1, NEW_STATE, {"client_order_id": "c"}))
+    o = new_order("X:1", "A", True, P, 10, {"client_order_id": "c"})
     with pytest.raises(StateMachineBug):
         advance(o, FILLED)  # NEW -> FILLED skips acceptance
     advance(o, ACCEPTED)
@@ -435,7 +436,8 @@ def test_state_machine_allows_only_its_transitions() -> None:
 def test_check_invariants_halts_on_a_crossed_book_or_lost_quantity() -> None:
     d = desk_with_asks(("A", "a1", 10, P))
     d.proc.check_invariants()
-    d.proc.engine.markets["AAPL"].book.bid_size[P + 1] = 5  # corrupt: a bid above the ask
+    level = d.proc.engine.markets["AAPL"].book.bids[P + 1] = Level()  # corrupt: a bid above the ask
+    level.size = 5
     with pytest.raises(InvariantViolation, match="crossed book"):
         d.proc.check_invariants()
     d = desk_with_asks(("A", "a1", 10, P))

@@ -63,7 +63,7 @@ from streams.processors.matching.book import Book, Fill
 from streams.processors.matching.config import MatchingConfig
 from streams.processors.matching.orders import (
     ACCEPTED, ACCOUNT, BUY, CANCELLED, CLOSED, CMD, CUM, EXPIRED, FILLED, LEAVES, OID, OPEN, PARTIALLY_FILLED, PRICE, QTY,
-    REJECTED, STATE, DuplicateOrder, Order, OrderClosed, UnknownOrder, advance,
+    REJECTED, STATE, DuplicateOrder, Order, OrderClosed, UnknownOrder, advance, new_order,
 )
 
 INVALID_QUANTITY = "INVALID_QUANTITY"
@@ -127,12 +127,12 @@ class Engine:
         if problem is None and v.get("post_only") and book.crosses(buy, price):
             problem = POST_ONLY_WOULD_CROSS, f"post-only {v['side']} at {price} would execute against the book (best {book.best(not buy)})"
         if problem is not None:
-            advance(Order((None, account, buy, price, qty, 0, qty, 0, -1, "NEW", v)), REJECTED)
+            advance(new_order(None, account, buy, price, qty, v), REJECTED)
             self._count(f"rejected.{problem[0]}")
             out.append(events.rejected(v, None, "NEW", problem[0], problem[1], ts))
             return out
         n = m.orders = m.orders + 1
-        o = Order((f"{symbol}:{n}", account, buy, price, qty, 0, qty, 0, -1, "NEW", v))
+        o = [f"{symbol}:{n}", account, buy, price, qty, 0, qty, 0, -1, "NEW", v]
         advance(o, ACCEPTED)
         self.qty_in += qty
         self._count("accepted")
@@ -324,7 +324,7 @@ class Engine:
         for (buy, price), change in moved.items():
             if not change:
                 continue
-            after = (book.bid_size if buy else book.ask_size).get(price, 0)
+            after = book.level_size(buy, price)
             action = "DELETE" if after == 0 else "ADD" if after == change else "CHANGE"
             m.md_seq += 1
             out.append(events.delta(symbol, action, buy, price, after, venue, ts, m.md_seq))

@@ -25,7 +25,7 @@ where ``closed`` is what a cancel (any reason) or an expiry removed. A replace c
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 from streams.errors import HftError
 from streams.processors.base import Reject
@@ -92,43 +92,41 @@ class OrderClosed(IllegalTransition):
         super().__init__(code, f"{command.lower()} of order {order_id}: it is {state}{detail}")
 
 
-# Field positions of an Order (it is a list: built in ~1/3 of the time of a slots object, read as fast).
+# An order is a plain list indexed by these positions. Not a class, not even a list subclass:
+# CPython 3.11 specialises o[i] reads and writes for exact lists only, and the book does little
+# else (the subclass cost the book ~20% against the minimal heapq book; a slots class more).
 OID, ACCOUNT, BUY, PRICE, QTY, CUM, LEAVES, CLOSED, PRIO, STATE, CMD = range(11)
 FIELDS = ("order_id", "account", "buy", "price", "quantity", "cum", "leaves", "closed", "prio", "state", "cmd")
 
+Order: TypeAlias = list[Any]
+"""One order: ``[order_id, account, buy, price, quantity, cum, leaves, closed, prio, state, cmd]``.
 
-class Order(list):  # type: ignore[type-arg]
-    """One order, as a list indexed by the field constants above (hot code indexes; the properties are for the rest).
-
-    ``buy`` is the side as a bool; ``cum`` the quantity executed so far; ``price`` is ``None`` for a market order; ``quantity`` is the
-    current total (a replace changes it and ``price``). ``prio`` is the order's place in time
-    priority on its book (unique per book), ``-1`` when it is not resting. ``cmd`` is the
-    ``NewOrder`` command the order came from: its identity and the terms that never change
-    (``client_order_id``, ``symbol``, ``order_type``, ``tif``, ``post_only``, ``expire_ts_ns``).
-    Build one with :func:`new_order`.
-    """
-
-    __slots__ = ()
-
-    side = property(lambda self: "BUY" if self[BUY] else "SELL", doc="``BUY`` or ``SELL``.")
-    client_order_id = property(lambda self: self[CMD]["client_order_id"])
-    symbol = property(lambda self: self[CMD]["symbol"])
-    expire_ts_ns = property(lambda self: self[CMD].get("expire_ts_ns"))
-
-    def to_row(self) -> list[Any]:
-        """Every field (snapshots); of ``cmd`` only the terms."""
-        row = list(self)
-        cmd = self[CMD]
-        row[CMD] = {k: cmd.get(k) for k in TERMS}
-        return row
-
-    def __repr__(self) -> str:
-        return f"Order({', '.join(f'{f}={v!r}' for f, v in zip(FIELDS[:CMD], self))}, cid={self[CMD].get('client_order_id')!r})"
+``buy`` is the side as a bool; ``price`` is ``None`` for a market order; ``quantity`` is the
+current total (a replace changes it and ``price``); ``cum`` is the quantity executed so far.
+``prio`` is the order's place in time priority on its book (unique per book), ``-1`` when it is
+not resting. ``cmd`` is the ``NewOrder`` command the order came from: its identity and the terms
+that never change (``client_order_id``, ``symbol``, ``order_type``, ``tif``, ``post_only``,
+``expire_ts_ns``). Build one with :func:`new_order` (hot paths write the literal).
+"""
 
 
-def new_order(order_id: str, account: str, buy: bool, price: int | None, quantity: int, cmd: dict[str, Any]) -> Order:
-    """A ``NEW`` order with nothing filled, nothing closed and not resting."""
-    return Order((order_id, account, buy, price, quantity, 0, quantity, 0, -1, NEW, cmd))
+def new_order(order_id: str | None, account: str, buy: bool, price: int | None, quantity: int, cmd: dict[str, Any]) -> Order:
+    """A ``NEW`` order with nothing executed, nothing closed and not resting."""
+    return [order_id, account, buy, price, quantity, 0, quantity, 0, -1, NEW, cmd]
+
+
+def describe(o: Order) -> str:
+    """The order's fields by name, for messages."""
+    fields = ", ".join(f"{f}={v!r}" for f, v in zip(FIELDS[:CMD], o))
+    return f"Order({fields}, client_order_id={o[CMD].get('client_order_id')!r})"
+
+
+def to_row(o: Order) -> list[Any]:
+    """The order as a snapshot row: every field; of ``cmd`` only the terms."""
+    row = list(o)
+    cmd = o[CMD]
+    row[CMD] = {k: cmd.get(k) for k in TERMS}
+    return row
 
 
 TERMS = ("client_order_id", "symbol", "order_type", "tif", "post_only", "expire_ts_ns")
@@ -138,6 +136,6 @@ def advance(order: Order, state: str) -> None:
     """Move ``order`` to ``state``; :class:`StateMachineBug` when the state machine forbids it."""
     current = order[STATE]
     if state not in TRANSITIONS[current]:
-        raise StateMachineBug(f"order {order[OID] or order.client_order_id}: {current} -> {state} is not a transition")
+        raise StateMachineBug(f"order {order[OID] or order[CMD].get('client_order_id')}: {current} -> {state} is not a transition")
     order[STATE] = state
 
