@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from streams.processors.base import Processor
 from streams.processors.ledger import LedgerProcessor
+from streams.processors.matching import MatchingProcessor
 from streams.processors.normalize import NormalizeProcessor
 from streams.processors.reconcile import ReconcileProcessor
 from streams.processors.risk import RiskProcessor
@@ -16,6 +17,7 @@ from streams.processors.risk import RiskProcessor
 PROCESSORS: dict[str, type[Processor]] = {
     NormalizeProcessor.name: NormalizeProcessor,
     RiskProcessor.name: RiskProcessor,
+    MatchingProcessor.name: MatchingProcessor,
     LedgerProcessor.name: LedgerProcessor,
     ReconcileProcessor.name: ReconcileProcessor,
 }
