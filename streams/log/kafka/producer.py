@@ -160,6 +160,16 @@ class KafkaProducer(Producer):
     def _callback_error(self, exc: KafkaException | SystemError, doing: str) -> Exception:
         """A client call that serves callbacks failed: a fatal client error (see ``unwrap_callback_error``)."""
         cause = unwrap_callback_error(exc)
+        if cause is None and isinstance(exc, SystemError):
+            # confluent-kafka can also return NULL without an exception set once the producer is fenced
+            # (seen under load): the fatal error is then the one error_cb reports
+            if self._errors.fatal is None:
+                try:
+                    self._p.poll(0)
+                except Exception:  # only serving error_cb here; the fatal error is what matters
+                    pass
+            if self._errors.fatal is not None:
+                return self._error(self._errors.fatal, doing=doing)
         if cause is None:
             raise exc  # a bug of ours inside a callback: keep the traceback
         return self._error(cause, doing=doing)
