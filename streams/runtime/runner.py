@@ -158,6 +158,7 @@ class Runner:
         self._consumer: GroupConsumer | None = None
         self._last_commit = time.monotonic()
         self._revoking = False  # set while closing: the final revoke must not commit again
+        self._others_checked = 0.0  # when idle() last asked the group about partitions we do not own
         self.group = group_of(self.name)
         self.transactional_id = f"hftstream.{self.name}.{self.options.instance_id}"
 
@@ -449,10 +450,35 @@ class Runner:
         m.records_out.inc(c.records_out)
 
     def idle(self) -> bool:
-        """Every input consumed, everything committed, no task waiting to be recovered."""
+        """Every input consumed and committed -- by this instance's tasks *and* by the group's other members.
+
+        A partition this instance does not own (another instance's, or a killed one's that the
+        group has not yet taken away) counts only once the group's committed offset reached its
+        end: ``--until-idle`` means the whole input is done, not this instance's share of it.
+        """
         if self._pending or any(t.moved() for t in self.tasks.values()):
             return False
-        return all(t.merger.idle() for t in self.tasks.values())
+        if not all(t.merger.idle() for t in self.tasks.values()):
+            return False
+        return self._others_done()
+
+    def _others_done(self) -> bool:
+        consumer = self._consumer
+        if consumer is None:
+            return True
+        now = time.monotonic()
+        if now < self._others_checked + 0.5:
+            return False
+        self._others_checked = now
+        for topic in self.plan.keyed:
+            for p in range(self.plan.partitions[topic]):
+                if p in self.tasks:
+                    continue
+                committed = consumer.committed(topic, p)
+                low, high = self.log.watermarks(topic, p)
+                if (committed if committed is not None else low) < high:
+                    return False
+        return True
 
 
 def run_processor(
