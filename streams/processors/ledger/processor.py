@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from streams.errors import ConfigError, HftError, PoisonError
-from streams.processors.base import Input, Message, Output, Processor, Reject, Result
+from streams.errors import HftError
+from streams.processors.base import Input, Message, Output, Processor, Reject, dump_state, load_state
 from streams.processors.ledger.book import Position, fee_amount, fits, mid
 from streams.processors.ledger.config import LedgerConfig
 from streams.processors.ledger.journal import DEBIT, Posting, fill_journal
@@ -44,6 +42,7 @@ class LedgerProcessor(Processor):
     """Task ``task`` of the ledger: partition ``task`` of ``fills`` plus all reference data and market data."""
 
     name: ClassVar[str] = "ledger"
+    returns_lists: ClassVar[bool] = True  # process() returns lists: process_batch skips the copy
     config_class: ClassVar[type[LedgerConfig]] = LedgerConfig
 
     def __init__(self, config: LedgerConfig, task: int) -> None:
@@ -87,17 +86,6 @@ class LedgerProcessor(Processor):
         except Reject as exc:
             self._rejected[exc.reason_code] += 1
             raise
-
-    def process_batch(self, msgs: Sequence[Message]) -> list[Result]:
-        """:meth:`process` for each input, without the generic per-record overhead."""
-        out: list[Result] = []
-        append, process = out.append, self.process
-        for msg in msgs:
-            try:
-                append(process(msg))
-            except PoisonError as exc:
-                append(exc)
-        return out
 
     def check_invariants(self) -> None:
         """Raise :class:`LedgerInvariantError` naming the record when the books do not balance.
@@ -143,19 +131,14 @@ class LedgerProcessor(Processor):
             "counts": self._counts,
             "rejected": self._rejected,
         }
-        return json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
+        return dump_state(state)
 
     def restore(self, blob: bytes) -> None:
         """Replace the whole state with a :meth:`snapshot` blob (empty bytes = the initial state)."""
         self._reset()
         if not blob:
             return
-        state = json.loads(blob)
-        if state.get("version") != SNAPSHOT_VERSION:
-            raise ConfigError(
-                f"ledger snapshot version {state.get('version')!r} is not {SNAPSHOT_VERSION}",
-                hint="the snapshot was written by another hftstream version: restart the ledger from its inputs' beginning",
-            )
+        state = load_state(blob, "ledger", SNAPSHOT_VERSION)
         self._instruments = {s: (v[0], v[1], v[2]) for s, v in state["instruments"].items()}
         self._marks = dict(state["marks"])
         self._remarked = dict(state["remarked"])

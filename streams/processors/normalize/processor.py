@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -11,7 +10,7 @@ from connectors.venues.events import Heartbeat, StatusChange
 from connectors.venues.formats import Codec, codec_for
 from connectors.venues.instruments import Instrument, RefData
 from streams.errors import ConfigError, PoisonError
-from streams.processors.base import Input, Message, Output, Processor, Reject, Result
+from streams.processors.base import Input, Message, Output, Processor, Reject, Result, dump_state, load_state
 from streams.processors.normalize import rules
 from streams.processors.normalize.config import NormalizeConfig
 from streams.processors.normalize.sequencing import DUP, GAP, GAPPED, HEALTHY, LATE, STALE, Channel
@@ -93,19 +92,14 @@ class NormalizeProcessor(Processor):
             "pending": [list(o) for o in self._pending],
             "counts": {"normalized": self._normalized, "stale": self._stale, "refdata": self._refdata, "rejected": self._rejected},
         }
-        return json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
+        return dump_state(state)
 
     def restore(self, blob: bytes) -> None:
         """Replace the whole state with a :meth:`snapshot` blob (empty bytes = the initial state)."""
         self._reset()
         if not blob:
             return
-        state = json.loads(blob)
-        if state.get("version") != SNAPSHOT_VERSION:
-            raise ConfigError(
-                f"normalize snapshot version {state.get('version')!r} is not {SNAPSHOT_VERSION}",
-                hint="the snapshot was written by another hftstream version: restart the processor from its inputs' beginning",
-            )
+        state = load_state(blob, "normalize", SNAPSHOT_VERSION)
         for value in state["instruments"]:
             self._put_instrument(value)
         for row in state["channels"]:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import functools
 import heapq
-import json
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from streams.errors import ConfigError, PoisonError
 from streams.ops.signing import sign
-from streams.processors.base import Input, Message, Output, Processor, Reject, Result
+from streams.processors.base import Input, Message, Output, Processor, Reject, dump_state, load_state
 from streams.processors.reconcile.config import ReconcileConfig
 from streams.serde.repo import SchemaRepo
 
@@ -75,6 +72,7 @@ class ReconcileProcessor(Processor):
     """Task ``task`` of the reconciler: partition ``task`` of ``fills`` and of ``exec.reports`` (co-partitioned by account)."""
 
     name: ClassVar[str] = "reconcile"
+    returns_lists: ClassVar[bool] = True  # process() returns lists: process_batch skips the copy
     config_class: ClassVar[type[ReconcileConfig]] = ReconcileConfig
 
     def __init__(self, config: ReconcileConfig, task: int, repo: SchemaRepo | None = None) -> None:
@@ -114,17 +112,6 @@ class ReconcileProcessor(Processor):
             self._rejected[exc.reason_code] += 1
             raise
 
-    def process_batch(self, msgs: Sequence[Message]) -> list[Result]:
-        """:meth:`process` for each input, without the generic per-record overhead."""
-        out: list[Result] = []
-        append, process = out.append, self.process
-        for msg in msgs:
-            try:
-                append(process(msg))
-            except PoisonError as exc:
-                append(exc)
-        return out
-
     def snapshot(self) -> bytes:
         """Pending and open executions, venue states, the clock and counts, as sorted JSON."""
         state = {
@@ -134,19 +121,14 @@ class ReconcileProcessor(Processor):
             "venues": {v: s.to_json() for v, s in self._venues.items()},
             "clock": self._clock, "breaks": self._breaks, "counts": self._counts, "rejected": self._rejected,
         }
-        return json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
+        return dump_state(state)
 
     def restore(self, blob: bytes) -> None:
         """Replace the whole state with a :meth:`snapshot` blob (empty bytes = the initial state)."""
         self._reset()
         if not blob:
             return
-        state = json.loads(blob)
-        if state.get("version") != SNAPSHOT_VERSION:
-            raise ConfigError(
-                f"reconcile snapshot version {state.get('version')!r} is not {SNAPSHOT_VERSION}",
-                hint="the snapshot was written by another hftstream version: restart the reconciler from its inputs' beginning",
-            )
+        state = load_state(blob, "reconcile", SNAPSHOT_VERSION)
         self._fills, self._reports = state["fills"], state["reports"]
         self._missing_venue, self._missing_internal = state["missing_venue"], state["missing_internal"]
         self._venues = {v: VenueState.from_json(row) for v, row in state["venues"].items()}

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from streams.errors import ConfigError, PoisonError
-from streams.processors.base import Input, Message, Output, Processor, Reject, Result
+from streams.processors.base import Input, Message, Output, Processor, Reject, dump_state, load_state
 from streams.processors.risk import checks as c
 from streams.processors.risk.accounts import Account, OpenOrder
 from streams.processors.risk.config import RiskConfig
@@ -42,6 +39,7 @@ class RiskProcessor(Processor):
     """Task ``task`` of pre-trade risk: partition ``task`` of orders.in, fills and order.events, plus every global input."""
 
     name: ClassVar[str] = "risk"
+    returns_lists: ClassVar[bool] = True  # process() returns lists: process_batch skips the copy
     config_class: ClassVar[type[RiskConfig]] = RiskConfig
 
     def __init__(self, config: RiskConfig, task: int, *, repo: SchemaRepo | None = None) -> None:
@@ -90,17 +88,6 @@ class RiskProcessor(Processor):
             raise Reject(UNEXPECTED_SCHEMA, f"{msg.topic} carries {msg.schema}, which risk does not read")
         return handler(msg)
 
-    def process_batch(self, msgs: Sequence[Message]) -> list[Result]:
-        """:meth:`process` for each input, without the generic per-record overhead."""
-        out: list[Result] = []
-        append, process = out.append, self.process
-        for msg in msgs:
-            try:
-                append(process(msg))
-            except PoisonError as exc:
-                append(exc)
-        return out
-
     def snapshot(self) -> bytes:
         """Instruments, controls, market data, every account and the counts, as sorted compact JSON."""
         state = {
@@ -111,19 +98,14 @@ class RiskProcessor(Processor):
             "accounts": {a: acct.to_json() for a, acct in sorted(self.accounts.items())},
             "counts": {"decisions": self.decisions, "generated_cancels": self.generated_cancels},
         }
-        return json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
+        return dump_state(state)
 
     def restore(self, blob: bytes) -> None:
         """Replace the whole state with a :meth:`snapshot` blob (empty bytes = the initial state)."""
         self._reset()
         if not blob:
             return
-        state = json.loads(blob)
-        if state.get("version") != SNAPSHOT_VERSION:
-            raise ConfigError(
-                f"risk snapshot version {state.get('version')!r} is not {SNAPSHOT_VERSION}",
-                hint="the snapshot was written by another hftstream version: restart the processor from its inputs' beginning",
-            )
+        state = load_state(blob, "risk", SNAPSHOT_VERSION)
         self.instruments = {s: tuple(v) for s, v in state["instruments"].items()}  # type: ignore[misc]
         self.controls.load_json(state["controls"])
         self.market.load_json(state["market"])
