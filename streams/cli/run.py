@@ -46,6 +46,9 @@ def run(
     batch: int = typer.Option(5000, "--batch", min=1, help="Most input records per transaction."),
     commit_interval: int = typer.Option(100, "--commit-interval", min=1, help="Commit at least every MS milliseconds."),
     snapshot_every: int = typer.Option(200, "--snapshot-every", min=1, help="Snapshot each task at least every N commits."),
+    snapshot_records: int = typer.Option(
+        200_000, "--snapshot-records", min=1, help="...and at least every N input records (restart replays at most about this many)."
+    ),
     metrics_port: int = typer.Option(0, "--metrics-port", min=0, help="Serve Prometheus /metrics on this port (0: off)."),
     as_json: bool = typer.Option(False, "--json", help="Print the run's counts as JSON."),
     config: str = typer.Option(None, "--config", help="The processor's configuration (YAML or JSON); default: its defaults."),
@@ -73,6 +76,7 @@ def run(
         fail("--config and --name apply to one processor, not to `all`", hint="run that processor on its own")
     options = RunOptions(
         instance_id=instance_id, batch=batch, commit_interval_ms=commit_interval, snapshot_every_commits=snapshot_every,
+        snapshot_every_records=snapshot_records,
         until_idle=until_idle,
     )
     metrics_registry = CollectorRegistry()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -138,6 +139,11 @@ class Runner:
         self.config = config
         self.options = options or RunOptions()
         self.name = name or processor_cls.name  # another name = another group, state and dlq topics
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,200}", self.name):
+            raise ConfigError(
+                f"processor name {self.name!r} is not usable",
+                hint="a processor name is letters, digits, '_' and '-' (it names dlq.<name>, state.<name> and the group)",
+            )
         proto = processor_cls(config, 0)
         ensure_topics(log, [dlq_topic(self.name), state_topic(self.name)])
         self.plan = plan_inputs(log, proto)
@@ -313,7 +319,7 @@ class Runner:
         """Poll, merge and process once. True when records were processed."""
         ready = any(t.merger.buffered() for t in self.tasks.values())
         if self._consumer is not None:
-            got = self._consumer.poll(opts.poll_records, timeout=0.0 if ready else 0.05)
+            got = self._consumer.poll(opts.poll_records, timeout=0.0 if ready else 0.01)
             tasks = self.tasks
             for rec in got:
                 task = tasks.get(rec.partition)
