@@ -20,7 +20,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))  # the modules import their siblings (bench_kafka_eos, runtime_worker...)
-MODULES = ["bench_serde", "bench_embedded", "bench_kafka", "bench_kafka_eos", "bench_normalize", "bench_runtime"]
+MODULES = [
+    "bench_serde", "bench_embedded", "bench_kafka", "bench_kafka_eos", "bench_decoders", "bench_normalize", "bench_runtime",
+    "bench_matching", "bench_risk",
+]
 
 
 def _load(name: str):  # type: ignore[no-untyped-def]
