@@ -73,6 +73,9 @@ def render(rows: list[dict], command: str, elapsed: float) -> str:
     notes = [f"- **{r['name']}**: {r['note']}" for r in rows if r.get("note")]
     if notes:
         lines += ["", "Notes:", ""] + notes
+    profiles = HERE / "PROFILES.md"  # where the time goes for missed targets, and what would close the gap
+    if profiles.exists():
+        lines += ["", profiles.read_text().rstrip()]
     return "\n".join(lines) + "\n"
 
 
