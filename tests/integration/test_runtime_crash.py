@@ -16,37 +16,18 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from runtime_support import Case, Outputs, reference_outputs
+from runtime_support import Case, Outputs
 from streams.serde import Serde
 
 WORK_US = {"embedded": 3_000, "kafka": 8_000}  # per record: keeps a run alive long enough for the kills
 KILLS = 35
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def serde() -> Serde:
-    return Serde.from_settings()
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, serde: Serde) -> Outputs:
-    return reference_outputs(tmp_path_factory.mktemp("ref"), serde)
-
-
-@pytest.fixture(params=["embedded", "kafka"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A log URL: a fresh embedded directory, or the suite's real Kafka broker."""
-    if request.param == "embedded":
-        yield f"embedded://{tmp_path / 'log'}"
-    else:
-        yield f"kafka://{request.getfixturevalue('kafka_bootstrap')}"
 
 
 def test_sigkill_at_random_moments(target: str, tmp_path: Path, serde: Serde, reference: Outputs, unique_name: Callable[[str], str]) -> None:

@@ -9,33 +9,15 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from runtime_support import TOTAL_OUT, Case, Outputs, reference_outputs
+from runtime_support import TOTAL_OUT, Case, Outputs
 from streams.serde import Serde
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def serde() -> Serde:
-    return Serde.from_settings()
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, serde: Serde) -> Outputs:
-    return reference_outputs(tmp_path_factory.mktemp("ref"), serde)
-
-
-@pytest.fixture(params=["embedded", "kafka"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "embedded":
-        yield f"embedded://{tmp_path / 'log'}"
-    else:
-        yield f"kafka://{request.getfixturevalue('kafka_bootstrap')}"
 
 
 def wait_for_output(case: Case, at_least: int, seconds: float = 60) -> None:
