@@ -62,13 +62,17 @@ def _produce_batch(producer: Producer, serde: Serde, schema: str, topic: str, ba
 
 
 def publish_simulation(
-    log: Log, serde: Serde, config: SimConfig, *, batch_size: int = BATCH, progress: Progress | None = None
+    log: Log, serde: Serde, config: SimConfig, *, batch_size: int = BATCH, progress: Progress | None = None,
+    transactional_id: str | None = None,
 ) -> SimSummary:
     """Run ``config``'s simulation into ``log``: instruments to ``refdata.instruments`` first, then ``md.raw.<venue>``.
 
     Missing topics are created from ``infra/topics.yaml``. Records are encoded with
     ``serde.encode_many`` per topic batch of ``batch_size``; ``progress(n)`` is called with
     the number of venue records produced so far after every batch.
+
+    With ``transactional_id`` everything is produced in one transaction: a run killed part-way
+    leaves nothing a ``read_committed`` reader sees, so it can simply be run again (the demo).
     """
     started = time.perf_counter()
     sim = Simulation(config)
@@ -83,7 +87,9 @@ def publish_simulation(
                 "partition count of infra/topics.yaml, or simulate into a fresh log",
             )
     summary = SimSummary(config, list(sim.counts.values()), len(sim.instruments), topics_created=created)
-    producer = log.producer()
+    producer = log.transactional_producer(transactional_id) if transactional_id else log.producer()
+    if transactional_id:
+        producer.begin()  # type: ignore[attr-defined]
     try:
         _produce_batch(producer, serde, INSTRUMENT_SCHEMA, INSTRUMENTS_TOPIC, sim.instrument_records())
         buffers: dict[str, list[SimRecord]] = {t: [] for t in topics[1:]}
@@ -101,7 +107,10 @@ def publish_simulation(
             if buf:
                 _produce_batch(producer, serde, RAW_SCHEMA, topic, buf)
                 produced += len(buf)
-        producer.flush()
+        if transactional_id:
+            producer.commit(None, None)  # type: ignore[attr-defined]
+        else:
+            producer.flush()
         if progress:
             progress(produced)
     finally:

@@ -19,6 +19,11 @@ So on input that is already on the log, the order is a pure function of the inpu
 not of how records happened to be polled or batched; ``hftstream verify`` and recovery
 rely on that. Live, an upstream that is late by more than ``max_wait`` is not waited for
 (the runtime passes ``force=True``), like Kafka Streams' ``max.task.idle.ms``.
+
+**Horizons.** A partition may carry a horizon (:meth:`Merger.set_horizon`, in ms,
+exclusive): its records at or past it are kept buffered, and a partition whose next record
+is past its horizon no longer holds the merge back. :mod:`streams.runtime.lockstep` drives a
+cyclic pipeline slice by slice of event time with them.
 """
 
 from __future__ import annotations
@@ -30,12 +35,13 @@ from collections.abc import Iterable, Sequence
 from streams.log.base import Record, TopicPartition
 
 NS_PER_MS = 1_000_000
+NO_HORIZON = 1 << 62  # ms: no record is that late
 
 
 class PartitionQueue:
     """Buffered records of one input partition, with where reading has got to."""
 
-    __slots__ = ("tp", "rank", "records", "position", "reader_position", "end")
+    __slots__ = ("tp", "rank", "records", "position", "reader_position", "end", "horizon")
 
     def __init__(self, tp: TopicPartition, rank: int, position: int) -> None:
         self.tp = tp
@@ -44,6 +50,11 @@ class PartitionQueue:
         self.position = position  # one past the last record buffered (where a commit resumes once it is handed out)
         self.reader_position = position  # where the reader is (past transaction markers, compacted offsets)
         self.end: int | None = None  # the partition's end as last seen (None: unknown)
+        self.horizon = NO_HORIZON  # ms, exclusive: records at or past it are not handed out
+
+    def ready(self) -> bool:
+        """A record is buffered and its timestamp is before the horizon."""
+        return bool(self.records) and self.records[0].timestamp_ns // NS_PER_MS < self.horizon
 
     def next_offset(self) -> int:
         """The offset of the first record not yet handed out (where a commit resumes)."""
@@ -86,6 +97,23 @@ class Merger:
         if position is not None and position > q.reader_position:
             q.reader_position = position
 
+    def set_horizon(self, horizons: dict[TopicPartition, int] | None) -> None:
+        """Set each listed partition's horizon (ms, exclusive); the others get none."""
+        horizons = horizons or {}
+        for tp, q in self.queues.items():
+            q.horizon = horizons.get(tp, NO_HORIZON)
+
+    def settled(self) -> bool:
+        """Every record before the horizons is buffered: each partition's reader is at its end, or
+        has buffered a record past the partition's horizon (what follows it waits for a later horizon)."""
+        for q in self._ordered:
+            if q.end is not None and q.reader_position >= q.end:
+                continue
+            records = q.records
+            if not records or (records[-1].timestamp_ns // NS_PER_MS < q.horizon and q.ready()):
+                return False
+        return True
+
     def buffered(self) -> int:
         """Records waiting to be handed out."""
         return sum(len(q.records) for q in self.queues.values())
@@ -107,15 +135,20 @@ class Merger:
         out: list[Record] = []
         if limit <= 0:
             return out
-        active = [q for q in self._ordered if q.records]
+        active = [q for q in self._ordered if q.ready()]
         if not active:
             return out
         if not force and len(active) < len(self._ordered) and self.blocked():
             return out
-        if len(active) == 1:  # the others are caught up (or forced): no comparisons needed
-            records = active[0].records
-            for _ in range(min(limit, len(records))):
-                out.append(records.popleft())
+        if len(active) == 1:  # the others are caught up, past their horizon (or forced): no comparisons needed
+            q = active[0]
+            records, horizon = q.records, q.horizon
+            if horizon == NO_HORIZON or records[-1].timestamp_ns // NS_PER_MS < horizon:
+                for _ in range(min(limit, len(records))):
+                    out.append(records.popleft())
+            else:
+                while records and len(out) < limit and records[0].timestamp_ns // NS_PER_MS < horizon:
+                    out.append(records.popleft())
             return out
         heap = [(q.records[0].timestamp_ns // NS_PER_MS, q.rank, q.tp, q) for q in active]
         heapq.heapify(heap)
@@ -124,7 +157,11 @@ class Merger:
             rec = q.records.popleft()
             out.append(rec)
             if q.records:
-                heapq.heapreplace(heap, (q.records[0].timestamp_ns // NS_PER_MS, rank, tp, q))
+                ms = q.records[0].timestamp_ns // NS_PER_MS
+                if ms < q.horizon:
+                    heapq.heapreplace(heap, (ms, rank, tp, q))
+                else:
+                    heapq.heappop(heap)  # the rest of this partition is past its horizon
             else:
                 heapq.heappop(heap)
                 if not force and not q.caught_up():

@@ -165,6 +165,7 @@ class Runner:
         self._last_commit = time.monotonic()
         self._revoking = False  # set while closing: the final revoke must not commit again
         self._others_checked = 0.0  # when idle() last asked the group about partitions we do not own
+        self._horizons: dict[str, int] = {}  # topic -> ms (exclusive), set by the lockstep schedule
         self.group = group_of(self.name)
         self.transactional_id = f"hftstream.{self.name}.{self.options.instance_id}"
 
@@ -257,8 +258,70 @@ class Runner:
 
     def _init_pending(self) -> None:
         for p in sorted(self._pending):
-            self.tasks[p] = self.recover_task(p)
+            self.tasks[p] = task = self.recover_task(p)
+            if self._horizons:
+                self._apply_horizons(task)
         self._pending.clear()
+
+    # -- lockstep (streams.runtime.lockstep) ------------------------------------------
+
+    def set_horizons(self, horizons: dict[str, int]) -> None:
+        """Hand out only records before ``horizons[topic]`` (ms, exclusive); unlisted topics have none."""
+        self._horizons = dict(horizons)
+        for task in self.tasks.values():
+            self._apply_horizons(task)
+
+    def _apply_horizons(self, task: Task) -> None:
+        h = self._horizons
+        task.merger.set_horizon({tp: h[tp[0]] for tp in task.merger.queues if tp[0] in h})
+
+    def step_to_horizon(self, timeout_s: float = 60.0) -> bool:
+        """Process every input record before the horizons in one transaction, in a fixed order; commit.
+
+        Polls until every task is assigned and settled (nothing before its horizons can still
+        arrive), then hands each task's records to its processor, tasks in id order. So what a
+        transaction holds, and the order its outputs are produced in, depend only on the log's
+        contents and the horizons, never on polling or timing. True when records were processed.
+        """
+        deadline = time.monotonic() + timeout_s
+        opts = self.options
+        while True:
+            self._init_pending()
+            if self._consumer is not None:
+                for rec in self._consumer.poll(opts.poll_records, timeout=0.0):
+                    task = self.tasks.get(rec.partition)
+                    if task is not None:
+                        task.merger.add((rec,))
+            for task in self.tasks.values():
+                if task.global_reader is not None:
+                    task.merger.add(task.global_reader.poll(opts.poll_records, timeout=0.0))
+                    self._update_ends(task, task.global_reader, task.global_tps)
+                if self._consumer is not None:
+                    self._update_ends(task, self._consumer, task.keyed)
+            if len(self.tasks) == self.plan.tasks and not self._pending and all(t.merger.settled() for t in self.tasks.values()):
+                break
+            if time.monotonic() > deadline:
+                raise ConfigError(
+                    f"{self.name}: inputs did not settle within {timeout_s:.0f} s "
+                    f"({len(self.tasks)} of {self.plan.tasks} tasks assigned)",
+                    hint="another instance of this processor may hold its group or an upstream transaction is open: "
+                    "stop other `hftstream run` processes on this log and retry",
+                )
+            time.sleep(0.0005)
+        processed = False
+        try:
+            for p in sorted(self.tasks):
+                task = self.tasks[p]
+                while records := task.merger.pop(1 << 62):
+                    self._process(task, records)
+                    processed = True
+            if processed:
+                self._commit()
+        except TransactionAbortableError as exc:
+            logger.warning("%s: transaction aborted (%s); re-processing from the last commit", self.name, exc)
+            self.abort_and_rewind()
+            return self.step_to_horizon(timeout_s)
+        return processed
 
     def recover_task(self, p: int) -> Task:
         """Task ``p`` at its last commit: snapshot restored, later manifests replayed, inputs positioned."""

@@ -118,3 +118,43 @@ def test_order_does_not_depend_on_how_records_arrive_or_batches_are_cut(seed: in
     assert sorted(first) == sorted(ids([r for rs in parts.values() for r in rs]))
     for other in range(3):
         assert run(random.Random(2000 + seed * 10 + other)) == first
+
+
+# -- horizons (streams.runtime.lockstep) -----------------------------------------------------
+
+
+def test_a_horizon_holds_back_records_at_or_past_it_and_settles_the_merge() -> None:
+    m = Merger([(("a", 0), 0, 0), (("b", 0), 0, 0)])
+    m.add([rec("a", 0, 0, 1), rec("a", 0, 1, 9), rec("a", 0, 2, 10), rec("a", 0, 3, 11)])
+    m.set_horizon({("a", 0): 10, ("b", 0): 10})
+    assert not m.settled()  # b may still receive a record before 10
+    m.set_end(("b", 0), 0, 0)
+    assert m.settled()
+    assert ids(m.pop(100)) == [("a", 0, 0), ("a", 0, 1)]
+    assert ids(m.pop(100)) == []  # 10 is the horizon itself: exclusive
+    m.set_horizon({("a", 0): 12, ("b", 0): 12})
+    assert ids(m.pop(100)) == [("a", 0, 2), ("a", 0, 3)]
+
+
+def test_a_partition_with_only_early_records_buffered_is_not_settled_until_at_its_end() -> None:
+    m = Merger([(("a", 0), 0, 0)])
+    m.add([rec("a", 0, 0, 1)])
+    m.set_horizon({("a", 0): 10})
+    assert not m.settled()  # the reader has not reached the end: a record at 5 may follow
+    m.set_end(("a", 0), 5, 1)
+    assert not m.settled()
+    m.add([rec("a", 0, 1, 5), rec("a", 0, 2, 30)])
+    assert m.settled()  # a record past the horizon is buffered: the prefix before it is known
+    assert ids(m.pop(100)) == [("a", 0, 0), ("a", 0, 1)]
+
+
+def test_a_late_record_in_a_partition_holds_back_the_rest_of_that_partition_only() -> None:
+    m = Merger([(("a", 0), 0, 0), (("b", 0), 0, 0)])
+    m.add([rec("a", 0, 0, 1), rec("a", 0, 1, 50), rec("a", 0, 2, 2)])
+    m.add([rec("b", 0, 0, 3)])
+    caught_up(m)
+    m.set_horizon({("a", 0): 10, ("b", 0): 10})
+    assert m.settled()
+    assert ids(m.pop(100)) == [("a", 0, 0), ("b", 0, 0)]
+    m.set_horizon({})
+    assert ids(m.pop(100)) == [("a", 0, 1), ("a", 0, 2)]
