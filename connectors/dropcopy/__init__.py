@@ -1,6 +1,12 @@
-"""The simulated venue drop copy: execution reports derived from our fills, faults injected by seed."""
+"""The simulated venue drop copy: execution reports derived from our fills, faults injected by seed.
 
-from connectors.dropcopy.publish import DropCopySummary, publish_drop_copy, read_fills
-from connectors.dropcopy.simulator import DropCopyConfig, Report, drop_copy, fate
+:func:`drop_copy` is the pure function over a list of fills; :class:`DropCopyProcessor` runs the same
+per-fill derivation exactly-once on the runtime (``hftstream run dropcopy``), fills -> ``exec.reports``.
+"""
 
-__all__ = ["DropCopyConfig", "DropCopySummary", "Report", "drop_copy", "fate", "publish_drop_copy", "read_fills"]
+# The registry first: it imports the processor module, which imports streams.processors.base (one order, no cycle).
+import streams.processors  # noqa: F401  isort: skip
+from connectors.dropcopy.processor import DropCopyProcessor
+from connectors.dropcopy.simulator import DropCopyConfig, OrderTotals, Report, drop_copy, fate, reports_for
+
+__all__ = ["DropCopyConfig", "DropCopyProcessor", "OrderTotals", "Report", "drop_copy", "fate", "reports_for"]

@@ -6,6 +6,7 @@ settings model and its constructor is ``(config, task)``.
 
 from __future__ import annotations
 
+from connectors.dropcopy.processor import DropCopyProcessor
 from streams.processors.base import Processor
 from streams.processors.ledger import LedgerProcessor
 from streams.processors.matching import MatchingProcessor
@@ -19,6 +20,7 @@ PROCESSORS: dict[str, type[Processor]] = {
     RiskProcessor.name: RiskProcessor,
     MatchingProcessor.name: MatchingProcessor,
     LedgerProcessor.name: LedgerProcessor,
+    DropCopyProcessor.name: DropCopyProcessor,  # the simulated venue's drop copy of matching's fills
     ReconcileProcessor.name: ReconcileProcessor,
 }
 
