@@ -1,120 +1,282 @@
-"""``hftstream demo``: the whole pipeline on the embedded defaults, end to end, in one command.
+"""``hftstream demo``: the whole trading pipeline on one log, in one command.
 
-Today the pipeline is: declared topics -> simulated venue feeds -> raw topics -> normalize
-(exactly-once) -> md.normalized, audited by verify. Each later stage (risk, matching, ledger,
-reconcile, the ClickHouse tape) joins here.
+instruments + venue feeds + client orders + operator commands (published once, atomically)
+-> normalize -> risk -> matching -> dropcopy -> ledger -> reconcile, exactly-once on the
+lockstep schedule (streams/runtime/lockstep.py) -> verify -> a paced latency phase -> the
+trader's summary. The same seed and --start give the same digest; a rerun after a SIGKILL
+finishes the work and gives the same digest as an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import json
 import textwrap
+from typing import Any
 
 import typer
 
-from streams.cli.common import progress, state
+from streams.cli.common import fail, progress, state, table
+
+EXAMPLES = """
+Examples:
+
+  hftstream demo                                   # the embedded defaults, ./hftstream-data
+
+  hftstream demo --seed 7 --orders 50000 --json    # one JSON object: digest, counts, fills, pnl, latency
+
+  hftstream demo --data /tmp/hft --reset           # start again from offset 0
+
+  hftstream demo --log kafka://127.0.0.1:9092 --no-latency
+"""
 
 
 def demo(
     ctx: typer.Context,
-    venues: int = typer.Option(4, "--venues", help="Simulated venues (1-8), each with its own message format."),
-    symbols: int = typer.Option(8, "--symbols", help="Instruments per venue."),
-    events: int = typer.Option(40_000, "--events", help="Market-data events across all venues."),
-    seed: int = typer.Option(42, "--seed", help="Simulation seed: the same seed and --start give byte-identical topics."),
-    regime: str = typer.Option("calm", "--regime", help="calm | burst | cancel-storm"),
-    start: str = typer.Option(None, "--start", help="Simulation start (ISO-8601 or ns); default: today 00:00 UTC, inside the raw topics' retention. The same seed and --start give byte-identical topics.", show_default=False),
-    reset: bool = typer.Option(False, "--reset", help="Delete the demo's topics first, so the run starts from offset 0."),
+    seed: int = typer.Option(42, "--seed", help="Simulation seed (feeds, orders, drop copy): same seed and --start, same digest."),
+    orders: int = typer.Option(20_000, "--orders", min=1, help="Client order commands (new, cancel, replace)."),
+    accounts: int = typer.Option(8, "--accounts", min=1, max=64, help="Trading accounts."),
+    venues: int = typer.Option(4, "--venues", min=1, max=8, help="Simulated venues (1-8), each with its own message format."),
+    symbols: int = typer.Option(8, "--symbols", min=1, help="Instruments per venue."),
+    events: int = typer.Option(20_000, "--events", min=0, help="Market-data events across all venues."),
+    regime: str = typer.Option("calm", "--regime", help="Order and market regime: calm | burst | cancel-storm."),
+    start: str = typer.Option(
+        None, "--start", show_default=False,
+        help="Simulation start (ISO-8601 or ns). Default: today 00:00 UTC (inside the raw topics' retention), or the "
+        "start of the run already on --data. Pin it to compare digests across days.",
+    ),
+    slice_ms: int = typer.Option(50, "--slice-ms", min=1, help="Event-time slice of the lockstep schedule, in ms."),
+    reset: bool = typer.Option(False, "--reset", help="Delete the demo's topics, state and groups first: start from offset 0."),
+    verify_: bool = typer.Option(True, "--verify/--no-verify", help="Re-run each processor over its committed inputs and compare."),
+    latency: bool = typer.Option(True, "--latency/--no-latency", help="Measure order-to-outcome latency with paced orders."),
+    latency_rate: int = typer.Option(10_000, "--latency-rate", min=1, help="Orders per second in the paced latency phase."),
+    latency_orders: int = typer.Option(20_000, "--latency-orders", min=1, help="Orders in the paced latency phase."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (progress goes to stderr)."),
 ) -> None:
-    """Run the pipeline end to end on the configured log (default: embedded, ./hftstream-data/log).
+    """Run the whole trading pipeline on the configured log (default: embedded, ./hftstream-data/log).
 
-    1. applies every topic declared in infra/topics.yaml;
-    2. publishes a deterministic simulated market (instruments + raw venue feeds, with a few injected
-       sequence gaps, duplicates, reorders and malformed payloads) on a simulation clock that starts at
-       --start (default: today 00:00 UTC, so the raw topics' 7-day retention keeps it);
-    3. runs the normalize processor exactly-once until every raw message is consumed and committed
-       (canonical market data on md.normalized; bad messages to dlq.normalize with their reason);
-    4. verifies it: re-runs normalize over exactly the committed inputs and compares byte for byte,
-       then shows a slice of md.normalized.
-
-    Examples:
-
-      hftstream demo --seed 7 --reset
-
-      hftstream demo --data /tmp/hft --events 100000
+    \b
+    1. applies every topic of infra/topics.yaml;
+    2. publishes instruments, venue feeds, client orders and signed operator commands, each group
+       in one transaction, unless they are already there (a rerun continues the same run);
+    3. runs normalize, risk, matching, dropcopy, ledger and reconcile exactly-once, slice by slice of
+       event time (one transaction per processor and slice), until everything is consumed;
+    4. verifies each processor: re-runs it over its committed inputs and compares byte for byte;
+    5. measures order-to-outcome latency in a short paced phase on a scratch log (DIR/latency);
+    6. prints what a trader wants to read: fills, rejects by reason, PnL per account, trading state,
+       recon status, throughput, latency; with --json one object with a digest of every output topic.
     """
-    from connectors.venues.publish import publish_simulation
-    from streams.cli.feed import SIM_ADVICE, sim_oldest, sim_start_ns, sim_summary_table, warn_expired
-    from connectors.venues.simulator import INSTRUMENTS_TOPIC, SimConfig, raw_topic
-    from streams.timeutil import format_iso_ns
-    from streams.topics import apply_topics
+    from streams.errors import HftError
 
     st = state(ctx)
-    log, serde = st.log(), st.serde()
-    config = SimConfig(
-        venues=venues, symbols=symbols, events=events, seed=seed, regime=regime, start_ns=sim_start_ns(start),
-        gap_rate=0.001, dup_rate=0.001, reorder_rate=0.001, malformed_rate=0.001,
-    )
-    demo_topics = [INSTRUMENTS_TOPIC] + [raw_topic(v) for v in config.venue_names]
-    existing = {t.name: t for t in log.list_topics()}
-    if reset:
-        from streams.runtime.reset import reset_processor
-
-        for name in [*demo_topics, "md.normalized"]:
-            if name in existing:
-                log.delete_topic(name)
-        reset_processor(log, "normalize")
-    elif any(sum(existing[n].end_offsets) for n in demo_topics if n in existing):
-        typer.echo("note: the demo topics already hold records; this run appends (use --reset to start at offset 0)", err=True)
-
-    typer.secho(f"[1/4] topics: applying infra/topics.yaml to {st.settings.log}", bold=True)
-    changes = apply_topics(log)
-    typer.echo(f"      {sum(c.action == 'created' for c in changes)} created, {len(changes)} declared")
-
-    typer.secho(
-        f"[2/4] feeds: {venues} venues x {symbols} symbols, {events:,} events, seed {seed}, regime {regime}, "
-        f"start {format_iso_ns(config.start_ns)}",
-        bold=True,
-    )
-    with progress("publishing", events) as update:
-        summary = publish_simulation(log, serde, config, progress=(lambda n: update(n, None)) if update else None)
-    warn_expired(log, sim_oldest(summary), SIM_ADVICE)
-    typer.echo(textwrap.indent(sim_summary_table(summary), "      "))
-    typer.echo(f"      {summary.records:,} records in {summary.elapsed_s:.2f} s")
-
-    _normalize(log, serde)
-    typer.echo("\nnext: hftstream status | hftstream replay -t md.normalized --format table | hftstream replay -t dlq.normalize")
+    say = (lambda text="", **kw: typer.secho(text, err=True, **kw)) if as_json else (lambda text="", **kw: typer.secho(text, **kw))
+    try:
+        result = _run(st, say, seed=seed, orders=orders, accounts=accounts, venues=venues, symbols=symbols, events=events,
+                      regime=regime, start=start, slice_ms=slice_ms, reset=reset, verify_=verify_, latency=latency,
+                      latency_rate=latency_rate, latency_orders=latency_orders)
+    except HftError:
+        raise
+    if as_json:
+        typer.echo(json.dumps(result, sort_keys=True))
+    else:
+        _print_summary(result, say)
+    if not result["ledger_balanced"] or not result["counts_reconcile"] or result.get("verify_failed"):
+        raise typer.Exit(1)
 
 
-def _normalize(log: object, serde: object) -> None:
-    """Stages 3 and 4: run normalize exactly-once to idle, then verify it and show a slice of its output."""
+demo.__doc__ = (demo.__doc__ or "") + EXAMPLES
+
+
+def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
+    import os
     import time
 
-    from streams.processors.normalize import NormalizeProcessor
-    from streams.render import TABLE_HEADER, table_row
-    from streams.replay import ReplayRequest, replay
-    from streams.runtime import Runner, RunOptions
+    from streams.cli.feed import sim_start_ns
+    from streams.demo.inputs import committed_count, input_topics, publish_inputs
+    from streams.demo.pipeline import output_topics, run_pipeline, stage_names
+    from streams.demo.report import business_summary, digest, time_span_ms
+    from streams.errors import ConfigError
+    from streams.runtime.lockstep import MarkStore, Schedule
+    from streams.topics import apply_topics
+
+    log, serde = st.log(), st.serde()
+    if o["reset"]:
+        _reset(log)
+    say(f"[1/6] topics: applying infra/topics.yaml to {st.settings.log}", bold=True)
+    changes = apply_topics(log)
+    say(f"      {sum(c.action == 'created' for c in changes)} created, {len(changes)} declared")
+
+    marks = MarkStore(log, serde, "demo")
+    last = marks.last()
+    params: dict[str, Any] = {
+        "seed": o["seed"], "orders": o["orders"], "accounts": o["accounts"], "venues": o["venues"], "symbols": o["symbols"],
+        "events": o["events"], "regime": o["regime"], "slice_ms": o["slice_ms"],
+    }
+    if last is not None:
+        previous = {k: v for k, v in last.params.items() if k in params}
+        if previous != params:
+            diff = ", ".join(f"{k}: {previous.get(k)} -> {v}" for k, v in params.items() if previous.get(k) != v)
+            raise ConfigError(
+                f"{st.settings.log} already holds a demo run made with other parameters ({diff})",
+                hint="rerun with the same options to continue it, add --reset to start again, or give another --data",
+            )
+        if o["start"] is not None and sim_start_ns(o["start"]) != last.params["start_ns"]:
+            raise ConfigError(
+                "--start differs from the run already on this log",
+                hint="omit --start to continue that run, or add --reset",
+            )
+        params = dict(last.params)
+    else:
+        params["start_ns"] = sim_start_ns(o["start"])
+
+    say(f"[2/6] inputs: {o['venues']} venues x {o['symbols']} symbols, {o['events']:,} market events, {o['orders']:,} orders "
+        f"from {o['accounts']} accounts, seed {o['seed']}", bold=True)
+    with progress("publishing", None) as update:
+        inputs = publish_inputs(log, serde, params, (lambda what, n: update(n, None)) if update else None)
+    if inputs.feeds_published or inputs.orders_published:
+        say(f"      published {inputs.feed_records:,} feed and {inputs.order_records:,} order/command records "
+            f"in {inputs.elapsed_s:.2f} s")
+    else:
+        say("      already on the log: continuing that run")
+    if last is None:
+        span = time_span_ms(log, input_topics(params))
+        if span is None:
+            raise ConfigError("the demo's inputs are empty", hint="give --orders and --events above 0")
+        params["start_ms"], params["end_ms"] = span[0], span[1] + 1
+    schedule = Schedule("demo", params["start_ms"], params["end_ms"], params["slice_ms"], params)
+    if last is None:
+        marks.write(schedule, -1, None, False, params["start_ms"] * 1_000_000)
+        marks.close()
+
+    names = stage_names()
+    say(f"[3/6] pipeline: {', '.join(names)}; exactly-once, {schedule.slices} slices of {schedule.slice_ms} ms event time",
+        bold=True)
+    with progress("slices", schedule.slices) as update:
+        run = run_pipeline(log, serde, schedule, on_slice=(lambda done, total: update(done, total)) if update else None)
+    n_orders = committed_count(log, "orders.in")
+    rate = n_orders / max(run.elapsed_s, 1e-9)
+    resumed = f" (resumed at slice {run.result.resumed_at})" if run.result.resumed_at else ""
+    say(f"      {run.result.slices_run} slices + {run.result.rounds} final rounds in {run.elapsed_s:.2f} s{resumed}: "
+        f"{rate:,.0f} orders/s end to end")
+    rows = [[n, c.records_in, c.records_out, c.dead_letters, c.commits, c.replayed, "yes" if c.reconciles() else "NO"]
+            for n, c in run.counts.items()]
+    say(textwrap.indent(table(["processor", "in", "out", "dead letters", "commits", "replayed", "reconciles"], rows), "      "))
+
+    verified: dict[str, str] = {}
+    if o["verify_"]:
+        say("[4/6] verify: re-run each processor over its committed inputs, compare byte for byte", bold=True)
+        verified = _verify_all(log, serde, names, say)
+    else:
+        say("[4/6] verify: skipped (--no-verify)", bold=True)
+
+    latency_figures: dict[str, Any] | None = None
+    if o["latency"]:
+        say(f"[5/6] latency: {o['latency_orders']:,} orders paced at {o['latency_rate']:,}/s on a scratch log", bold=True)
+        from streams.demo.latency import measure_latency
+
+        data_dir = os.path.dirname(st.settings.log.removeprefix("embedded://").rstrip("/")) if st.settings.log.startswith(
+            "embedded://") else "hftstream-data"
+        lparams = dict(params, orders=o["latency_orders"], rate=o["latency_rate"],
+                       events=max(1000, o["latency_orders"] // 2))
+        t0 = time.monotonic()
+        latency_figures = measure_latency(os.path.join(data_dir or ".", "latency"), lparams)
+        say(f"      p50 {latency_figures['p50']:.1f} ms, p99 {latency_figures['p99']:.1f} ms, max {latency_figures['max']:.1f} ms "
+            f"over {latency_figures['measured']:,} orders ({time.monotonic() - t0:.1f} s)")
+    else:
+        say("[5/6] latency: skipped (--no-latency)", bold=True)
+
+    say("[6/6] summary", bold=True)
+    outs = output_topics(log, names)
+    dig, counts = digest(log, outs)
+    summary = business_summary(log, serde)
+    from streams.cli.ops import replay_controls
+    from streams.processors.risk.config import load_risk_config
+
+    controls, _ = replay_controls(log, serde, load_risk_config(None))
+    result: dict[str, Any] = {
+        "digest": dig,
+        "counts": counts,
+        **summary,
+        "trading_state": controls.rows(),
+        "orders_per_s": round(rate),
+        "pipeline_s": round(run.elapsed_s, 3),
+        "resumed_at_slice": run.result.resumed_at,
+        "latency_ms": latency_figures,
+        "counts_reconcile": all(c.reconciles() for c in run.counts.values()),
+        "verify": verified,
+        "verify_failed": [n for n, v in verified.items() if v != "identical"],
+        "seed": params["seed"],
+        "start_ns": params["start_ns"],
+        "log": st.settings.log,
+    }
+    return result
+
+
+def _verify_all(log: Any, serde: Any, names: list[str], say: Any) -> dict[str, str]:
+    from streams.runtime.lookup import default_config, registry
     from streams.runtime.verify import verify
 
-    from streams.runtime.tuning import tune_gc_for_streaming
+    out: dict[str, str] = {}
+    for name in names:
+        cls = registry()[name]
+        res = verify(log, serde, cls, default_config(cls))
+        if res.identical:
+            out[name] = "identical"
+            say(f"      {name}: identical ({res.commits} commits, {res.inputs:,} inputs, {res.outputs:,} outputs)")
+        else:
+            d = res.divergence
+            out[name] = f"DIVERGENCE ({d.kind}) at {d.source}"  # type: ignore[union-attr]
+            say(f"      {name}: {out[name]}: run `hftstream verify {name}` for details", fg="red")
+    return out
 
-    tune_gc_for_streaming()
-    typer.secho("[3/4] normalize: exactly-once, until every raw message is consumed and committed", bold=True)
-    config = NormalizeProcessor.config_class()
-    t0 = time.monotonic()
-    counts = Runner(log, serde, NormalizeProcessor, config, RunOptions(until_idle=True)).run()  # type: ignore[arg-type]
-    elapsed = time.monotonic() - t0
-    typer.echo(
-        f"      {counts.records_in:,} in -> {counts.records_out:,} out, {counts.without_output:,} consumed without output "
-        f"(duplicates, reference data), {counts.dead_letters:,} dead letters; {counts.commits} commits in {elapsed:.2f} s "
-        f"({counts.records_in / max(elapsed, 1e-9):,.0f} msgs/s); counts reconcile: {'yes' if counts.reconciles() else 'NO'}"
-    )
-    for reason, n in sorted(counts.dlq_by_reason.items()):
-        typer.echo(f"      dead letters {reason}: {n}")
-    typer.secho("[4/4] verify: re-run normalize over the committed inputs, compare byte for byte", bold=True)
-    res = verify(log, serde, NormalizeProcessor, config)  # type: ignore[arg-type]
-    if res.identical:
-        typer.echo(f"      identical: {res.commits} commits, {res.inputs:,} inputs, {res.outputs:,} outputs")
-    else:
-        d = res.divergence
-        typer.secho(f"      DIVERGENCE ({d.kind}) at {d.source}: run `hftstream verify normalize` for details", fg="red")  # type: ignore[union-attr]
-    typer.echo(TABLE_HEADER)
-    replay(log, serde, ReplayRequest("md.normalized", 0, 0, 4), lambda rep: typer.echo(table_row(rep)))  # type: ignore[arg-type]
+
+def _reset(log: Any) -> None:
+    """Delete every declared topic (and each processor's state, dead letters and group) that exists."""
+    from streams.demo.pipeline import stage_names
+    from streams.runtime.reset import reset_processor
+    from streams.topics import load_catalog
+
+    import time
+
+    from streams.errors import UnknownTopicError
+
+    catalog = load_catalog()
+
+    def ours() -> set[str]:
+        names = set()
+        for t in log.list_topics():
+            try:
+                catalog.spec_for(t.name)
+            except UnknownTopicError:  # not declared in infra/topics.yaml: not the demo's, leave it
+                continue
+            names.add(t.name)
+        return names
+
+    for name in sorted(ours()):
+        log.delete_topic(name)
+    for name in stage_names():
+        reset_processor(log, name)
+    for _ in range(100):  # Kafka deletes topics asynchronously
+        if not ours():
+            break
+        time.sleep(0.2)
+
+
+def _print_summary(r: dict[str, Any], say: Any) -> None:
+    say()
+    say(f"orders: {sum(r['orders'].values()):,} ({', '.join(f'{k} {v:,}' for k, v in r['orders'].items())}); "
+        f"accepted by risk {r['accepted']:,}; fills {r['fills']:,}")
+    if r["rejects_by_reason"]:
+        say("rejects by reason: " + ", ".join(f"{k} {v:,}" for k, v in r["rejects_by_reason"].items()))
+    say(f"order events: {', '.join(f'{k} {v:,}' for k, v in r['order_events'].items())}")
+    say(f"ledger: {r['ledger_entries']:,} entries, balanced: {'yes' if r['ledger_balanced'] else 'NO'}")
+    if r["pnl"]:
+        say(table(["account", "PnL (realized + unrealized - fees)"],
+                  [[a, ", ".join(f"{v} {c}" for c, v in by.items())] for a, by in r["pnl"].items()]))
+    states = [s for s in r["trading_state"] if s.get("state") != "ACTIVE" or s.get("flags")]
+    say("trading state: " + ("; ".join(f"{s['scope']} {s['state']}" for s in states) if states else "every scope ACTIVE"))
+    say(f"recon: {r['recon_status']} (breaks: {', '.join(f'{k} {v}' for k, v in r['recon_breaks'].items()) or 'none'})")
+    lat = r["latency_ms"]
+    say(f"throughput: {r['orders_per_s']:,} orders/s end to end"
+        + (f"; latency p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms" if lat else ""))
+    say(f"digest: {r['digest']}")
+    say("\nnext: hftstream status | hftstream ops state | hftstream replay -t fills --format table | hftstream verify risk")

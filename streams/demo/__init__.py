@@ -1,0 +1,1 @@
+"""``hftstream demo``: the whole trading pipeline on one log, deterministic and crash-safe (see streams/cli/demo.py)."""

@@ -1,0 +1,144 @@
+"""What a demo run produced, read back from the log: the digest, the counts and the trader's summary.
+
+Everything here is read with ``read_committed`` readers, partition by partition in offset
+order, so it is a function of the committed log and of nothing timing-dependent.
+
+* :func:`digest`: sha256 over every output topic's ``(topic, partition, key, value)`` in
+  topic, partition and offset order. The ``state.*`` commit logs (their commit boundaries
+  depend on batching) and ``runtime.schedule`` are not outputs and are left out.
+* :func:`business_summary`: fills, rejects by reason, PnL per account (exact decimals from the
+  scaled integers, never a float), whether every ledger journal balances, the recon status
+  and the trading state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+from streams.log.base import Log, Record
+from streams.serde import Serde
+
+POLL = 5000
+
+
+def committed_records(log: Log, topic: str) -> Iterator[Record]:
+    """Every committed record of ``topic``, partition by partition, in offset order."""
+    for p in range(log.partitions(topic)):
+        low, high = log.watermarks(topic, p)
+        if high <= low:
+            continue
+        with log.reader([(topic, p, low)]) as reader:
+            while True:
+                batch = reader.poll(POLL, timeout=0.2)
+                yield from (r for r in batch if r.offset < high)
+                stable = reader.end_offset(topic, p)
+                end = high if stable is None else min(high, stable)
+                if reader.position(topic, p) >= end and not batch:
+                    break
+
+
+def digest(log: Log, topics: Sequence[str]) -> tuple[str, dict[str, int]]:
+    """``(sha256 hex, {topic: records})`` over ``topics`` (sorted), keys and values in partition and offset order."""
+    h = hashlib.sha256()
+    counts: dict[str, int] = {}
+    for topic in sorted(topics):
+        n = 0
+        for rec in committed_records(log, topic):
+            key, value = rec.key or b"", rec.value or b""
+            h.update(f"{topic}\x00{rec.partition}\x00{len(key)}\x00{len(value)}\x00".encode())
+            h.update(key)
+            h.update(value)
+            n += 1
+        counts[topic] = n
+    return h.hexdigest(), counts
+
+
+def _values(log: Log, serde: Serde, topic: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    for rec in committed_records(log, topic):
+        if rec.value is not None:
+            d = serde.decode(rec.value)
+            yield d.schema, d.value
+
+
+def _scaled(amount: int, scale: int) -> Decimal:
+    return Decimal(amount).scaleb(-scale)
+
+
+def business_summary(log: Log, serde: Serde) -> dict[str, Any]:
+    """The figures a trader reads after a run (see the module docstring)."""
+    instruments = {v["symbol"]: v for _, v in _values(log, serde, "refdata.instruments")}
+    orders = Counter(schema.rsplit(".", 1)[1] for schema, _ in _values(log, serde, "orders.in"))
+    decisions: Counter[str] = Counter()
+    accepted = 0
+    for _, v in _values(log, serde, "risk.decisions"):
+        if v["reason"] == "ACCEPTED":
+            accepted += 1
+        else:
+            decisions[v["reason"]] += 1
+    events: Counter[str] = Counter()
+    matching_rejects: Counter[str] = Counter()
+    for schema, v in _values(log, serde, "order.events"):
+        events[schema.rsplit(".", 1)[1]] += 1
+        if schema.endswith("OrderRejected"):
+            matching_rejects[v["reason_code"]] += 1
+    fills = 0
+    fill_qty: Counter[tuple[str, str]] = Counter()
+    for _, v in _values(log, serde, "fills"):
+        fills += 1
+        fill_qty[(v["account"], v["symbol"])] += v["quantity"] if v["side"] == "BUY" else -v["quantity"]
+    journals: dict[str, Counter[tuple[str, int]]] = defaultdict(Counter)
+    entries = 0
+    for _, v in _values(log, serde, "ledger.entries"):
+        entries += 1
+        sign = 1 if v["direction"] == "DEBIT" else -1
+        journals[v["txn_id"]][(v["asset"], v["amount_scale"])] += sign * v["amount"]
+    unbalanced = sorted(txn for txn, sums in journals.items() if any(sums.values()))
+    positions: dict[tuple[str, str], dict[str, Any]] = {}
+    for _, v in _values(log, serde, "positions"):
+        positions[(v["account"], v["symbol"])] = v  # compacted topic: the last one per key wins
+    pnl: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    mismatched = []
+    for (account, symbol), v in sorted(positions.items()):
+        inst = instruments.get(symbol)
+        if inst is None:
+            continue
+        scale = inst["price_scale"] + inst["size_scale"]
+        money = v["realized_pnl"] - v["fees_paid"] + (v["unrealized_pnl"] or 0)
+        pnl[account][inst["currency"]] += _scaled(money, scale)
+        if v["net_qty"] != fill_qty.get((account, symbol), 0):
+            mismatched.append(f"{account}|{symbol}")
+    recon: dict[str, str] = {}
+    for _, v in _values(log, serde, "recon.status"):
+        recon[v["venue"]] = v["state"]
+    breaks = Counter(v["kind"] for _, v in _values(log, serde, "recon.breaks"))
+    worst = max(recon.values(), key=["HEALTHY", "DEGRADED", "HALTED"].index, default="HEALTHY")
+    return {
+        "orders": dict(sorted(orders.items())),
+        "accepted": accepted,
+        "rejects_by_reason": dict(sorted((decisions + Counter({f"matching:{k}": n for k, n in matching_rejects.items()})).items())),
+        "order_events": dict(sorted(events.items())),
+        "fills": fills,
+        "ledger_entries": entries,
+        "ledger_balanced": not unbalanced and not mismatched,
+        "unbalanced_journals": unbalanced[:10],
+        "positions_not_matching_fills": mismatched[:10],
+        "pnl": {a: {c: str(x) for c, x in sorted(by.items())} for a, by in sorted(pnl.items())},
+        "recon_status": worst,
+        "recon_by_venue": dict(sorted(recon.items())),
+        "recon_breaks": dict(sorted(breaks.items())),
+    }
+
+
+def time_span_ms(log: Log, topics: Sequence[str]) -> tuple[int, int] | None:
+    """``(first, last)`` record timestamp in ms over ``topics``' committed records, or None when they are empty."""
+    lo = hi = None
+    for topic in topics:
+        for rec in committed_records(log, topic):
+            ms = rec.timestamp_ns // 1_000_000
+            lo = ms if lo is None or ms < lo else lo
+            hi = ms if hi is None or ms > hi else hi
+    return None if lo is None or hi is None else (lo, hi)
