@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -233,6 +234,10 @@ class _Generator:
         self.t0 = config.start_ns + config.warmup_ns
         self.t1 = config.start_ns + config.span()
         self.windows = script.plan(self.accounts, self.symbols, self.t0, self.t1)
+        names = ("halt", "reduce_only", "rate", "position", "gross", "daily_loss", "kill") if config.ops_script else ()
+        self._refusing = [self.windows[n] for n in names]  # windows in which risk refuses the account's (symbol's) orders
+        self._kind_weights = list(accumulate(WEIGHTS[config.regime]))
+        self._probe_weights = list(accumulate(PROBE_WEIGHTS))
         self.unquoted: Listing | None = None
         if config.unquoted_symbol and config.symbols < MAX_SYMBOLS:
             self.unquoted = universe(config.symbols + 1)[-1]
@@ -324,13 +329,11 @@ class _Generator:
 
     def _expected_refusal(self, account: str, symbol: str, t: int, market: bool) -> bool:
         """Whether the operator script makes risk refuse a new order or replace of ``account`` on ``symbol`` at ``t``."""
-        if not self.cfg.ops_script:
-            return False
-        w = self.windows
-        return (self._in("halt", t) is not None and w["halt"].symbol == symbol) or any(
-            self._in(name, t) is not None and w[name].account == account
-            for name in ("reduce_only", "rate", "position", "gross", "daily_loss", "kill")
-        ) or (market and self._in("spread", t) is not None and w["spread"].account == account)
+        for w in self._refusing:
+            if w.start_ns <= t < w.end_ns and (w.account == account if w.symbol is None else w.symbol == symbol):
+                return True
+        w = self.windows["spread"]
+        return market and self.cfg.ops_script and w.start_ns <= t < w.end_ns and w.account == account
 
     def _cid(self, account: str) -> str:
         self.n += 1
@@ -405,9 +408,9 @@ class _Generator:
         account = rng.choice(self.accounts)
         i = rng.randrange(len(self.symbols))
         if cfg.probe_rate and rng.random() < cfg.probe_rate:
-            self._probe(rng.choices(PROBES, weights=PROBE_WEIGHTS)[0], account, i, t, records)
+            self._probe(rng.choices(PROBES, cum_weights=self._probe_weights)[0], account, i, t, records)
             return
-        kind = rng.choices(KINDS, weights=WEIGHTS[cfg.regime])[0]
+        kind = rng.choices(KINDS, cum_weights=self._kind_weights)[0]
         spread = self._in("spread", t)
         if spread is not None and spread.account == account and kind not in ("cancel",):
             kind = "market"  # the desk under a zero spread limit keeps sending market orders: SPREAD_TOO_WIDE
