@@ -66,6 +66,8 @@ SUBCOMMANDS: list[tuple[str, str, str, str]] = [
      "Example: hftstream topics apply && hftstream topics list"),
     ("streams.cli.feed", "app", "feed", "Publish venue feeds: a deterministic simulator, or a recorded file.\n\n"
      "Example: hftstream feed simulate --venues 3 --events 10000 --seed 7"),
+    ("streams.cli.orders", "app", "orders", "Publish simulated client order flow (with a signed operator script) that exercises risk and matching.\n\n"
+     "Example: hftstream orders simulate --accounts 4 --orders 10000 --seed 7"),
     ("streams.cli.schemas", "app", "schemas", "Avro schemas: list them, check backward compatibility, release versions.\n\n"
      "Example: hftstream schemas check"),
     ("streams.cli.log", "app", "log", "Embedded log maintenance: verify segments, repair a corrupt partition, compact, retain.\n\n"

@@ -95,6 +95,7 @@ OPENS_LOG: dict[str, list[str] | None] = {
     "topics delete": ["x", "--yes"],
     "feed simulate": [],
     "feed file": ["feed.ndjson", "--venue", "alpha"],
+    "orders simulate": ["--orders", "10"],
     "log check": [],
     "log repair": ["x", "0"],
     "log compact": [],

@@ -156,6 +156,7 @@ def test_duplicate_ids_and_unknown_orders() -> None:
 def test_replace_is_checked_as_amended_and_rolls_back_when_matching_refuses() -> None:
     f = ready()
     assert reason(f.send(f.new(qty=1000, cid="r"))) == "ACCEPTED"
+    f.send(f.event("OrderRested", "r", side="BUY", price=1_870_000, leaves_qty=1000))  # matching rests the new order
     assert reason(f.send(f.new(qty=1000, cid="r2"))) == "ACCEPTED"
     assert reason(f.send(f.replace("r", qty=1001))) == "MAX_ORDER_QTY"
     assert reason(f.send(f.replace("r", price=2_500_000))) == "PRICE_BAND"
@@ -169,6 +170,34 @@ def test_replace_is_checked_as_amended_and_rolls_back_when_matching_refuses() ->
     assert f.proc.accounts["A1"].legs["AAPL"].open_buy == 1400
     assert reason(f.send(f.replace("r"))) == "INVALID_QUANTITY"
     f.proc.check_invariants()
+
+
+def test_replaces_in_flight_are_answered_in_order_and_a_new_orders_own_rest_is_not_an_answer() -> None:
+    # Two replaces accepted before matching answers either: the first is confirmed, the second refused.
+    f = ready()
+    assert reason(f.send(f.new(qty=1000, cid="r"))) == "ACCEPTED"
+    f.send(f.event("OrderRested", "r", side="BUY", price=1_870_000, leaves_qty=1000))  # the new order rests
+    assert reason(f.send(f.replace("r", qty=800))) == "ACCEPTED"
+    assert reason(f.send(f.replace("r", qty=600))) == "ACCEPTED"
+    leg, order = f.proc.accounts["A1"].legs["AAPL"], f.proc.accounts["A1"].orders["r"]
+    assert leg.open_buy == 1000  # worst case over every version matching may hold
+    f.send(f.event("OrderRested", "r", side="BUY", price=1_870_000, leaves_qty=800))  # answers the first replace
+    assert leg.open_buy == 800  # 800 rests; 600 may follow
+    f.send(f.event("OrderRejected", "r", command="REPLACE", reason_code="POST_ONLY_WOULD_CROSS", reason="x"))
+    assert (order.qty, leg.open_buy) == (800, 800)  # what matching holds
+    f.proc.check_invariants()
+    # A replace accepted before the new order's own OrderRested: that rest does not answer the replace.
+    assert reason(f.send(f.new(qty=500, cid="s"))) == "ACCEPTED"
+    assert reason(f.send(f.replace("s", qty=900))) == "ACCEPTED"
+    f.send(f.event("OrderRested", "s", side="BUY", price=1_870_000, leaves_qty=500))
+    assert leg.open_buy == 800 + 900  # still in flight
+    f.send(f.event("OrderRejected", "s", command="REPLACE", reason_code="POST_ONLY_WOULD_CROSS", reason="x"))
+    assert (f.proc.accounts["A1"].orders["s"].qty, leg.open_buy) == (500, 800 + 500)
+    # and the same state survives a snapshot
+    blob = f.proc.snapshot()
+    again = RiskProcessor(f.proc.config, 0)
+    again.restore(blob)
+    assert again.snapshot() == blob
 
 
 def test_daily_loss_from_fills_and_marks_lets_only_reducing_orders_through() -> None:
@@ -235,8 +264,8 @@ def test_kill_switch_halts_and_cancels_resting_orders_in_scope_once() -> None:
     f.send(f.event("OrderFilled", "b", side="BUY", fill_id="f", last_price=1, last_qty=10, cum_qty=10))
     kill = f.command("KillSwitch", account="A1", command_id="k-1", reason="runaway")
     outs = f.send(kill)
-    cancels = [(o.key, o.value["client_order_id"]) for o in outs if o.topic == "orders.accepted"]
-    assert cancels == [("AAPL", "a"), ("BTC-USD", "d")]
+    cancels = [(o.key, o.value["client_order_id"], o.value["reason"]) for o in outs if o.topic == "orders.accepted"]
+    assert cancels == [("AAPL", "a", "KILL_SWITCH"), ("BTC-USD", "d", "KILL_SWITCH")]  # matching copies it to OrderCancelled
     decisions = [o.value for o in outs if o.topic == "risk.decisions"]
     assert [(d["client_order_id"], d["command"], d["reason"]) for d in decisions] == [("a", "CANCEL", "ACCEPTED"), ("d", "CANCEL", "ACCEPTED")]
     assert all("KillSwitch 'k-1' by 'alice'" in d["detail"] for d in decisions)
@@ -249,7 +278,7 @@ def test_kill_switch_halts_and_cancels_resting_orders_in_scope_once() -> None:
     assert reason(f.send(f.new(cid="after"))) == "ACCEPTED"
     # cancel-all by symbol, every account; trading stays allowed
     outs = f.send(f.command("CancelAll", symbol="AAPL"))
-    assert sorted(o.value["client_order_id"] for o in outs if o.topic == "orders.accepted") == ["after"]
+    assert sorted((o.value["client_order_id"], o.value["reason"]) for o in outs if o.topic == "orders.accepted") == [("after", "CANCEL_ALL")]
     assert reason(f.send(f.new())) == "ACCEPTED"
 
 

@@ -4,9 +4,9 @@ Risk counts an order as open from the moment it accepts it (before matching has 
 matching reports it done (``OrderFilled``, ``OrderCancelled``, ``OrderExpired``, or an
 ``OrderRejected`` of the NEW). Fills move quantity from open to the position atomically (the
 ``fills`` input ranks before ``order.events``, so at one millisecond a fill is never counted
-twice nor missed). A replace risk accepted counts with the larger of its old and new quantity
-until matching confirms it (``OrderRested``) or refuses it (``OrderRejected`` of the REPLACE,
-which restores the old price and quantity).
+twice nor missed). A replace risk accepted counts with the largest quantity of every version
+matching may hold until matching confirms it (``OrderRested``) or refuses it (``OrderRejected``
+of the REPLACE, which restores the version matching holds); see :class:`OpenOrder`.
 
 PnL is an estimate for the daily loss limit (the ledger keeps the books): average-cost realized
 PnL, rounded toward a loss, plus the position marked at the symbol's reference price. A new UTC
@@ -24,9 +24,17 @@ DAY_NS = 86_400_000_000_000
 
 
 class OpenOrder:
-    """One order risk counts as open. ``prev`` is ``(qty, price)`` while a replace awaits matching's answer."""
+    """One order risk counts as open, as the latest command risk accepted for it left it (``qty``, ``price``).
 
-    __slots__ = ("symbol", "side", "order_type", "price", "qty", "filled", "prev", "cancel_pending", "leaves")
+    Replaces matching has not answered yet are ``pending`` (requested ``(qty, price)``, oldest first);
+    meanwhile ``confirmed`` is the version matching holds. Matching answers each replace in order:
+    an ``OrderRested`` takes the oldest pending one, an ``OrderRejected`` of a REPLACE refuses it. The
+    new order's own ``OrderRested`` (``rested`` still false) answers no replace. The worst case counts
+    the largest quantity of every version matching may hold.
+    """
+
+    __slots__ = ("symbol", "side", "order_type", "price", "qty", "filled", "confirmed", "pending", "rested", "cancel_pending",
+                 "leaves")
 
     def __init__(self, symbol: str, side: str, order_type: str, price: int | None, qty: int) -> None:
         self.symbol = symbol
@@ -35,22 +43,53 @@ class OpenOrder:
         self.price = price
         self.qty = qty
         self.filled = 0
-        self.prev: tuple[int, int | None] | None = None
+        self.confirmed: tuple[int, int | None] | None = None
+        self.pending: list[tuple[int, int | None]] = []
+        self.rested = False
         self.cancel_pending = False
         self.leaves = qty  # worst case: what is counted in the leg's open quantity
 
     def worst_leaves(self) -> int:
-        qty = self.qty if self.prev is None else max(self.qty, self.prev[0])
+        qty = self.qty
+        if self.pending:
+            assert self.confirmed is not None
+            qty = max(self.confirmed[0], max(q for q, _ in self.pending))
         return max(qty - self.filled, 0)
+
+    def request(self, qty: int, price: int | None) -> None:
+        """Risk accepted a replace to ``(qty, price)``; matching has not answered it yet."""
+        if not self.pending:
+            self.confirmed = (self.qty, self.price)
+        self.pending.append((qty, price))
+        self.qty, self.price = qty, price
+
+    def answered(self, price: int | None) -> None:
+        """Matching took the oldest pending replace (its ``OrderRested`` says the price it rests at)."""
+        qty, _ = self.pending.pop(0)
+        if self.pending:
+            self.confirmed = (qty, price)
+        else:
+            self.confirmed, self.price = None, price
+
+    def refused(self) -> None:
+        """Matching refused the oldest pending replace: the order stays as matching holds it."""
+        self.pending.pop(0)
+        if not self.pending:
+            assert self.confirmed is not None
+            (self.qty, self.price), self.confirmed = self.confirmed, None
 
     def to_json(self) -> list[Any]:
         return [self.symbol, self.side, self.order_type, self.price, self.qty, self.filled,
-                list(self.prev) if self.prev else None, self.cancel_pending]
+                list(self.confirmed) if self.confirmed else None, self.cancel_pending, [list(p) for p in self.pending], self.rested]
 
     @classmethod
     def from_json(cls, row: list[Any]) -> OpenOrder:
         o = cls(row[0], row[1], row[2], row[3], row[4])
-        o.filled, o.prev, o.cancel_pending = row[5], (tuple(row[6]) if row[6] else None), row[7]
+        o.filled, o.confirmed, o.cancel_pending = row[5], (tuple(row[6]) if row[6] else None), row[7]  # type: ignore[assignment]
+        if len(row) > 8:
+            o.pending, o.rested = [(q, p) for q, p in row[8]], row[9]
+        else:  # written before replaces were tracked one by one: one replace in flight at most
+            o.pending, o.rested = ([(o.qty, o.price)] if o.confirmed else []), True
         o.leaves = o.worst_leaves()
         return o
 
@@ -155,7 +194,7 @@ class Account:
     def close(self, cid: str) -> None:
         order = self.orders.pop(cid, None)
         if order is not None:
-            order.qty, order.prev = order.filled, None
+            order.qty, order.confirmed, order.pending = order.filled, None, []
             self.relever(order)
 
     def to_json(self) -> dict[str, Any]:

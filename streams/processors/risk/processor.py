@@ -192,9 +192,8 @@ class RiskProcessor(Processor):
             return []
         if v["command"] == "NEW":
             acct.close(v["client_order_id"])
-        elif v["command"] == "REPLACE" and order.prev is not None:
-            order.qty, order.price = order.prev
-            order.prev = None
+        elif v["command"] == "REPLACE" and order.pending:
+            order.refused()
             acct.relever(order)
         elif v["command"] == "CANCEL":
             order.cancel_pending = False
@@ -204,9 +203,12 @@ class RiskProcessor(Processor):
         v = msg.value
         acct = self.accounts.get(v["account"])
         order = acct.orders.get(v["client_order_id"]) if acct is not None else None
-        if acct is not None and order is not None and order.prev is not None:  # matching took the replace
-            order.prev = None
-            order.price = v["price"]
+        if acct is None or order is None:
+            return []
+        if not order.rested:  # the new order itself rests: it answers no replace
+            order.rested = True
+        elif order.pending:  # matching took the oldest replace in flight
+            order.answered(v["price"])
             acct.relever(order)
         return []
 
@@ -227,6 +229,7 @@ class RiskProcessor(Processor):
         account, symbol = applied.scope
         cause = applied.cause
         detail = f"{applied.kind} {cause.command_id!r} by {cause.operator_id!r} ({scope_label(applied.scope)}): {cause.reason}"
+        why = "KILL_SWITCH" if applied.kind == "KillSwitch" else "CANCEL_ALL"  # CancelOrder.reason -> OrderCancelled.reason
         out: list[Output] = []
         names = [account] if account is not None else sorted(self.accounts)
         for name in names:
@@ -238,7 +241,7 @@ class RiskProcessor(Processor):
                 if order.cancel_pending or (symbol is not None and order.symbol != symbol):
                     continue
                 order.cancel_pending = True
-                cancel = {"account": name, "symbol": order.symbol, "client_order_id": cid, "ts_ns": cause.ts_ns}
+                cancel = {"account": name, "symbol": order.symbol, "client_order_id": cid, "reason": why, "ts_ns": cause.ts_ns}
                 out.append(Output(DECISIONS, name, DECISION, self._decision(cancel, "CANCEL", c.ACCEPTED, detail)))
                 out.append(Output(ACCEPTED_TOPIC, order.symbol, CANCEL_ORDER, cancel))
                 self.generated_cancels += 1
@@ -422,12 +425,7 @@ class RiskProcessor(Processor):
         if verdict is not None:
             return [Output(DECISIONS, v["account"], DECISION, self._decision(v, "REPLACE", verdict[0], verdict[1]))]
         assert order is not None
-        if order.prev is None:
-            order.prev = (order.qty, order.price)
-        if v["quantity"] is not None:
-            order.qty = v["quantity"]
-        if v["price"] is not None:
-            order.price = v["price"]
+        order.request(order.qty if v["quantity"] is None else v["quantity"], order.price if v["price"] is None else v["price"])
         acct.relever(order)
         return [Output(DECISIONS, v["account"], DECISION, self._decision(v, "REPLACE", c.ACCEPTED, None)),
                 Output(ACCEPTED_TOPIC, v["symbol"], REPLACE_ORDER, v)]
