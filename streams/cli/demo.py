@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from streams.cli.common import fail, progress, state, table
+from streams.cli.common import progress, state, table
 
 EXAMPLES = """
 Examples:
@@ -44,12 +44,12 @@ def demo(
         help="Simulation start (ISO-8601 or ns). Default: today 00:00 UTC (inside the raw topics' retention), or the "
         "start of the run already on --data. Pin it to compare digests across days.",
     ),
-    slice_ms: int = typer.Option(50, "--slice-ms", min=1, help="Event-time slice of the lockstep schedule, in ms."),
+    slice_ms: int = typer.Option(250, "--slice-ms", min=1, help="Event-time slice of the lockstep schedule, in ms."),
     reset: bool = typer.Option(False, "--reset", help="Delete the demo's topics, state and groups first: start from offset 0."),
     verify_: bool = typer.Option(True, "--verify/--no-verify", help="Re-run each processor over its committed inputs and compare."),
     latency: bool = typer.Option(True, "--latency/--no-latency", help="Measure order-to-outcome latency with paced orders."),
-    latency_rate: int = typer.Option(10_000, "--latency-rate", min=1, help="Orders per second in the paced latency phase."),
-    latency_orders: int = typer.Option(20_000, "--latency-orders", min=1, help="Orders in the paced latency phase."),
+    latency_rate: int = typer.Option(300, "--latency-rate", min=1, help="Orders per second in the paced latency phase; keep it below the pipeline's orders/s (step 3), or it measures a backlog."),
+    latency_orders: int = typer.Option(1_500, "--latency-orders", min=1, help="Orders in the paced latency phase."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (progress goes to stderr)."),
 ) -> None:
     """Run the whole trading pipeline on the configured log (default: embedded, ./hftstream-data/log).
@@ -65,16 +65,11 @@ def demo(
     6. prints what a trader wants to read: fills, rejects by reason, PnL per account, trading state,
        recon status, throughput, latency; with --json one object with a digest of every output topic.
     """
-    from streams.errors import HftError
-
     st = state(ctx)
     say = (lambda text="", **kw: typer.secho(text, err=True, **kw)) if as_json else (lambda text="", **kw: typer.secho(text, **kw))
-    try:
-        result = _run(st, say, seed=seed, orders=orders, accounts=accounts, venues=venues, symbols=symbols, events=events,
-                      regime=regime, start=start, slice_ms=slice_ms, reset=reset, verify_=verify_, latency=latency,
-                      latency_rate=latency_rate, latency_orders=latency_orders)
-    except HftError:
-        raise
+    result = _run(st, say, seed=seed, orders=orders, accounts=accounts, venues=venues, symbols=symbols, events=events,
+                  regime=regime, start=start, slice_ms=slice_ms, reset=reset, verify_=verify_, latency=latency,
+                  latency_rate=latency_rate, latency_orders=latency_orders)
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True))
     else:
@@ -90,7 +85,8 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
     import os
     import time
 
-    from streams.cli.feed import sim_start_ns
+    from streams.cli.feed import SIM_ADVICE, sim_oldest, sim_start_ns, warn_expired
+    from streams.timeutil import format_iso_ns
     from streams.demo.inputs import committed_count, input_topics, publish_inputs
     from streams.demo.pipeline import output_topics, run_pipeline, stage_names
     from streams.demo.report import business_summary, digest, time_span_ms
@@ -129,9 +125,11 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
         params["start_ns"] = sim_start_ns(o["start"])
 
     say(f"[2/6] inputs: {o['venues']} venues x {o['symbols']} symbols, {o['events']:,} market events, {o['orders']:,} orders "
-        f"from {o['accounts']} accounts, seed {o['seed']}", bold=True)
+        f"from {o['accounts']} accounts, seed {o['seed']}, start {format_iso_ns(params['start_ns'])}", bold=True)
     with progress("publishing", None) as update:
         inputs = publish_inputs(log, serde, params, (lambda what, n: update(n, None)) if update else None)
+    if inputs.feed_summary is not None:
+        warn_expired(log, sim_oldest(inputs.feed_summary), SIM_ADVICE)
     if inputs.feeds_published or inputs.orders_published:
         say(f"      published {inputs.feed_records:,} feed and {inputs.order_records:,} order/command records "
             f"in {inputs.elapsed_s:.2f} s")

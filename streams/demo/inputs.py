@@ -28,6 +28,7 @@ class InputsSummary:
     feed_records: int
     order_records: int
     elapsed_s: float
+    feed_summary: Any = None  # the venue simulation's SimSummary when the feeds were published now
 
 
 def committed_count(log: Log, topic: str) -> int:
@@ -68,19 +69,20 @@ def publish_inputs(
     t0 = time.perf_counter()
     feeds = orders = False
     feed_records = order_records = 0
+    feed_summary = None
     if committed_count(log, INSTRUMENTS_TOPIC) == 0:
         summary = publish_simulation(
             log, serde, feed_config(params), transactional_id=FEEDS_TXN,
             progress=(lambda n: progress("feeds", n)) if progress else None,
         )
-        feeds, feed_records = True, summary.records
+        feeds, feed_records, feed_summary = True, summary.records, summary
     if committed_count(log, "orders.in") == 0:
         osum = publish_orders(
             log, serde, order_config(params), transactional_id=ORDERS_TXN,
             progress=(lambda n: progress("orders", n)) if progress else None,
         )
         orders, order_records = True, osum.records
-    return InputsSummary(feeds, orders, feed_records, order_records, time.perf_counter() - t0)
+    return InputsSummary(feeds, orders, feed_records, order_records, time.perf_counter() - t0, feed_summary)
 
 
 def order_config(params: dict[str, Any]) -> Any:

@@ -23,6 +23,7 @@ from streams.log.base import Log, Record
 from streams.serde import Serde
 
 POLL = 5000
+RECON_WORDS = {"IN_SYNC": "HEALTHY", "DIVERGED": "DEGRADED", "HALTED": "HALTED"}
 
 
 def committed_records(log: Log, topic: str) -> Iterator[Record]:
@@ -33,11 +34,13 @@ def committed_records(log: Log, topic: str) -> Iterator[Record]:
             continue
         with log.reader([(topic, p, low)]) as reader:
             while True:
-                batch = reader.poll(POLL, timeout=0.2)
-                yield from (r for r in batch if r.offset < high)
                 stable = reader.end_offset(topic, p)
                 end = high if stable is None else min(high, stable)
-                if reader.position(topic, p) >= end and not batch:
+                if reader.position(topic, p) >= end:
+                    break
+                batch = reader.poll(POLL, timeout=0.2)
+                yield from (r for r in batch if r.offset < high)
+                if batch and batch[-1].offset >= high - 1:
                     break
 
 
@@ -115,7 +118,8 @@ def business_summary(log: Log, serde: Serde) -> dict[str, Any]:
     for _, v in _values(log, serde, "recon.status"):
         recon[v["venue"]] = v["state"]
     breaks = Counter(v["kind"] for _, v in _values(log, serde, "recon.breaks"))
-    worst = max(recon.values(), key=["HEALTHY", "DEGRADED", "HALTED"].index, default="HEALTHY")
+    # ReconStatus says IN_SYNC / DIVERGED / HALTED; a trader reads HEALTHY / DEGRADED / HALTED
+    worst = RECON_WORDS[max(recon.values(), key=list(RECON_WORDS).index, default="IN_SYNC")]
     return {
         "orders": dict(sorted(orders.items())),
         "accepted": accepted,

@@ -8,7 +8,8 @@ The runtime calls :func:`fault` at the moments a crash is most interesting:
 ``after-produce`` (outputs in the open transaction, nothing committed), ``after-flush``
 (the transaction's records are on the broker / in the log, uncommitted), ``before-commit``
 (manifests produced, commit not started), ``after-commit`` (committed, the runtime's own
-bookkeeping not yet updated). The n-th time a named point is reached the process sends
+bookkeeping not yet updated); the lockstep schedule adds ``before-mark`` (a slice committed
+by every stage, its mark not yet written). The n-th time a named point is reached the process sends
 itself SIGKILL: no cleanup, no atexit, exactly like ``kill -9``. Unset (production), a call
 is one dict lookup.
 """

@@ -36,6 +36,7 @@ from typing import Any
 
 from streams.errors import ConfigError
 from streams.log.base import Log
+from streams.runtime.faults import fault
 from streams.runtime.runner import Runner
 from streams.serde import Serde
 
@@ -165,6 +166,7 @@ def run_lockstep(
                 return result
             horizon = schedule.horizon(k)
             busy = _step_all(runners, horizon)
+            fault("before-mark")
             marks.write(schedule, k, horizon, busy, horizon * 1_000_000)
             result.slices_run += 1
             k += 1
@@ -180,6 +182,7 @@ def run_lockstep(
                     hint="a processor keeps answering its own output (a feedback loop that never settles): check its outputs",
                 )
             busy = _step_all(runners, None)
+            fault("before-mark")
             marks.write(schedule, k, None, busy, schedule.horizon(total - 1) * 1_000_000)
             result.rounds += 1
             k += 1

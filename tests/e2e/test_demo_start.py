@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 from streams.cli.main import app
 from streams.timeutil import format_iso_ns
 
-ARGS = ["demo", "--venues", "2", "--symbols", "3", "--events", "1500"]
+ARGS = ["demo", "--venues", "2", "--symbols", "3", "--events", "1500", "--orders", "300", "--accounts", "2", "--no-latency",
+        "--no-verify"]
 
 
 def _demo(root: Path, *extra: str):
