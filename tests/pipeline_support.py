@@ -39,7 +39,8 @@ class Chain:
         for proc in (self.risk, self.matching, self.ledger, self.dropcopy, self.reconcile):
             for inp in proc.inputs:
                 self.readers[inp.topic].append(proc)
-        self.records: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)  # every (schema, value), by topic
+        # every record as (schema, value, key, timestamp), by topic
+        self.records: dict[str, list[tuple[str, dict[str, Any], str | bytes | None, int]]] = defaultdict(list)
         self.dead: dict[str, list[tuple[str, str]]] = defaultdict(list)  # processor -> (reason code, message)
         self.offsets: dict[str, int] = defaultdict(int)
         self.held: dict[tuple[str, str], list[Message]] = {}
@@ -52,7 +53,7 @@ class Chain:
         queue: deque[tuple[str, str, dict[str, Any], str | bytes | None, int]] = deque([(topic, schema, value, key, self.now if ts is None else ts)])
         while queue:
             t, s, v, k, stamp = queue.popleft()
-            self.records[t].append((s, v))
+            self.records[t].append((s, v, k, stamp))
             off = self.offsets[t]
             self.offsets[t] = off + 1
             msg = Message(t, 0, off, stamp, k.encode() if isinstance(k, str) else k, s, v)
@@ -124,7 +125,7 @@ class Chain:
 
     def values(self, topic: str, schema: str | None = None) -> list[dict[str, Any]]:
         """Every value written to ``topic`` (of ``schema``, a short name like ``OrderCancelled``, when given)."""
-        return [v for s, v in self.records[topic] if schema is None or s.rpartition(".")[2] == schema]
+        return [v for s, v, _, _ in self.records[topic] if schema is None or s.rpartition(".")[2] == schema]
 
     def decisions(self, cid: str | None = None) -> list[dict[str, Any]]:
         return [d for d in self.values("risk.decisions") if cid is None or d["client_order_id"] == cid]
