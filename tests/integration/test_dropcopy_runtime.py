@@ -10,11 +10,13 @@ processes them in small transactions with snapshots; then:
 * ``verify`` says identical.
 
 On Kafka (a broker shared with other tests) the processor runs on uniquely named topics, under a unique name.
+Times are today's: ``dlq.*`` keeps 30 days, and Kafka's cleaner would otherwise delete the dead letter under verify.
 """
 
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,8 +34,9 @@ from streams.runtime import Runner, RunOptions
 from streams.runtime.state import read_range
 from streams.runtime.verify import verify
 from streams.serde import Serde
+from streams.timeutil import floor_day_ns
 
-T0 = 1_767_364_200_000_000_000
+T0 = floor_day_ns(time.time_ns())  # today: older records would fall out of dlq.*'s 30-day retention on Kafka (the cleaner's timing)
 MS = 1_000_000
 FILL = "hftstream.fills.Fill"
 PARTS = 8
