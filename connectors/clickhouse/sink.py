@@ -126,6 +126,7 @@ class TapeSink:
         self.options = options or SinkOptions()
         if self.options.batch < 1 or self.options.linger_ms < 0:
             raise ConfigError("batch must be >= 1 and linger_ms >= 0")
+        self.topics = sink_topics(log, self.options.topics)
         missing = pending(self.client)
         if missing:
             raise ConfigError(
@@ -136,7 +137,6 @@ class TapeSink:
         fields = schema_fields(serde.repo)
         self.writers = {t: TableWriter(t, columns[t], fields.get(t, {})) for t in TABLES}
         self.counts = SinkCounts()
-        self.topics = sink_topics(log, self.options.topics)
         self._buffers: dict[tuple[str, int], list[Record]] = {}
         self._since: dict[tuple[str, int], float] = {}
         self._doubt: dict[tuple[str, int], int] = {}  # partition -> highest offset the tables held at start

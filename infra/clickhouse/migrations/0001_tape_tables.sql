@@ -316,7 +316,7 @@ CREATE TABLE IF NOT EXISTS tape.ops_commands
     `operator_id` LowCardinality(String),
     `account` LowCardinality(Nullable(String)),
     `symbol` LowCardinality(Nullable(String)),
-    `reason` String,
+    `reason` Nullable(String),
     `engaged` Nullable(Bool),
     `enabled` Nullable(Bool),
     `limit` LowCardinality(Nullable(String)),
