@@ -104,6 +104,7 @@ class TableWriter:
         self.columns = [c for c in columns if c.name not in FILLED_BY_SERVER]
         self.column_names = [c.name for c in self.columns]
         all_fields = set().union(*schema_fields.values()) if schema_fields else set()
+        self._lineage_of: tuple[list[Any], ...] | None = None
         self._getters: list[Callable[[list[Row]], list[Any]]] = [self._getter(c, all_fields) for c in self.columns]
 
     def _getter(self, column: Column, fields: set[str]) -> Callable[[list[Row]], list[Any]]:
@@ -122,7 +123,7 @@ class TableWriter:
             return lambda rows: [r.record_type for r in rows]
         if name in ("src_topic", "src_partition", "src_offset"):
             index = ("src_topic", "src_partition", "src_offset").index(name)
-            return lambda rows: [lineage(r.rec)[index] for r in rows]
+            return lambda rows: self._lineage(rows)[index]
         source = _field_for(column, fields)
         if source is None:
             raise ValueError(f"tape.{self.name}.{name} is neither a common column nor a field of the schemas routed to it")
@@ -131,7 +132,17 @@ class TableWriter:
         return lambda rows: [r.value.get(source) for r in rows]
 
     def columns_for(self, rows: list[Row]) -> list[list[Any]]:
-        return [get(rows) for get in self._getters]
+        self._lineage_of = None
+        try:
+            return [get(rows) for get in self._getters]
+        finally:
+            self._lineage_of = None
+
+    def _lineage(self, rows: list[Row]) -> tuple[list[Any], ...]:
+        """The three lineage columns of ``rows``, computed once per :meth:`columns_for` call."""
+        if self._lineage_of is None:
+            self._lineage_of = tuple(map(list, zip(*[lineage(r.rec) for r in rows]))) if rows else ([], [], [])
+        return self._lineage_of
 
 
 def schema_fields(repo: Any) -> dict[str, dict[str, set[str]]]:
