@@ -17,6 +17,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_DATA_DIR = Path("hftstream-data")
 
 
+def tape_url_for(data: Path | str) -> str:
+    """The tape used when no ClickHouse URL is given: chDB in ``<data>/tape`` (absolute path)."""
+    return f"chdb://{(Path(data) / 'tape').resolve()}"
+
+
 def log_url_for(data: Path | str) -> str:
     """The log URL used when none is given: the embedded log in ``<data>/log``."""
     return f"embedded://{Path(data) / 'log'}"
@@ -37,6 +42,7 @@ class HftSettings(BaseSettings):
     ``HFTSTREAM_LOG``               log URL: ``embedded://PATH`` (default ``embedded://DATA/log``) or
                                     ``kafka://host:port[,host:port]``
     ``HFTSTREAM_SCHEMA_REGISTRY``   Confluent schema registry URL; unset = single-object encoding, no server
+    ``HFTSTREAM_CLICKHOUSE_URL``    the tape: ``http://host:8123`` (a ClickHouse server); unset = chDB in ``DATA/tape``
     ``HFTSTREAM_SCHEMAS_DIR``       where the ``.avsc`` files live (default: the repo's ``schemas/``)
     ``HFTSTREAM_TOPICS_FILE``       topic declarations (default: ``infra/topics.yaml``)
     """
@@ -46,6 +52,7 @@ class HftSettings(BaseSettings):
     data: Path = DEFAULT_DATA_DIR
     log: str = DEFAULT_LOG_URL
     schema_registry: str | None = None
+    clickhouse_url: str | None = None
     schemas_dir: Path | None = None
     topics_file: Path | None = None
 
@@ -56,6 +63,11 @@ class HftSettings(BaseSettings):
         if isinstance(values, dict) and not values.get("log"):
             values = {**values, "log": log_url_for(values.get("data") or DEFAULT_DATA_DIR)}
         return values
+
+    @property
+    def tape_url(self) -> str:
+        """The tape in force: ``--clickhouse`` / ``HFTSTREAM_CLICKHOUSE_URL``, else chDB in ``DATA/tape``."""
+        return self.clickhouse_url or tape_url_for(self.data)
 
 
 class EmbeddedSettings(BaseSettings):

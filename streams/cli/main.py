@@ -1,6 +1,6 @@
 """``hftstream``: the trading-data pipeline's command line.
 
-Global options (``--log``, ``--data``, ``--schema-registry``) go before or after the
+Global options (``--log``, ``--data``, ``--schema-registry``, ``--clickhouse``) go before or after the
 subcommand (``hftstream topics list --log kafka://127.0.0.1:9092``) and default to
 ``HFTSTREAM_*`` environment variables, then to the embedded log in ``./hftstream-data/log``.
 """
@@ -74,6 +74,8 @@ SUBCOMMANDS: list[tuple[str, str, str, str]] = [
      "Example: hftstream log check"),
     ("streams.cli.ops", "app", "ops", "Operator commands, signed: halt, resume, reduce-only, kill, cancel-all, set-limit; and the trading state.\n\n"
      "Example: hftstream ops halt --scope symbol:AAPL --reason news"),
+    ("streams.cli.tape", "app", "tape", "The tape: every record in ClickHouse (chDB in DATA/tape, or a server), exactly once; query it.\n\n"
+     "Example: hftstream tape init && hftstream tape sink --until-idle && hftstream tape query \"SELECT count() FROM tape.md_trades\""),
     ("streams.cli.dev", "app", "dev", "Developer tools: a local Apache Kafka broker (KRaft) for development. Benchmarks: make bench.\n\n"
      "Example: hftstream dev kafka --detach"),
 ]
@@ -104,6 +106,13 @@ def root(
         help="Confluent schema registry URL. Unset: Avro single-object encoding with schemas from schemas/. May follow the subcommand.",
         show_envvar=True,
     ),
+    clickhouse: str = typer.Option(
+        None,
+        "--clickhouse",
+        envvar="HFTSTREAM_CLICKHOUSE_URL",
+        help="The tape: a ClickHouse server URL (http://HOST:8123). Default: the embedded engine (chDB) in DATA/tape. May follow the subcommand.",
+        show_envvar=True,
+    ),
     version: bool = typer.Option(False, "--version", help="Print the hftstream version and exit.", is_eager=True),
 ) -> None:
     """Trading data as Avro records on a partitioned log: feeds, topics, replay, and the pipeline.
@@ -126,7 +135,7 @@ def root(
     if ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())
         raise typer.Exit()
-    overrides = {k: v for k, v in {"log": log, "data": data, "schema_registry": schema_registry}.items() if v}
+    overrides = {k: v for k, v in {"log": log, "data": data, "schema_registry": schema_registry, "clickhouse_url": clickhouse}.items() if v}
     if data and _from_command_line(ctx, "data") and not _from_command_line(ctx, "log"):
         overrides["log"] = log_url_for(data)  # --data on the command line beats HFTSTREAM_LOG from the environment
     st = AppState(settings=HftSettings(**overrides))

@@ -1,6 +1,6 @@
 """How the root command treats its input before and after click parses it.
 
-* Global options (``--log``, ``--data``, ``--schema-registry``) are accepted anywhere on the
+* Global options (``--log``, ``--data``, ``--schema-registry``, ``--clickhouse``) are accepted anywhere on the
   command line: :func:`hoist_global_options` moves them in front of the subcommand, so
   ``hftstream topics apply --log URL`` works as users type it, for every command, without
   declaring the options on each one.
@@ -30,7 +30,7 @@ MissingParameter: Any = _EXC.MissingParameter
 NoArgsIsHelpError: Any = _EXC.NoArgsIsHelpError
 
 # Root options that take a value and may appear after the subcommand.
-GLOBAL_VALUE_OPTIONS = ("--log", "--data", "--schema-registry")
+GLOBAL_VALUE_OPTIONS = ("--log", "--data", "--schema-registry", "--clickhouse")
 
 
 def hoist_global_options(args: list[str]) -> list[str]:

@@ -104,6 +104,9 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
     "ops cancel-all": [(["--bogus"], "no such option")],
     "ops set-limit": [([], "missing argument"), (["NOPE", "5"], "unknown limit")],
     "ops state": [(["--config", "/nonexistent/risk.yaml"], "cannot read the risk config")],
+    "tape init": [(["--clickhouse", "ftp://x"], "unknown tape URL scheme"), (["--clickhouse", "http://h:port"], "bad port")],
+    "tape sink": [(["--topics", "no.such.topic"], "unknown topic"), (["--batch", "0"], "--batch"), (["--from-offset", "-1"], "--from-offset")],
+    "tape query": [([], "missing argument"), (["SELECT nope FROM tape.nowhere"], "the query failed"), (["SELECT 1", "--format", "xml"], "xml"), ([" "], "empty")],
 }
 
 

@@ -116,6 +116,9 @@ OPENS_LOG: dict[str, list[str] | None] = {
     "ops cancel-all": ["--operator", "x", "--key", "k", "--skip-check"],
     "ops set-limit": ["max-order-qty", "5", "--operator", "x", "--key", "k", "--skip-check"],
     "ops state": [],
+    "tape init": None,
+    "tape sink": [],
+    "tape query": None,
 }
 
 

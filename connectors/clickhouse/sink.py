@@ -1,0 +1,357 @@
+"""The tape sink: every record of the chosen topics into its ClickHouse table, exactly once.
+
+The guarantee
+-------------
+Each log record ``(topic, partition, offset)`` becomes exactly one row of the tape -- in the
+table its schema routes to (:mod:`connectors.clickhouse.tables`), or in ``dead_letters`` with
+the reason when it cannot be (undecodable, a tombstone, a schema with no table, a value the
+table refuses). A retried, restarted, killed-and-restarted or replayed sink never doubles a
+row and never loses one. Four mechanisms, each covering what the one before cannot:
+
+1. **Batches with deterministic boundaries.** A batch holds records of one partition whose
+   offsets fall in one window ``[k*batch, (k+1)*batch)``; only the time bound (``linger_ms``,
+   at the live tail) or the memory bound cuts a batch earlier. On data already on the log, a
+   re-run cuts the very same batches.
+2. **Insert deduplication tokens.** Each table insert carries
+   ``insert_deduplication_token = "<topic>-<partition>-<firstOffset>-<lastOffset>"`` of its batch,
+   and every table has ``non_replicated_deduplication_window``: an insert retried after an error
+   whose outcome is unknown (a server timeout) is dropped by ClickHouse if the first one landed.
+3. **The position lives with the data.** After a batch's rows, one row goes to
+   ``tape.sink_batches``; on start each partition resumes after ``max(last_offset)`` there (or at
+   ``--from-offset``). A crash between the row inserts and that row -- or between two tables of a
+   batch -- leaves offsets past the position that some table already holds: the sink reads those
+   offsets back from the tables (``max(offset)`` per partition, then the exact offsets of each batch
+   at or below it) and inserts only the records that are missing. Re-sinking a range
+   (``--from-offset``) goes through the same check, so it adds nothing already there.
+4. **An idempotent engine.** Every table is a ``ReplacingMergeTree`` ordered by
+   ``(topic, partition, offset)``: should a row still arrive twice by a path the sink does not
+   control (two sinks at once on a server, a hand-made insert), ``FINAL`` (or a background merge)
+   keeps one copy.
+
+Queries therefore need no ``FINAL`` for rows written by this sink, one process per tape: 1-3 keep
+``count() = uniqExact(topic, partition, offset)`` physically (tested with SIGKILLs). ``FINAL`` is
+the belt-and-braces answer when anything else writes to the tape.
+
+Back-pressure: inserts are synchronous; while ClickHouse is slow or unreachable the sink retries
+the same insert (same token) with back-off and reads nothing more -- it pauses, never drops.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.errors import ConfigError, HftError, PoisonError, UnknownTopicError
+from streams.log.base import Log, Reader, Record
+from streams.runtime.faults import fault
+
+from connectors.clickhouse.client import Tape
+from connectors.clickhouse.ddl import pending
+from connectors.clickhouse.tables import DEAD_LETTERS, ROUTES, TABLES, Row, TableWriter, schema_fields, table_columns
+
+SINK = "tape"  # the processor name on the sink's own dead letters
+# ClickHouse error codes worth retrying (the server is busy, not the data wrong): TIMEOUT_EXCEEDED, TOO_MANY_SIMULTANEOUS_QUERIES,
+# MEMORY_LIMIT_EXCEEDED, TOO_MANY_PARTS, NETWORK_ERROR, SOCKET_TIMEOUT, ALL_CONNECTION_TRIES_FAILED, TABLE_IS_READ_ONLY.
+RETRYABLE_CODES = {159, 202, 241, 252, 210, 209, 279, 242}
+
+
+@dataclass(frozen=True)
+class SinkOptions:
+    """How the sink batches. ``batch`` is both the most records per insert and the window alignment."""
+
+    topics: Sequence[str] | None = None
+    from_offset: int | None = None
+    batch: int = 10_000
+    linger_ms: int = 1000
+    max_buffered: int = 200_000
+    until_idle: bool = False
+    poll_records: int = 5000
+
+
+@dataclass
+class SinkCounts:
+    records: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    dead_letters: int = 0
+    already_present: int = 0
+    batches: int = 0
+    retries: int = 0
+    insert_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records, "rows": dict(sorted(self.rows.items())), "dead_letters": self.dead_letters,
+            "already_present": self.already_present, "batches": self.batches, "retries": self.retries,
+            "insert_s": round(self.insert_s, 3),
+        }
+
+
+def sink_topics(log: Log, requested: Sequence[str] | None) -> list[str]:
+    """``requested`` (each must exist), or every topic on the log whose declared schemas all have a table."""
+    from streams.topic_schemas import declared_spec, value_schemas
+
+    existing = {t.name for t in log.list_topics()}
+    if requested:
+        for topic in requested:
+            if topic not in existing:
+                raise UnknownTopicError(topic)
+        return list(dict.fromkeys(requested))
+    out = []
+    for topic in sorted(existing):
+        schemas = value_schemas(declared_spec(log, topic))
+        if schemas and all(s in ROUTES for s in schemas):
+            out.append(topic)
+    return out
+
+
+def tape_positions(client: Any) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+    """``(committed, present)``: per partition, the next offset after the last recorded batch, and the highest offset any table holds."""
+    committed = {
+        (t, p): int(last) + 1
+        for t, p, last in client.query("SELECT topic, partition, max(last_offset) FROM tape.sink_batches GROUP BY topic, partition").result_rows
+    }
+    union = " UNION ALL ".join(f"SELECT topic, partition, max(offset) AS m FROM tape.{t} GROUP BY topic, partition" for t in TABLES)
+    present = {(t, p): int(m) for t, p, m in client.query(f"SELECT topic, partition, max(m) FROM ({union}) GROUP BY topic, partition").result_rows}
+    return committed, present
+
+
+class TapeSink:
+    """Reads ``options.topics`` (read_committed) from their tape positions and inserts them; see the module docstring."""
+
+    def __init__(self, log: Log, serde: Any, tape: Tape, options: SinkOptions | None = None) -> None:
+        self.log, self.serde, self.tape, self.client = log, serde, tape, tape.client
+        self.options = options or SinkOptions()
+        if self.options.batch < 1 or self.options.linger_ms < 0:
+            raise ConfigError("batch must be >= 1 and linger_ms >= 0")
+        self.topics = sink_topics(log, self.options.topics)
+        missing = pending(self.client)
+        if missing:
+            raise ConfigError(
+                f"the tape at {tape.url.display} is not initialised ({len(missing)} migration(s) not applied)",
+                hint="run `hftstream tape init` first (same --data / --clickhouse)",
+            )
+        columns = table_columns(self.client)
+        fields = schema_fields(serde.repo)
+        self.writers = {t: TableWriter(t, columns[t], fields.get(t, {})) for t in TABLES}
+        self.counts = SinkCounts()
+        self._buffers: dict[tuple[str, int], list[Record]] = {}
+        self._since: dict[tuple[str, int], float] = {}
+        self._doubt: dict[tuple[str, int], int] = {}  # partition -> highest offset the tables held at start
+
+    # -- positions --------------------------------------------------------------------------------------------
+
+    def start_positions(self) -> list[tuple[str, int, int]]:
+        """Where each partition resumes, and (in ``_doubt``) up to where records may already be on the tape."""
+        committed, present = tape_positions(self.client)
+        out = []
+        for topic in self.topics:
+            for p in range(self.log.partitions(topic)):
+                low, _high = self.log.watermarks(topic, p)
+                if self.options.from_offset is not None:
+                    start = self.options.from_offset
+                else:
+                    start = committed.get((topic, p), low)
+                start = max(start, low)
+                top = present.get((topic, p), -1)
+                if top >= start:
+                    self._doubt[(topic, p)] = top
+                out.append((topic, p, start))
+        return out
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None) -> SinkCounts:
+        """Sink until ``stop`` is set (or, with ``until_idle``, until every partition is on the tape); flush; return the counts."""
+        stop = stop or threading.Event()
+        opts = self.options
+        assignments = self.start_positions()
+        if not assignments:
+            return self.counts
+        reader = self.log.reader(assignments, read_committed=True)
+        try:
+            while not stop.is_set():
+                records = reader.poll(opts.poll_records, timeout=0.05)
+                for rec in records:
+                    self._add(rec)
+                self._flush_due(time.monotonic())
+                if not records and opts.until_idle and self._caught_up(reader):
+                    break
+            self._flush_all()
+        finally:
+            reader.close()
+        return self.counts
+
+    def _add(self, rec: Record) -> None:
+        tp = (rec.topic, rec.partition)
+        buf = self._buffers.get(tp)
+        n = self.options.batch
+        if buf and rec.offset // n != buf[0].offset // n:
+            self._flush(tp)
+            buf = None
+        if not buf:
+            buf = self._buffers[tp] = []
+            self._since[tp] = time.monotonic()
+        buf.append(rec)
+        if (rec.offset + 1) % n == 0 or len(buf) >= n:
+            self._flush(tp)
+
+    def _flush_due(self, now: float) -> None:
+        linger = self.options.linger_ms / 1000
+        for tp in [tp for tp, t0 in self._since.items() if now - t0 >= linger]:
+            self._flush(tp)
+        while sum(len(b) for b in self._buffers.values()) > self.options.max_buffered:
+            self._flush(max(self._buffers, key=lambda k: len(self._buffers[k])))
+
+    def _flush_all(self) -> None:
+        for tp in list(self._buffers):
+            self._flush(tp)
+
+    def _caught_up(self, reader: Reader) -> bool:
+        if self._buffers:
+            self._flush_all()
+        for topic, p in reader.assignment():
+            end = reader.end_offset(topic, p)
+            if end is None:
+                end = self.log.watermarks(topic, p)[1]
+            if reader.position(topic, p) < end:
+                return False
+        return True
+
+    # -- one batch --------------------------------------------------------------------------------------------
+
+    def _flush(self, tp: tuple[str, int]) -> None:
+        recs = self._buffers.pop(tp, None)
+        self._since.pop(tp, None)
+        if recs:
+            self.write_batch(recs)
+
+    def write_batch(self, recs: list[Record]) -> None:
+        """Insert one batch (records of one partition, offsets ascending): rows, dead letters, then the progress row."""
+        topic, partition = recs[0].topic, recs[0].partition
+        first, last = recs[0].offset, recs[-1].offset
+        token = f"{topic}-{partition}-{first}-{last}"
+        present: set[int] = set()
+        top = self._doubt.get((topic, partition))
+        if top is not None and first <= top:
+            present = self._present_offsets(topic, partition, first, min(last, top))
+        elif top is not None:
+            del self._doubt[(topic, partition)]
+        by_table: dict[str, list[Row]] = {}
+        dead: list[Row] = []  # the sink's own dead letters (a DeadLetter record from dlq.* is an ordinary row)
+        for rec in recs:
+            if rec.offset in present:
+                continue
+            table, row, own = self._route(rec)
+            (dead if own else by_table.setdefault(table, [])).append(row)
+        t0 = time.perf_counter()
+        touched = []
+        for table, rows in by_table.items():
+            dead.extend(self._insert_rows(table, rows, token))
+            touched.append(table)
+            fault("tape-after-insert")
+        if dead:
+            self._insert(DEAD_LETTERS, self.writers[DEAD_LETTERS].columns_for(dead), f"{token}-dead")
+            touched.append(DEAD_LETTERS)
+            self.counts.dead_letters += len(dead)
+        fault("tape-before-progress")
+        insert_us = int((time.perf_counter() - t0) * 1e6)
+        self._insert(
+            "sink_batches", [[topic], [partition], [first], [last], [len(recs)], [len(dead)], [sorted(set(touched))], [insert_us]], token,
+            column_names=["topic", "partition", "first_offset", "last_offset", "records", "dead_letters", "tables", "insert_us"],
+        )
+        self.counts.insert_s += time.perf_counter() - t0
+        self.counts.records += len(recs)
+        self.counts.already_present += len(present)
+        self.counts.batches += 1
+
+    def _route(self, rec: Record) -> tuple[str, Row, bool]:
+        """``(table, row, own)`` for ``rec``; ``own``: a record that cannot go to its table, as the sink's dead letter."""
+        if rec.value is None:
+            return DEAD_LETTERS, dead_letter(rec, "TOMBSTONE", "a record with no value (a tombstone on a compacted topic): nothing to insert"), True
+        try:
+            decoded = self.serde.decode(rec.value)
+        except PoisonError as exc:
+            return DEAD_LETTERS, dead_letter(rec, exc.reason_code, str(exc)), True
+        table = ROUTES.get(decoded.schema)
+        if table is None:
+            reason = f"no tape table for schema {decoded.schema} (see connectors/clickhouse/tables.py ROUTES)"
+            return DEAD_LETTERS, dead_letter(rec, "NO_TABLE", reason), True
+        return table, Row(rec, decoded.value, decoded.schema.rsplit(".", 1)[-1]), False
+
+    def _present_offsets(self, topic: str, partition: int, first: int, last: int) -> set[int]:
+        union = " UNION ALL ".join(
+            f"SELECT offset FROM tape.{t} WHERE topic = {{t:String}} AND partition = {{p:Int32}} AND offset BETWEEN {{a:Int64}} AND {{b:Int64}}"
+            for t in TABLES
+        )
+        params = {"t": topic, "p": partition, "a": first, "b": last}
+        return {int(r[0]) for r in self._retrying(lambda: self.client.query(union, parameters=params)).result_rows}
+
+    def _insert_rows(self, table: str, rows: list[Row], token: str) -> list[Row]:
+        """Insert ``rows`` into ``table``; return the rows the table refused, as dead letters (one insert per row to find them)."""
+        writer = self.writers[table]
+        try:
+            self._insert(table, writer.columns_for(rows), token)
+            self.counts.rows[table] = self.counts.rows.get(table, 0) + len(rows)
+            return []
+        except _DataRefused:
+            pass
+        refused = []
+        for r in rows:
+            try:
+                self._insert(table, writer.columns_for([r]), f"{r.rec.topic}-{r.rec.partition}-{r.rec.offset}-{r.rec.offset}")
+                self.counts.rows[table] = self.counts.rows.get(table, 0) + 1
+            except _DataRefused as exc:
+                refused.append(dead_letter(r.rec, "INSERT_REFUSED", f"tape.{table} refused the row: {exc}"))
+        return refused
+
+    def _insert(self, table: str, columns: list[list[Any]], token: str, column_names: list[str] | None = None) -> None:
+        names = column_names or self.writers[table].column_names
+        settings = {"insert_deduplication_token": token}
+        self._retrying(lambda: self.client.insert(f"tape.{table}", columns, column_names=names, column_oriented=True, settings=settings))
+
+    def _retrying(self, call: Any) -> Any:
+        """Run ``call``; retry transient failures with back-off, forever (the sink pauses, never drops); refused data raises :class:`_DataRefused`."""
+        from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+
+        delay = 0.1
+        while True:
+            try:
+                return call()
+            except OperationalError:
+                pass
+            except DatabaseError as exc:
+                if _code(exc) not in RETRYABLE_CODES:
+                    raise _DataRefused(_first_line(exc)) from None
+            self.counts.retries += 1
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+class _DataRefused(HftError):
+    """ClickHouse refused the data itself (a type or value error): retrying the same rows cannot help."""
+
+
+def _code(exc: Exception) -> int | None:
+    import re
+
+    m = re.search(r"Code: (\d+)", str(exc))
+    return int(m.group(1)) if m else None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:500] if text else type(exc).__name__
+
+
+def dead_letter(rec: Record, reason_code: str, reason: str) -> Row:
+    """The sink's own dead letter for ``rec`` (stored at ``rec``'s own topic, partition and offset)."""
+    value = {
+        "processor": SINK, "reason_code": reason_code, "reason": reason, "source_topic": rec.topic,
+        "source_partition": rec.partition, "source_offset": rec.offset, "source_ts_ns": rec.timestamp_ns,
+        "key": rec.key, "value": rec.value or b"", "headers": [{"key": k, "value": v} for k, v in rec.headers],
+        "ts_ns": rec.timestamp_ns,
+    }
+    return Row(rec, value, "DeadLetter")

@@ -1,0 +1,192 @@
+"""``hftstream tape``: the ClickHouse tape -- create its tables, sink the log into it exactly once, query it.
+
+The tape is chDB (the embedded ClickHouse engine) in ``DATA/tape`` unless ``--clickhouse URL``
+(``HFTSTREAM_CLICKHOUSE_URL``) names a ClickHouse server. chDB lets one process at a time open
+a tape directory: while a sink runs, the other tape commands say which process has it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import signal
+import threading
+import time
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import typer
+
+from streams.cli.common import fail, state, table
+
+app = typer.Typer(no_args_is_help=True)
+
+
+class QueryFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+@app.command("init")
+def init_cmd(ctx: typer.Context) -> None:
+    """Create the tape's database and tables (infra/clickhouse/migrations), or bring them up to date.
+
+    Idempotent: applies only the migrations not yet recorded in tape.schema_migrations; schema changes are new migrations, never drops. Prints what it applied.
+
+    Examples:
+
+      hftstream tape init
+
+      hftstream tape init --data /srv/hftstream
+
+      hftstream tape init --clickhouse http://127.0.0.1:8123
+    """
+    from connectors.clickhouse.client import open_tape
+    from connectors.clickhouse.ddl import load_migrations, migrate
+
+    url = state(ctx).settings.tape_url
+    with open_tape(url) as tape:
+        applied = migrate(tape.client)
+    if applied:
+        for mig in applied:
+            typer.echo(f"applied {mig.version:04d}_{mig.name} ({len(mig.statements)} statements)")
+    else:
+        typer.echo(f"up to date ({len(load_migrations())} migration(s) already applied)")
+    typer.echo(f"tape: {tape.url.display}", err=True)
+
+
+@app.command("sink")
+def sink_cmd(
+    ctx: typer.Context,
+    topics: list[str] = typer.Option(None, "--topics", "-t", help="Topics to sink (repeat the option, or comma-separate). Default: every topic on the log whose schemas have a tape table (not state.*)."),
+    from_offset: int = typer.Option(None, "--from-offset", min=0, help="Start every partition here instead of at the tape's position (re-sink a range: records already on the tape are not inserted again)."),
+    until_idle: bool = typer.Option(False, "--until-idle", help="Exit 0 once every partition is on the tape."),
+    batch: int = typer.Option(10_000, "--batch", min=1, max=1_000_000, help="Most records per insert; batches are windows of this many offsets per partition, so re-runs cut the same batches."),
+    linger_ms: int = typer.Option(1000, "--linger-ms", min=0, help="Insert a partition's batch at the latest this long after its first record arrived (live tail)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
+) -> None:
+    """Sink the log into the tape, exactly once: every record one row, in its table or in dead_letters.
+
+    A consumer of its own (read_committed) on the embedded log or Kafka; its position lives in the tape (tape.sink_batches), so a restart, a crash at any instant or a re-sink never doubles or loses a row. A slow ClickHouse pauses the sink; it never drops. SIGTERM / Ctrl-C finish the batch in flight and exit 0.
+
+    Examples:
+
+      hftstream tape sink --until-idle
+
+      hftstream tape sink --topics fills,ledger.entries --log kafka://127.0.0.1:9092
+
+      hftstream tape sink --topics md.normalized --from-offset 0 --until-idle
+    """
+    from connectors.clickhouse.client import open_tape
+    from connectors.clickhouse.sink import SinkOptions, TapeSink
+
+    st = state(ctx)
+    names = [t.strip() for item in (topics or []) for t in item.split(",") if t.strip()] or None
+    log, serde = st.log(), st.serde()
+    with open_tape(st.settings.tape_url) as tape:
+        sink = TapeSink(log, serde, tape, SinkOptions(topics=names, from_offset=from_offset, batch=batch, linger_ms=linger_ms, until_idle=until_idle))
+        if not sink.topics:
+            fail("no topic to sink: the log has none whose schemas have a tape table",
+                 hint="publish something first (e.g. `hftstream feed simulate` then `hftstream run normalize --until-idle`), or name --topics")
+        stop = _stop_on_signals()
+        typer.echo(f"sinking {len(sink.topics)} topic(s) from {st.settings.log} into {tape.url.display}", err=True)
+        t0 = time.monotonic()
+        counts = sink.run(stop)
+        elapsed = time.monotonic() - t0
+    if as_json:
+        typer.echo(json.dumps({**counts.as_dict(), "elapsed_s": round(elapsed, 3)}, sort_keys=True))
+        return
+    rows: list[list[Any]] = [[t, n] for t, n in sorted(counts.rows.items())]
+    rows.append(["dead letters (sink)", counts.dead_letters])
+    typer.echo(table(["table", "rows"], rows))
+    rate = counts.records / elapsed if elapsed > 0 else 0.0
+    typer.echo(f"{counts.records:,} records in {counts.batches} batches, {elapsed:.2f} s ({rate:,.0f} records/s); "
+               f"{counts.already_present} already on the tape", err=True)
+
+
+@app.command("query")
+def query_cmd(
+    ctx: typer.Context,
+    sql: str = typer.Argument(..., help="The SQL (tables are in database tape, e.g. tape.fills)."),
+    fmt: QueryFormat = typer.Option(QueryFormat.table, "--format", "-f", help="table: aligned text; json: one JSON object per row; csv: a header row, then the rows."),
+) -> None:
+    """Run SQL on the tape and print the result.
+
+    Money columns are scaled integers (see tape.instruments price_scale / size_scale); times are UTC.
+
+    Examples:
+
+      hftstream tape query "SELECT symbol, count() FROM tape.md_trades GROUP BY symbol"
+
+      hftstream tape query "SELECT * FROM tape.dead_letters LIMIT 5" --format json
+
+      hftstream tape query "SELECT topic, count() FROM tape.md_quotes GROUP BY topic" --format csv
+    """
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    from connectors.clickhouse.client import open_tape
+
+    if not sql.strip():
+        fail("the SQL is empty", hint='give a query, e.g. hftstream tape query "SELECT count() FROM tape.fills"')
+    with open_tape(state(ctx).settings.tape_url) as tape:
+        try:
+            result = tape.client.query(sql, query_formats={"DateTime64": "int"})  # keep the ns; formatted below
+        except ClickHouseError as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            fail(f"the query failed: {message}",
+                 hint="check the SQL; `hftstream tape query \"SHOW TABLES FROM tape\"` lists the tables (run `hftstream tape init` if there are none)")
+        names = list(result.column_names)
+        scales = [getattr(t, "scale", None) if type(t).__name__ == "DateTime64" else None for t in result.column_types]
+        rows = [[_plain(v) if s is None else _ticks_iso(v, s) for v, s in zip(row, scales)] for row in result.result_rows]
+    if fmt is QueryFormat.json:
+        for row in rows:
+            typer.echo(json.dumps(dict(zip(names, row)), default=str))
+    elif fmt is QueryFormat.csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(names)
+        writer.writerows(rows)
+        typer.echo(buf.getvalue(), nl=False)
+    elif names:
+        typer.echo(table(names, rows))
+        typer.echo(f"{len(rows)} row(s)", err=True)
+
+
+def _ticks_iso(ticks: int | None, scale: int) -> str | None:
+    """A DateTime64 value read as integer ticks, as ISO-8601 UTC with all ``scale`` digits (ns survive)."""
+    if ticks is None:
+        return None
+    seconds, frac = divmod(ticks, 10**scale)
+    text = dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{frac:0{scale}d}Z" if scale else f"{text}Z"
+
+
+def _plain(v: Any) -> Any:
+    """A value as JSON/CSV/text can show it: times in ISO-8601 UTC, bytes as text (escaped when not UTF-8)."""
+    if isinstance(v, dt.datetime):
+        return (v if v.tzinfo else v.replace(tzinfo=dt.timezone.utc)).isoformat().replace("+00:00", "Z")
+    if isinstance(v, (dt.date, Decimal)):
+        return str(v)
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "backslashreplace")
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        typer.echo(f"{signal.Signals(signum).name}: inserting the batches in flight, then exiting...", err=True)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
