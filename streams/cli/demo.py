@@ -155,9 +155,11 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
     resumed = f" (resumed at slice {run.result.resumed_at})" if run.result.resumed_at else ""
     say(f"      {run.result.slices_run} slices + {run.result.rounds} final rounds in {run.elapsed_s:.2f} s{resumed}: "
         f"{rate:,.0f} orders/s end to end")
-    rows = [[n, c.records_in, c.records_out, c.dead_letters, c.commits, c.replayed, "yes" if c.reconciles() else "NO"]
-            for n, c in run.counts.items()]
-    say(textwrap.indent(table(["processor", "in", "out", "dead letters", "commits", "replayed", "reconciles"], rows), "      "))
+    secs = run.result.stage_seconds
+    rows = [[n, c.records_in, c.records_out, c.dead_letters, c.commits, c.replayed, f"{secs.get(n, 0.0):.2f}",
+             "yes" if c.reconciles() else "NO"] for n, c in run.counts.items()]
+    say(textwrap.indent(table(["processor", "in", "out", "dead letters", "commits", "replayed", "seconds", "reconciles"], rows),
+                        "      "))
 
     verified: dict[str, str] = {}
     if o["verify_"]:
@@ -197,6 +199,7 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
         "trading_state": controls.rows(),
         "orders_per_s": round(rate),
         "pipeline_s": round(run.elapsed_s, 3),
+        "stage_seconds": {n: round(v, 3) for n, v in run.result.stage_seconds.items()},
         "resumed_at_slice": run.result.resumed_at,
         "latency_ms": latency_figures,
         "counts_reconcile": all(c.reconciles() for c in run.counts.values()),

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from streams.errors import ConfigError
@@ -132,6 +133,7 @@ class LockstepResult:
     rounds: int = 0
     resumed_at: int = 0
     interrupted: bool = False
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # wall time inside each stage's steps
 
 
 def run_lockstep(
@@ -165,7 +167,7 @@ def run_lockstep(
                 result.interrupted = True
                 return result
             horizon = schedule.horizon(k)
-            busy = _step_all(runners, horizon)
+            busy = _step_all(runners, horizon, result.stage_seconds)
             fault("before-mark")
             marks.write(schedule, k, horizon, busy, horizon * 1_000_000)
             result.slices_run += 1
@@ -181,7 +183,7 @@ def run_lockstep(
                     f"schedule {schedule.name!r}: still busy after {max_rounds} final rounds",
                     hint="a processor keeps answering its own output (a feedback loop that never settles): check its outputs",
                 )
-            busy = _step_all(runners, None)
+            busy = _step_all(runners, None, result.stage_seconds)
             fault("before-mark")
             marks.write(schedule, k, None, busy, schedule.horizon(total - 1) * 1_000_000)
             result.rounds += 1
@@ -194,9 +196,11 @@ def run_lockstep(
         marks.close()
 
 
-def _step_all(runners: Sequence[Runner], horizon: int | None) -> bool:
+def _step_all(runners: Sequence[Runner], horizon: int | None, seconds: dict[str, float]) -> bool:
     busy = False
     for r in runners:
+        t0 = time.perf_counter()
         r.set_horizons({} if horizon is None else {t: horizon for t in r.plan.partitions})
         busy = r.step_to_horizon() or busy
+        seconds[r.name] = seconds.get(r.name, 0.0) + time.perf_counter() - t0
     return busy

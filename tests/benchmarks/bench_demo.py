@@ -43,8 +43,8 @@ def run(quick: bool = False) -> list[dict]:
         "name": "demo, embedded, unpaced",
         "subject": f"hftstream demo --orders {orders:,} --events {orders:,}",
         "subject_rate": float(capacity), "limit": "—", "limit_rate": None, "unit": "orders/s", "target": 50_000,
-        "note": f"pipeline {r['pipeline_s']:.1f} s of {wall:.1f} s wall (publish, summary); {r['fills']:,} fills; "
-                f"digest {r['digest'][:12]}",
+        "note": f"pipeline {r['pipeline_s']:.1f} s of {wall:.1f} s wall (publish, summary); {r['fills']:,} fills; seconds per "
+                f"stage: {', '.join(f'{k} {v:.1f}' for k, v in r['stage_seconds'].items())}",
     }]
     for name, res in (("paced at 10,000 orders/s", fast), (f"paced at {paced:,} orders/s (half the unpaced capacity)", slow)):
         lat = res["latency_ms"]
