@@ -180,7 +180,7 @@ def feed_span_ns(feed: SimConfig) -> int:
     quiet = sum(regime.quiet.gap_ns) / 2
     mean_gap = quiet if regime.burst is None else (quiet + sum(regime.burst.gap_ns) / 2) / 2
     per_venue = feed.events // feed.venues
-    return max(int(per_venue * mean_gap * 0.9), 1)
+    return max(int(per_venue * mean_gap * feed.gap_scale * 0.9), 1)
 
 
 class OrderRecord(NamedTuple):

@@ -100,8 +100,12 @@ class _Book:
 class VenueMarket:
     """One venue's view of the market; :meth:`next_event` draws its next event at a given time."""
 
-    def __init__(self, venue: str, listings: list[Listing], fundamentals: Fundamentals, regime: Regime, rng: random.Random) -> None:
+    def __init__(
+        self, venue: str, listings: list[Listing], fundamentals: Fundamentals, regime: Regime, rng: random.Random,
+        gap_scale: int = 1,
+    ) -> None:
         self.venue = venue
+        self.gap_scale = gap_scale  # inter-arrival gaps x this: a slower market, same draws
         self.listings = listings
         self.fundamentals = fundamentals
         self.regime = regime
@@ -133,7 +137,7 @@ class VenueMarket:
         """Advance past one inter-arrival gap from ``now_ns``; return ``(event time, event)``."""
         mix = self._mix()
         rng = self.rng
-        t = now_ns + rng.randint(*mix.gap_ns)
+        t = now_ns + rng.randint(*mix.gap_ns) * self.gap_scale
         if not self.opened:  # every venue starts its day by announcing it is open
             self.opened = True
             return t, StatusChange(None, t, "OPEN")

@@ -75,6 +75,7 @@ class SimConfig:
     reorder_rate: float = 0.0
     malformed_rate: float = 0.0
     channels: int | None = None
+    gap_scale: int = 1  # every inter-arrival gap x this (a slower market for paced runs); 1 = the regime's own
 
     def __post_init__(self) -> None:
         if not 1 <= self.venues <= len(VENUES):
@@ -87,6 +88,8 @@ class SimConfig:
             raise ConfigError(f"unknown regime {self.regime!r}", hint=f"use one of: {', '.join(REGIMES)}")
         if self.channels is not None and self.channels < 1:
             raise ConfigError(f"channels must be >= 1, got {self.channels}")
+        if self.gap_scale < 1:
+            raise ConfigError(f"gap_scale must be >= 1, got {self.gap_scale}")
         if self.start_ns < 0:
             raise ConfigError(f"start time {self.start_ns} is before the epoch")
         for name in ("gap_rate", "dup_rate", "reorder_rate", "malformed_rate"):
@@ -233,7 +236,8 @@ class Simulation:
     def _generated(self, venue: str, codec: Codec, n_events: int, fundamentals: Fundamentals) -> Iterator[_Msg]:
         """Market events -> encoded messages, minus gaps, with malformed payloads injected."""
         cfg, counts = self.config, self.counts[venue]
-        market = VenueMarket(venue, self.listings, fundamentals, REGIMES[cfg.regime], random.Random(f"{cfg.seed}:{venue}"))
+        market = VenueMarket(venue, self.listings, fundamentals, REGIMES[cfg.regime], random.Random(f"{cfg.seed}:{venue}"),
+                             cfg.gap_scale)
         gaps = random.Random(f"{cfg.seed}:{venue}:gap")
         malformed = random.Random(f"{cfg.seed}:{venue}:malformed")
         n_channels = self.channels[venue]

@@ -34,6 +34,7 @@ from streams.serde import Serde
 OUTCOMES = frozenset({"OrderRested", "OrderPartiallyFilled", "OrderFilled", "OrderCancelled", "OrderExpired", "OrderRejected"})
 NEW_ORDER = "hftstream.orders.NewOrder"
 TAIL_TOPICS = ("risk.decisions", "order.events", "fills")
+GAP_SCALE = 20
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -54,9 +55,13 @@ def paced_records(params: dict[str, Any], start_ns: int) -> tuple[list[Any], Ite
     from connectors.venues.simulator import RAW_SCHEMA, SimConfig, Simulation
 
     span = max(1, params["orders"] * NS // params["rate"])
-    probe = SimConfig(venues=params["venues"], symbols=params["symbols"], events=params["venues"] * 1000, seed=params["seed"])
+    # a market of about 100 events/s per venue (the calm regime's gaps x GAP_SCALE): fresh for risk, and
+    # not a market-data backlog that would measure normalize instead of the order path
+    probe = SimConfig(venues=params["venues"], symbols=params["symbols"], events=params["venues"] * 1000, seed=params["seed"],
+                      gap_scale=GAP_SCALE)
     events = max(params["venues"], int(params["venues"] * 1000 * span / feed_span_ns(probe) * 1.2))
-    feed = SimConfig(venues=params["venues"], symbols=params["symbols"], events=events, seed=params["seed"], start_ns=start_ns)
+    feed = SimConfig(venues=params["venues"], symbols=params["symbols"], events=events, seed=params["seed"], start_ns=start_ns,
+                     gap_scale=GAP_SCALE)
     sim = Simulation(feed)
     flow = simulate_orders(OrderSimConfig.for_feed(
         feed, accounts=params["accounts"], orders=params["orders"], span_ns=span + 20_000_000, stale_probes=0,

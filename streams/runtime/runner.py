@@ -166,6 +166,7 @@ class Runner:
         self._revoking = False  # set while closing: the final revoke must not commit again
         self._others_checked = 0.0  # when idle() last asked the group about partitions we do not own
         self._horizons: dict[str, int] = {}  # topic -> ms (exclusive), set by the lockstep schedule
+        self.idle_wait_s = 0.01  # how long a tick with nothing buffered waits for input (run_all: 0, it waits once a round)
         self.group = group_of(self.name)
         self.transactional_id = f"hftstream.{self.name}.{self.options.instance_id}"
 
@@ -382,14 +383,14 @@ class Runner:
         """Poll, merge and process once. True when records were processed."""
         ready = any(t.merger.buffered() for t in self.tasks.values())
         if self._consumer is not None:
-            got = self._consumer.poll(opts.poll_records, timeout=0.0 if ready else 0.01)
+            got = self._consumer.poll(opts.poll_records, timeout=0.0 if ready else self.idle_wait_s)
             tasks = self.tasks
             for rec in got:
                 task = tasks.get(rec.partition)
                 if task is not None:
                     task.merger.add((rec,))
-        elif not ready:
-            time.sleep(0.001)
+        elif not ready and self.idle_wait_s:
+            time.sleep(min(self.idle_wait_s, 0.001))
         processed = False
         now = time.monotonic()
         room = opts.batch - sum(t.pending.records_in for t in self.tasks.values())

@@ -9,6 +9,7 @@ is idle: every input consumed and committed, so downstream has seen all of upstr
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from streams.runtime.metrics import RunCounts
@@ -29,6 +30,7 @@ def run_all(
         for r in runners:
             r.open()
             opened.append(r)
+            r.idle_wait_s = 0.0  # a runner waiting for input would hold up the others: the round waits instead
         while not stop.is_set():
             busy = False
             for r in runners:
@@ -37,6 +39,8 @@ def run_all(
                 on_round()
             if until_idle and not busy and all(r.idle() for r in runners):
                 break
+            if not busy:
+                time.sleep(0.001)
         for r in runners:
             r.commit()
     finally:
