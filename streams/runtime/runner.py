@@ -289,16 +289,9 @@ class Runner:
         while True:
             self._init_pending()
             if self._consumer is not None:
-                for rec in self._consumer.poll(opts.poll_records, timeout=0.0):
-                    task = self.tasks.get(rec.partition)
-                    if task is not None:
-                        task.merger.add((rec,))
+                self._buffer(self._consumer.poll(opts.poll_records, timeout=0.0))
             for task in self.tasks.values():
-                if task.global_reader is not None:
-                    task.merger.add(task.global_reader.poll(opts.poll_records, timeout=0.0))
-                    self._update_ends(task, task.global_reader, task.global_tps)
-                if self._consumer is not None:
-                    self._update_ends(task, self._consumer, task.keyed)
+                self._refresh(task)
             if len(self.tasks) == self.plan.tasks and not self._pending and all(t.merger.settled() for t in self.tasks.values()):
                 break
             if time.monotonic() > deadline:
@@ -383,23 +376,14 @@ class Runner:
         """Poll, merge and process once. True when records were processed."""
         ready = any(t.merger.buffered() for t in self.tasks.values())
         if self._consumer is not None:
-            got = self._consumer.poll(opts.poll_records, timeout=0.0 if ready else self.idle_wait_s)
-            tasks = self.tasks
-            for rec in got:
-                task = tasks.get(rec.partition)
-                if task is not None:
-                    task.merger.add((rec,))
+            self._buffer(self._consumer.poll(opts.poll_records, timeout=0.0 if ready else self.idle_wait_s))
         elif not ready and self.idle_wait_s:
             time.sleep(min(self.idle_wait_s, 0.001))
         processed = False
         now = time.monotonic()
         room = opts.batch - sum(t.pending.records_in for t in self.tasks.values())
         for task in self.tasks.values():
-            if task.global_reader is not None:
-                task.merger.add(task.global_reader.poll(opts.poll_records, timeout=0.0))
-                self._update_ends(task, task.global_reader, task.global_tps)
-            if self._consumer is not None:
-                self._update_ends(task, self._consumer, task.keyed)
+            self._refresh(task)
             force = task.blocked_since is not None and (now - task.blocked_since) * 1000 >= opts.max_wait_ms
             while room > 0:
                 records = task.merger.pop(room, force=force and not opts.until_idle)
@@ -413,6 +397,22 @@ class Runner:
             else:
                 task.blocked_since = None
         return processed
+
+    def _buffer(self, records: list) -> None:
+        """Hand records polled from the group consumer to their tasks' mergers."""
+        tasks = self.tasks
+        for rec in records:
+            task = tasks.get(rec.partition)
+            if task is not None:
+                task.merger.add((rec,))
+
+    def _refresh(self, task: Task) -> None:
+        """Buffer what the task's global inputs have now, and note where every input partition ends."""
+        if task.global_reader is not None:
+            task.merger.add(task.global_reader.poll(self.options.poll_records, timeout=0.0))
+            self._update_ends(task, task.global_reader, task.global_tps)
+        if self._consumer is not None:
+            self._update_ends(task, self._consumer, task.keyed)
 
     def _update_ends(self, task: Task, reader: Reader, tps: Sequence[TopicPartition]) -> None:
         merger = task.merger
