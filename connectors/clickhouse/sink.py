@@ -38,6 +38,7 @@ the same insert (same token) with back-off and reads nothing more -- it pauses, 
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Sequence
@@ -48,6 +49,7 @@ from streams.errors import ConfigError, HftError, PoisonError, UnknownTopicError
 from streams.log.base import Log, Reader, Record
 from streams.runtime.faults import fault
 
+from connectors.clickhouse.avro_block import Plan, build_plan, encode_row, envelope_prefix
 from connectors.clickhouse.client import Tape
 from connectors.clickhouse.ddl import pending
 from connectors.clickhouse.tables import DEAD_LETTERS, ROUTES, TABLES, Row, TableWriter, schema_fields, table_columns
@@ -140,6 +142,11 @@ class TapeSink:
         self._buffers: dict[tuple[str, int], list[Record]] = {}
         self._since: dict[tuple[str, int], float] = {}
         self._doubt: dict[tuple[str, int], int] = {}  # partition -> highest offset the tables held at start
+        self._ready: list[list[Record]] = []  # cut batches (deterministic boundaries) waiting to be inserted together
+        self._ready_n = 0
+        self._ready_since = 0.0
+        self._columns = columns
+        self._plans: dict[bytes, Plan | None] = {}
 
     # -- positions --------------------------------------------------------------------------------------------
 
@@ -176,7 +183,7 @@ class TapeSink:
                 records = reader.poll(opts.poll_records, timeout=0.05)
                 for rec in records:
                     self._add(rec)
-                self._flush_due(time.monotonic())
+                self._flush_due(time.monotonic(), idle=not records)
                 if not records and opts.until_idle and self._caught_up(reader):
                     break
             self._flush_all()
@@ -189,28 +196,33 @@ class TapeSink:
         buf = self._buffers.get(tp)
         n = self.options.batch
         if buf and rec.offset // n != buf[0].offset // n:
-            self._flush(tp)
+            self._cut(tp)
             buf = None
         if not buf:
             buf = self._buffers[tp] = []
             self._since[tp] = time.monotonic()
         buf.append(rec)
         if (rec.offset + 1) % n == 0 or len(buf) >= n:
-            self._flush(tp)
+            self._cut(tp)
 
-    def _flush_due(self, now: float) -> None:
+    def _flush_due(self, now: float, idle: bool = False) -> None:
+        """Cut the batches whose linger expired; insert the cut ones when they make a batch's worth, have waited ``linger_ms``, or the log is idle."""
         linger = self.options.linger_ms / 1000
         for tp in [tp for tp, t0 in self._since.items() if now - t0 >= linger]:
-            self._flush(tp)
-        while sum(len(b) for b in self._buffers.values()) > self.options.max_buffered:
-            self._flush(max(self._buffers, key=lambda k: len(self._buffers[k])))
+            self._cut(tp)
+        while self._ready_n + sum(len(b) for b in self._buffers.values()) > self.options.max_buffered and self._buffers:
+            self._cut(max(self._buffers, key=lambda k: len(self._buffers[k])))
+        if self._ready and (idle or self._ready_n >= self.options.batch or now - self._ready_since >= linger
+                            or self._ready_n > self.options.max_buffered):
+            self._write_ready()
 
     def _flush_all(self) -> None:
         for tp in list(self._buffers):
-            self._flush(tp)
+            self._cut(tp)
+        self._write_ready()
 
     def _caught_up(self, reader: Reader) -> bool:
-        if self._buffers:
+        if self._buffers or self._ready:
             self._flush_all()
         for topic, p in reader.assignment():
             end = reader.end_offset(topic, p)
@@ -222,50 +234,125 @@ class TapeSink:
 
     # -- one batch --------------------------------------------------------------------------------------------
 
-    def _flush(self, tp: tuple[str, int]) -> None:
+    def _cut(self, tp: tuple[str, int]) -> None:
+        """End the open batch of ``tp`` (its boundaries are now fixed) and queue it for the next insert."""
         recs = self._buffers.pop(tp, None)
         self._since.pop(tp, None)
         if recs:
-            self.write_batch(recs)
+            if not self._ready:
+                self._ready_since = time.monotonic()
+            self._ready.append(recs)
+            self._ready_n += len(recs)
+            if self._ready_n >= self.options.batch:
+                self._write_ready()
+
+    def _write_ready(self) -> None:
+        if self._ready:
+            batches, self._ready, self._ready_n = self._ready, [], 0
+            self.write_batches(batches)
 
     def write_batch(self, recs: list[Record]) -> None:
-        """Insert one batch (records of one partition, offsets ascending): rows, dead letters, then the progress row."""
-        topic, partition = recs[0].topic, recs[0].partition
-        first, last = recs[0].offset, recs[-1].offset
-        token = f"{topic}-{partition}-{first}-{last}"
-        present: set[int] = set()
-        top = self._doubt.get((topic, partition))
-        if top is not None and first <= top:
-            present = self._present_offsets(topic, partition, first, min(last, top))
-        elif top is not None:
-            del self._doubt[(topic, partition)]
+        """Insert one batch (records of one partition, offsets ascending); see :meth:`write_batches`."""
+        self.write_batches([recs])
+
+    def write_batches(self, batches: list[list[Record]]) -> None:
+        """Insert cut batches together: one insert per table (and record type on the fast path), the dead letters, then
+        one progress row per batch in one insert -- so a crash leaves either all or none of these batches' positions.
+
+        A batch's token is ``topic-partition-first-last``; an insert holding several batches carries a digest of theirs,
+        so retrying the same insert is deduplicated. Rows go by the Avro fast path (:mod:`connectors.clickhouse.avro_block`)
+        when their schema has a plan, by the Python path otherwise or when ClickHouse refuses the fast insert.
+        """
+        tokens = [f"{b[0].topic}-{b[0].partition}-{b[0].offset}-{b[-1].offset}" for b in batches]
+        token = tokens[0] if len(tokens) == 1 else "g-" + hashlib.blake2b("|".join(tokens).encode(), digest_size=16).hexdigest()
+        fast: dict[Plan, tuple[list[bytes], list[Record]]] = {}
         by_table: dict[str, list[Row]] = {}
         dead: list[Row] = []  # the sink's own dead letters (a DeadLetter record from dlq.* is an ordinary row)
-        for rec in recs:
-            if rec.offset in present:
-                continue
-            table, row, own = self._route(rec)
-            (dead if own else by_table.setdefault(table, [])).append(row)
+        present_n = 0
+        for recs in batches:
+            topic, partition = recs[0].topic, recs[0].partition
+            present = self._present(topic, partition, recs[0].offset, recs[-1].offset)
+            present_n += len(present)
+            prefix = envelope_prefix(topic, partition)
+            for rec in recs:
+                if rec.offset in present:
+                    continue
+                plan = self._plan(rec.value) if rec.value is not None else None
+                if plan is not None:
+                    group = fast.get(plan)
+                    if group is None:
+                        group = fast[plan] = ([], [])
+                    group[0].append(encode_row(prefix, plan, rec))
+                    group[1].append(rec)
+                    continue
+                table, row, own = self._route(rec)
+                (dead if own else by_table.setdefault(table, [])).append(row)
         t0 = time.perf_counter()
-        touched = []
+        touched = set()
+        for plan, (rows, recs) in fast.items():
+            try:
+                block = plan.container(rows)
+                settings = {"insert_deduplication_token": f"{token}-{plan.record_type}"}
+                self._retrying(lambda p=plan, b=block, s=settings: self.client.raw_insert(  # type: ignore[misc]
+                    f"tape.{p.table}", column_names=p.columns, insert_block=b, fmt="Avro", settings=s))
+            except _DataRefused:  # a malformed body or a value the table refuses: the Python path finds the record
+                for rec in recs:
+                    table, row, own = self._route(rec)
+                    (dead if own else by_table.setdefault(table, [])).append(row)
+                continue
+            self.counts.rows[plan.table] = self.counts.rows.get(plan.table, 0) + len(rows)
+            touched.add(plan.table)
+            fault("tape-after-insert")
         for table, rows in by_table.items():
             dead.extend(self._insert_rows(table, rows, token))
-            touched.append(table)
+            touched.add(table)
             fault("tape-after-insert")
         if dead:
             self._insert(DEAD_LETTERS, self.writers[DEAD_LETTERS].columns_for(dead), f"{token}-dead")
-            touched.append(DEAD_LETTERS)
+            touched.add(DEAD_LETTERS)
             self.counts.dead_letters += len(dead)
+        dead_at = {(d.rec.topic, d.rec.partition, d.rec.offset) for d in dead}
         fault("tape-before-progress")
         insert_us = int((time.perf_counter() - t0) * 1e6)
-        self._insert(
-            "sink_batches", [[topic], [partition], [first], [last], [len(recs)], [len(dead)], [sorted(set(touched))], [insert_us]], token,
-            column_names=["topic", "partition", "first_offset", "last_offset", "records", "dead_letters", "tables", "insert_us"],
-        )
+        tables = sorted(touched)
+        cols: list[list[Any]] = [[b[0].topic for b in batches], [b[0].partition for b in batches], [b[0].offset for b in batches],
+                                 [b[-1].offset for b in batches], [len(b) for b in batches],
+                                 [sum((r.topic, r.partition, r.offset) in dead_at for r in b) if dead_at else 0 for b in batches],
+                                 [tables] * len(batches), [insert_us] * len(batches)]
+        self._insert("sink_batches", cols, token,
+                     column_names=["topic", "partition", "first_offset", "last_offset", "records", "dead_letters", "tables", "insert_us"])
         self.counts.insert_s += time.perf_counter() - t0
-        self.counts.records += len(recs)
-        self.counts.already_present += len(present)
-        self.counts.batches += 1
+        self.counts.records += sum(len(b) for b in batches)
+        self.counts.already_present += present_n
+        self.counts.batches += len(batches)
+
+    def _present(self, topic: str, partition: int, first: int, last: int) -> set[int]:
+        """Offsets in ``[first, last]`` some table already holds (only where the tape held rows past its position at start)."""
+        top = self._doubt.get((topic, partition))
+        if top is None:
+            return set()
+        if first > top:
+            del self._doubt[(topic, partition)]
+            return set()
+        return self._present_offsets(topic, partition, first, min(last, top))
+
+    def _plan(self, value: bytes) -> Plan | None:
+        """The fast-path plan for a value's framing (cached by header), or ``None``: the Python path."""
+        key = value[:10] if value[:1] == b"\xc3" else value[:5]
+        if key in self._plans:
+            return self._plans[key]
+        framing = self.serde.current_framing(value)
+        if framing is None:
+            if value[:1] == b"\xc3":  # a single-object header is final; a registry id may resolve later
+                self._plans[key] = None
+            return None
+        header, name, body_offset = framing
+        table = ROUTES.get(name)
+        plan = None
+        if table is not None and table in self._columns:
+            plan = build_plan(name, self.serde.repo.current(name).canonical, body_offset, self._columns[table])
+        self._plans[header] = plan
+        return plan
 
     def _route(self, rec: Record) -> tuple[str, Row, bool]:
         """``(table, row, own)`` for ``rec``; ``own``: a record that cannot go to its table, as the sink's dead letter."""

@@ -50,6 +50,7 @@ def demo(
     latency: bool = typer.Option(True, "--latency/--no-latency", help="Measure order-to-outcome latency with paced orders."),
     latency_rate: int = typer.Option(300, "--latency-rate", min=1, help="Orders per second in the paced latency phase; keep it below the pipeline's orders/s (step 3), or it measures a backlog."),
     latency_orders: int = typer.Option(1_500, "--latency-orders", min=1, help="Orders in the paced latency phase."),
+    tape: bool = typer.Option(True, "--tape/--no-tape", help="Sink every topic into the ClickHouse tape (DIR/tape, or --clickhouse URL)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (progress goes to stderr)."),
 ) -> None:
     """Run the whole trading pipeline on the configured log (default: embedded, ./hftstream-data/log).
@@ -62,14 +63,16 @@ def demo(
        event time (one transaction per processor and slice), until everything is consumed;
     4. verifies each processor: re-runs it over its committed inputs and compares byte for byte;
     5. measures order-to-outcome latency in a short paced phase on a scratch log (DIR/latency);
-    6. prints what a trader wants to read: fills, rejects by reason, PnL per account, trading state,
+    6. sinks every topic into the ClickHouse tape, exactly once (chDB in DIR/tape, or --clickhouse URL),
+       and prints where it is and a query to try;
+    7. prints what a trader wants to read: fills, rejects by reason, PnL per account, trading state,
        recon status, throughput, latency; with --json one object with a digest of every output topic.
     """
     st = state(ctx)
     say = (lambda text="", **kw: typer.secho(text, err=True, **kw)) if as_json else (lambda text="", **kw: typer.secho(text, **kw))
     result = _run(st, say, seed=seed, orders=orders, accounts=accounts, venues=venues, symbols=symbols, events=events,
                   regime=regime, start=start, slice_ms=slice_ms, reset=reset, verify_=verify_, latency=latency,
-                  latency_rate=latency_rate, latency_orders=latency_orders)
+                  latency_rate=latency_rate, latency_orders=latency_orders, tape=tape)
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True))
     else:
@@ -96,8 +99,15 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
 
     log, serde = st.log(), st.serde()
     if o["reset"]:
+        if o["tape"]:  # first: a tape held by another process stops the reset before the log is touched
+            from streams.demo.tape import reset_demo_tape
+
+            why = reset_demo_tape(st.settings.tape_url)
+            if why:
+                raise ConfigError(f"--reset cannot empty the tape: {why}",
+                                  hint="stop the process that holds the tape, or add --no-tape")
         _reset(log)
-    say(f"[1/6] topics: applying infra/topics.yaml to {st.settings.log}", bold=True)
+    say(f"[1/7] topics: applying infra/topics.yaml to {st.settings.log}", bold=True)
     changes = apply_topics(log)
     say(f"      {sum(c.action == 'created' for c in changes)} created, {len(changes)} declared")
 
@@ -124,7 +134,7 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
     else:
         params["start_ns"] = sim_start_ns(o["start"])
 
-    say(f"[2/6] inputs: {o['venues']} venues x {o['symbols']} symbols, {o['events']:,} market events, {o['orders']:,} orders "
+    say(f"[2/7] inputs: {o['venues']} venues x {o['symbols']} symbols, {o['events']:,} market events, {o['orders']:,} orders "
         f"from {o['accounts']} accounts, seed {o['seed']}, start {format_iso_ns(params['start_ns'])}", bold=True)
     with progress("publishing", None) as update:
         inputs = publish_inputs(log, serde, params, (lambda what, n: update(n, None)) if update else None)
@@ -146,7 +156,7 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
         marks.close()
 
     names = stage_names()
-    say(f"[3/6] pipeline: {', '.join(names)}; exactly-once, {schedule.slices} slices of {schedule.slice_ms} ms event time",
+    say(f"[3/7] pipeline: {', '.join(names)}; exactly-once, {schedule.slices} slices of {schedule.slice_ms} ms event time",
         bold=True)
     with progress("slices", schedule.slices) as update:
         run = run_pipeline(log, serde, schedule, on_slice=(lambda done, total: update(done, total)) if update else None)
@@ -163,14 +173,14 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
 
     verified: dict[str, str] = {}
     if o["verify_"]:
-        say("[4/6] verify: re-run each processor over its committed inputs, compare byte for byte", bold=True)
+        say("[4/7] verify: re-run each processor over its committed inputs, compare byte for byte", bold=True)
         verified = _verify_all(log, serde, names, say)
     else:
-        say("[4/6] verify: skipped (--no-verify)", bold=True)
+        say("[4/7] verify: skipped (--no-verify)", bold=True)
 
     latency_figures: dict[str, Any] | None = None
     if o["latency"]:
-        say(f"[5/6] latency: {o['latency_orders']:,} orders paced at {o['latency_rate']:,}/s on a scratch log", bold=True)
+        say(f"[5/7] latency: {o['latency_orders']:,} orders paced at {o['latency_rate']:,}/s on a scratch log", bold=True)
         from streams.demo.latency import measure_latency
 
         data_dir = os.path.dirname(st.settings.log.removeprefix("embedded://").rstrip("/")) if st.settings.log.startswith(
@@ -182,9 +192,24 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
         say(f"      p50 {latency_figures['p50']:.1f} ms, p99 {latency_figures['p99']:.1f} ms, max {latency_figures['max']:.1f} ms "
             f"over {latency_figures['measured']:,} orders ({time.monotonic() - t0:.1f} s)")
     else:
-        say("[5/6] latency: skipped (--no-latency)", bold=True)
+        say("[5/7] latency: skipped (--no-latency)", bold=True)
 
-    say("[6/6] summary", bold=True)
+    tape_figures: dict[str, Any] | None = None
+    if o["tape"]:
+        from streams.demo.tape import sink_demo_tape
+
+        say(f"[6/7] tape: sinking every topic into {st.settings.tape_url}", bold=True)
+        tape_figures = sink_demo_tape(log, serde, st.settings.tape_url)
+        if "error" in tape_figures:
+            say(f"      not sunk: {tape_figures['error']}", fg="yellow")
+            say(f"      hint: {tape_figures['hint']}; then `hftstream tape sink --until-idle`", fg="yellow")
+        else:
+            say(f"      {tape_figures['records']:,} records in {tape_figures['elapsed_s']:.2f} s "
+                f"({tape_figures['already_present']:,} already there, {tape_figures['dead_letters']} dead letters)")
+    else:
+        say("[6/7] tape: skipped (--no-tape)", bold=True)
+
+    say("[7/7] summary", bold=True)
     outs = output_topics(log, names)
     dig, counts = digest(log, outs)
     summary = business_summary(log, serde)
@@ -208,6 +233,7 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
         "seed": params["seed"],
         "start_ns": params["start_ns"],
         "log": st.settings.log,
+        "tape": tape_figures,
     }
     return result
 
@@ -280,4 +306,8 @@ def _print_summary(r: dict[str, Any], say: Any) -> None:
     say(f"throughput: {r['orders_per_s']:,} orders/s end to end"
         + (f"; latency p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms" if lat else ""))
     say(f"digest: {r['digest']}")
+    tp = r.get("tape")
+    if tp and "error" not in tp:
+        say(f"tape: {tp['url']} ({sum(tp['rows'].values()):,} rows in {len(tp['rows'])} tables); try:")
+        say(f'  hftstream tape query "{tp["example_query"]}"')
     say("\nnext: hftstream status | hftstream ops state | hftstream replay -t fills --format table | hftstream verify risk")

@@ -213,6 +213,27 @@ class Serde:
             append(_new_tuple(Decoded, (r[0], value)))
         return out
 
+    def current_framing(self, data: bytes) -> tuple[bytes, str, int] | None:
+        """``(header, schema full name, body offset)`` when ``data`` is framed with the *current* version of a
+        known schema (so its body reads with that schema as is), else ``None``. Nothing is decoded or raised.
+
+        The tape sink's fast path keys on ``header`` and hands the body to ClickHouse (connectors/clickhouse/avro_block.py).
+        """
+        r = self._readers.get(data[:_SO_HEADER])
+        if r is not None:
+            return (data[:_SO_HEADER], r[0], r[3]) if r[2] is None and self._is_current(r[0], data[2:_SO_HEADER]) else None
+        if data[:1] == b"\x00" and len(data) >= _CF_HEADER:
+            r = self._reg_readers.get(int.from_bytes(data[1:_CF_HEADER], "big"))
+            if r is not None and r[2] is None:
+                return data[:_CF_HEADER], r[0], r[3]
+        return None
+
+    def _is_current(self, name: str, fp: bytes) -> bool:
+        try:
+            return self.repo.current(name).fingerprint == fp
+        except UnknownSchemaError:
+            return False
+
     # -- internals ---------------------------------------------------------------
 
     def _reader_for(self, ver: SchemaVersion, start: int) -> _Reader:

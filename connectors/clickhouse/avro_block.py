@@ -1,0 +1,175 @@
+"""The sink's fast path: records go to ClickHouse as Avro, decoded by ClickHouse, never by Python.
+
+An Avro record's binary encoding is the concatenation of its fields' encodings. So a record
+``{envelope fields..., the log record's own fields...}`` is encoded by writing the envelope
+(topic, partition, offset, log time, key, record type, lineage) and appending the log record's
+body bytes as they are. Rows of one writer schema become one Avro object container (header with
+the wrapper schema, one block, sync marker), inserted with ``FORMAT Avro``: ClickHouse maps
+fields to columns by name (``ts_ns`` is renamed ``ts``, a ``DateTime64(9)`` column takes the
+nanoseconds as ticks). Python touches each record for a few byte operations instead of a
+fastavro decode, a dict and a column build (BENCH.md, "tape sink").
+
+A :class:`Plan` exists only for a schema whose every field has a column of a type ClickHouse reads
+from that Avro type, and only for the *current* version of the schema: an older writer version is
+resolved against the reader schema (defaults), which only the Python path does. Anything without a
+plan, and any group ClickHouse refuses (a malformed body, a value the table's constraints reject),
+takes the Python path (:class:`~connectors.clickhouse.tables.TableWriter`), which isolates the bad
+record into ``dead_letters``. ``tests/integration/test_tape_avro_block.py`` checks that both paths
+write identical rows for every schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from streams.lineage import SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
+from streams.log.base import Record
+
+from connectors.clickhouse.tables import ROUTES, Column
+
+ENVELOPE: tuple[tuple[str, str], ...] = (
+    ("topic", "string"), ("partition", "int"), ("offset", "long"), ("log_ts", "long"), ("log_key", "bytes"),
+    ("record_type", "string"), ("src_topic", "string"), ("src_partition", "int"), ("src_offset", "long"),
+)
+# Avro type -> the ClickHouse column types (Nullable / LowCardinality stripped) it may feed.
+_FEEDS = {
+    "string": ("String",), "bytes": ("String",), "long": ("Int64", "DateTime64"), "int": ("Int32", "Int64"),
+    "boolean": ("Bool",), "enum": ("String",),
+}
+
+
+def varint(n: int) -> bytes:
+    """The Avro (zig-zag) encoding of the int/long ``n``."""
+    n = (n << 1) ^ (n >> 63)
+    if n < 0x80:
+        return _SMALL[n]
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_SMALL = [bytes([i]) for i in range(0x80)]
+
+
+def _string(b: bytes) -> bytes:
+    return varint(len(b)) + b
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How records of one writer schema become Avro rows of one table."""
+
+    table: str
+    record_type: str
+    body_offset: int
+    columns: tuple[str, ...]
+    container_header: bytes
+    sync: bytes
+    record_type_bytes: bytes
+
+    def container(self, rows: Sequence[bytes]) -> bytes:
+        """One Avro object container holding ``rows`` (already-encoded wrapper records) in one block."""
+        data = b"".join(rows)
+        return b"".join((self.container_header, varint(len(rows)), varint(len(data)), data, self.sync))
+
+
+def _base_type(column_type: str) -> str:
+    t = column_type
+    for wrapper in ("LowCardinality(", "Nullable("):
+        while t.startswith(wrapper):
+            t = t[len(wrapper):-1]
+    return t.split("(", 1)[0]
+
+
+def _avro_kind(ftype: Any, named: dict[str, str]) -> tuple[str | None, bool]:
+    """``(kind, nullable)`` of a field type: a primitive name, ``enum``, or ``None`` when unsupported.
+
+    ``named`` maps the full names of enums already defined (a canonical schema defines a named type
+    at its first use and refers to it by name afterwards) to their kind.
+    """
+    if isinstance(ftype, list):
+        branches = [b for b in ftype if b != "null"]
+        if len(branches) != 1 or len(ftype) != 2:
+            return None, True
+        kind, _ = _avro_kind(branches[0], named)
+        return kind, True
+    if isinstance(ftype, dict):
+        if ftype.get("type") == "enum":
+            named[ftype["name"]] = "enum"
+            return "enum", False
+        if "logicalType" not in ftype and isinstance(ftype.get("type"), str):
+            return _avro_kind(ftype["type"], named)
+        return None, False
+    if ftype in _FEEDS:
+        return ftype, False
+    return named.get(ftype), False
+
+
+def build_plan(schema_name: str, canonical: str, body_offset: int, columns: Sequence[Column]) -> Plan | None:
+    """The plan for the schema with Parsing Canonical Form ``canonical``, or ``None`` when a field has no column ClickHouse can fill from it."""
+    table = ROUTES.get(schema_name)
+    if table is None:
+        return None
+    writer = json.loads(canonical)
+    by_name = {c.name: c for c in columns}
+    fields: list[dict[str, Any]] = [{"name": n, "type": t} for n, t in ENVELOPE]
+    named: dict[str, str] = {}
+    for f in writer["fields"]:
+        name = f["name"]
+        column = by_name.get(name)
+        if column is None and name.endswith("_ns") and name[:-3] in by_name and by_name[name[:-3]].is_time:
+            column = by_name[name[:-3]]
+        if column is None:
+            return None
+        kind, nullable = _avro_kind(f["type"], named)
+        if kind is None or _base_type(column.type) not in _FEEDS[kind] or (nullable and not column.nullable):
+            return None
+        if column.is_time and kind != "long":
+            return None
+        fields.append({"name": column.name, "type": f["type"]})
+    names = [f["name"] for f in fields]
+    if len(set(names)) != len(names):
+        return None
+    wrapper = {"type": "record", "name": "hftstream.tape.TapeRow", "fields": fields}
+    schema_json = json.dumps(wrapper, separators=(",", ":")).encode()
+    sync = hashlib.blake2b(schema_json, digest_size=16).digest()  # deterministic: the same rows give the same bytes
+    meta = ((b"avro.schema", schema_json), (b"avro.codec", b"null"))
+    header = b"Obj\x01" + varint(len(meta)) + b"".join(_string(k) + _string(v) for k, v in meta) + varint(0) + sync
+    short = schema_name.rsplit(".", 1)[-1]
+    return Plan(table, short, body_offset, tuple(names), header, sync, _string(short.encode()))
+
+
+_NO_LINEAGE = _string(b"") + varint(-1) + varint(-1)
+
+
+def envelope_prefix(topic: str, partition: int) -> bytes:
+    """The first two envelope fields, the same for every record of one partition."""
+    return _string(topic.encode()) + varint(partition)
+
+
+def encode_row(prefix: bytes, plan: Plan, rec: Record) -> bytes:
+    """``rec`` as one wrapper record: envelope + its body bytes (``rec.value`` past the framing header)."""
+    key = rec.key or b""
+    src_t = src_p = src_o = None
+    for k, v in rec.headers:
+        if k == SOURCE_TOPIC:
+            src_t = v
+        elif k == SOURCE_PARTITION:
+            src_p = v
+        elif k == SOURCE_OFFSET:
+            src_o = v
+    if src_t and src_p is not None and src_o is not None and (p := int(src_p)) >= 0 and (o := int(src_o)) >= 0:
+        lineage = _string(src_t) + varint(p) + varint(o)
+    else:
+        lineage = _NO_LINEAGE
+    value = rec.value
+    assert value is not None
+    return b"".join((prefix, varint(rec.offset), varint(rec.timestamp_ns), varint(len(key)), key, plan.record_type_bytes,
+                     lineage, memoryview(value)[plan.body_offset:]))
