@@ -44,18 +44,28 @@ _FEEDS = {
 
 def varint(n: int) -> bytes:
     """The Avro (zig-zag) encoding of the int/long ``n``."""
-    n = (n << 1) ^ (n >> 63)
-    if n < 0x80:
-        return _SMALL[n]
+    z = (n << 1) ^ (n >> 63)
+    if z < 0x4000:
+        return _SMALL[z]
+    out = _LOW14[z & 0x3FFF]
+    z >>= 14
+    while z >= 0x4000:
+        out += _LOW14[z & 0x3FFF]
+        z >>= 14
+    return out + _SMALL[z]
+
+
+def _raw_varint(z: int) -> bytes:
     out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
+    while z > 0x7F:
+        out.append((z & 0x7F) | 0x80)
+        z >>= 7
+    out.append(z)
     return bytes(out)
 
 
-_SMALL = [bytes([i]) for i in range(0x80)]
+_SMALL = [_raw_varint(z) for z in range(0x4000)]  # one or two bytes
+_LOW14 = [bytes(((z & 0x7F) | 0x80, ((z >> 7) & 0x7F) | 0x80)) for z in range(0x4000)]  # 14 bits, more to come
 
 
 def _string(b: bytes) -> bytes:
@@ -165,11 +175,30 @@ def encode_row(prefix: bytes, plan: Plan, rec: Record) -> bytes:
             src_p = v
         elif k == SOURCE_OFFSET:
             src_o = v
-    if src_t and src_p is not None and src_o is not None and (p := int(src_p)) >= 0 and (o := int(src_o)) >= 0:
-        lineage = _string(src_t) + varint(p) + varint(o)
-    else:
-        lineage = _NO_LINEAGE
+    lineage = _NO_LINEAGE
+    if src_t and src_p is not None and src_o is not None:
+        head = _LINEAGE_HEADS.get((src_t, src_p))
+        if head is None:
+            head = _lineage_head(src_t, src_p)
+        o = int(src_o)
+        if head and o >= 0:
+            lineage = head + varint(o)
     value = rec.value
     assert value is not None
     return b"".join((prefix, varint(rec.offset), varint(rec.timestamp_ns), varint(len(key)), key, plan.record_type_bytes,
-                     lineage, memoryview(value)[plan.body_offset:]))
+                     lineage, value[plan.body_offset:]))
+
+
+_LINEAGE_HEADS: dict[tuple[bytes, bytes], bytes] = {}
+
+
+def _lineage_head(topic: bytes, partition: bytes) -> bytes:
+    """The encoded (src_topic, src_partition) pair; empty when the partition is not a valid number >= 0."""
+    try:
+        p = int(partition)
+    except ValueError:
+        return b""
+    head = _string(topic) + varint(p) if p >= 0 else b""
+    if len(_LINEAGE_HEADS) < 65536:
+        _LINEAGE_HEADS[(topic, partition)] = head
+    return head

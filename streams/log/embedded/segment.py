@@ -174,18 +174,28 @@ def encode_run(
 # -- parsing ---------------------------------------------------------------------------
 
 
+_HEADER_NAMES: dict[bytes, str] = {}  # header names repeat (lineage): decode each once
+
+
 def _decode_headers(buf: bytes, p: int, count: int, end: int) -> tuple[Headers, int]:
     out = []
+    names = _HEADER_NAMES
+    unpack_name, unpack_value = _H_NAME.unpack_from, _H_VALUE.unpack_from
     for _ in range(count):
         if p + 2 > end:
             raise ValueError("header name length runs past the record")
-        (nlen,) = _H_NAME.unpack_from(buf, p)
+        (nlen,) = unpack_name(buf, p)
         p += 2
-        name = buf[p : p + nlen].decode()
+        raw = buf[p : p + nlen]
+        name = names.get(raw)
+        if name is None:
+            name = raw.decode()
+            if len(names) < 4096:
+                names[raw] = name
         p += nlen
         if p + 4 > end:
             raise ValueError("header value length runs past the record")
-        (vlen,) = _H_VALUE.unpack_from(buf, p)
+        (vlen,) = unpack_value(buf, p)
         p += 4
         out.append((name, buf[p : p + vlen]))
         p += vlen
