@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from pathlib import Path
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -156,3 +157,30 @@ def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
 def unique_topic(unique_name: Callable[[str], str]) -> str:
     """One collision-free topic name for this test (use ``unique_name`` for more)."""
     return unique_name("t")
+
+
+DEMO_TAPE_ARGS = ("--seed", "11", "--orders", "1500", "--events", "3000", "--start", "2026-01-02T14:30:00Z",
+                  "--no-latency", "--no-verify")
+
+
+@pytest.fixture(scope="session")
+def demo_tape(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo run on the embedded log whose tape the demo sank (``DIR/tape``): the data directory.
+
+    Shared by the session: treat it as read-only (sink into another tape with ``--clickhouse chdb:///...``
+    to test the sink). ``DIR/demo.json`` holds the demo's ``--json`` output. chDB opens one directory per
+    process: open the tape in-process only inside ``with tape_at(DIR, init=False)``.
+    """
+    import json
+    import subprocess
+    import sys
+
+    data = tmp_path_factory.mktemp("demo-tape")
+    hftstream = str(Path(sys.executable).with_name("hftstream"))
+    run = subprocess.run([hftstream, "demo", *DEMO_TAPE_ARGS, "--json", "--data", str(data)], capture_output=True, text=True,
+                         timeout=600, cwd=data)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout)
+    assert result["tape"] and "error" not in result["tape"], result["tape"]
+    (data / "demo.json").write_text(run.stdout)
+    return data

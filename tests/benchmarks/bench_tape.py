@@ -39,7 +39,7 @@ def run(quick: bool = False) -> list[dict]:
         data = Path(tmp)
         log = open_log(f"embedded://{data / 'log'}")
         log.create_topic(TopicSpec("fills", partitions=8, key="account", value_schema="hftstream.fills.Fill"))
-        values = [fill(serde, i, account=f"acct-{i % 64}") for i in range(n)]
+        values = [fill(serde, i, account=f"acct-{i % 64}", venue=f"VENUE{i % 4}") for i in range(n)]  # 4 venues, as in a real tape
         encoded = serde.encode_many("hftstream.fills.Fill", values)
         with log.producer() as p:
             for i, (v, b) in enumerate(zip(values, encoded)):
