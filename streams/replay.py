@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from streams.errors import ConfigError, DecodeError, UnknownPartitionError
 from streams.lineage import lineage_headers
@@ -212,10 +212,35 @@ def _partition_stream(log: Log, topic: str, partition: int, start: int, end: int
 
 def records(log: Log, req: ReplayRequest, spans: dict[int, tuple[int, int]]) -> Iterator[Record]:
     """The stored records of ``spans``, merged in the deterministic replay order."""
-    streams = [_partition_stream(log, req.topic, p, s, e) for p, (s, e) in sorted(spans.items())]
+    return merge_partitions([_partition_stream(log, req.topic, p, s, e) for p, (s, e) in sorted(spans.items())])
+
+
+def merge_partitions(streams: list[Iterator[Record]]) -> Iterator[Record]:
+    """Per-partition streams (each in offset order) merged by (timestamp, partition, offset): the replay order."""
     if len(streams) == 1:
         return streams[0]
     return heapq.merge(*streams, key=lambda r: (r.timestamp_ns, r.partition, r.offset))
+
+
+class RecordSource(Protocol):
+    """Where replay reads records: the log (:class:`LogSource`) or the tape (connectors/clickhouse/replay.py)."""
+
+    def plan(self, req: ReplayRequest) -> dict[int, tuple[int, int]]: ...
+
+    def records(self, req: ReplayRequest, spans: dict[int, tuple[int, int]]) -> Iterator[Record]: ...
+
+
+class LogSource:
+    """Replay from the log itself."""
+
+    def __init__(self, log: Log) -> None:
+        self.log = log
+
+    def plan(self, req: ReplayRequest) -> dict[int, tuple[int, int]]:
+        return plan(self.log, req)
+
+    def records(self, req: ReplayRequest, spans: dict[int, tuple[int, int]]) -> Iterator[Record]:
+        return records(self.log, req, spans)
 
 
 class _Pacer:
@@ -246,6 +271,7 @@ def replay(
     on_progress: Callable[[int], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    source: RecordSource | None = None,
 ) -> ReplaySummary:
     """Replay ``req``: decode each record, apply filters, hand matches to ``sink`` (and re-publish to ``into``).
 
@@ -253,9 +279,11 @@ def replay(
     produce); with ``keep_partition`` they keep their source partition number, which needs the
     same partition count. Unkeyed records are spread round-robin unless ``keep_partition``.
     Undecodable records are never dropped silently: they reach the sink with ``error`` set
-    and are counted. Returns the summary; ``read == emitted + filtered``.
+    and are counted. Returns the summary; ``read == emitted + filtered``. ``source`` reads the
+    records from elsewhere than ``log`` (the tape); ``--into`` still publishes to ``log``.
     """
-    spans = plan(log, req)
+    src = source or LogSource(log)
+    spans = src.plan(req)
     summary = ReplaySummary(topic=req.topic, partitions=spans)
     pacer = _Pacer(req.speed, clock, sleep) if req.speed else None
     producer: Producer | None = None
@@ -263,7 +291,7 @@ def replay(
         check_into_target(log, req.topic, into, keep_partition=keep_partition)
         producer = log.producer()
     try:
-        for rec in records(log, req, spans):
+        for rec in src.records(req, spans):
             summary.read += 1
             rep = _decode(serde, rec)
             if rep.error is not None:

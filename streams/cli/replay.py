@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from contextlib import ExitStack
 from enum import Enum
 
 import typer
@@ -14,6 +15,11 @@ from streams.cli.common import fail, progress, state
 class Format(str, Enum):
     json = "json"
     table = "table"
+
+
+class Source(str, Enum):
+    log = "log"
+    tape = "tape"
 
 
 def replay(
@@ -31,6 +37,7 @@ def replay(
     keep_partition: bool = typer.Option(False, "--keep-partition", help="With --into: keep each record's partition number instead of re-partitioning by key (needs equal partition counts)."),
     force: bool = typer.Option(False, "--force", help="With --into: publish records whose schema the target topic does not declare (and undecodable ones)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no records (useful with --into); the summary still goes to stderr."),
+    source: Source = typer.Option(Source.log, "--source", help="log: read the topic from the log; tape: rebuild its records from the ClickHouse tape (when retention dropped them), same output."),
 ) -> None:
     """Replay a topic from an offset: decode every record and print it, or re-publish it with --into.
 
@@ -51,12 +58,12 @@ def replay(
       hftstream replay -t md.normalized --format json --headers --speed 10x
 
       hftstream replay -t md.raw.alpha --from-time 2026-01-02T14:30:05Z --into md.raw.alpha.replay --quiet
+
+      hftstream replay -t fills --source tape --from-offset 0 --format table
     """
-    from streams.render import TABLE_HEADER, TABLE_WIDTH, json_line, table_row
     from streams.replay import (
-        ReplayRequest, check_into_target, parse_filters, parse_speed, plan, removed_ranges, undeclared_records,
+        LogSource, ReplayRequest, check_into_target, parse_filters, parse_speed, plan, removed_ranges, undeclared_records,
     )
-    from streams.replay import replay as run_replay
     from streams.timeutil import parse_time_ns
     from streams.topic_schemas import check_filter_names, declared_spec, value_schemas
 
@@ -74,20 +81,39 @@ def replay(
 
     st = state(ctx)
     log, serde = st.log(), st.serde()
-    source = declared_spec(log, topic)  # unknown topic -> clear error before anything else
-    check_filter_names(serde.repo, topic, value_schemas(source), [name for name, _ in pairs])
     req = ReplayRequest(topic, partition, from_offset, to_offset, start_ns, pairs, factor)
-    spans = plan(log, req)
-    if into:
-        if into not in {t.name for t in log.list_topics()} and into != topic:
-            _create_target(log, source=topic, target=into)
-        check_into_target(log, topic, into, keep_partition=keep_partition)
-        allowed = value_schemas(declared_spec(log, into))
-        if allowed and not force:
-            _refuse_undeclared(undeclared_records(log, serde, req, allowed, spans), into, allowed)
+    with ExitStack() as stack:
+        if source is Source.tape:
+            from connectors.clickhouse.client import open_tape
+            from connectors.clickhouse.replay import TapeSource
 
-    for gone in removed_ranges(log, req):
-        typer.secho(f"warning: {gone.describe()}", fg=typer.colors.YELLOW, err=True)
+            tape = stack.enter_context(open_tape(st.settings.tape_url))
+            reader = TapeSource(tape.client, serde, topic)  # not on the tape -> clear error
+            check_filter_names(serde.repo, topic, _declared_schemas(topic), [name for name, _ in pairs])
+            spans = reader.plan(req)
+            _warn_missing_from_tape(req, spans)
+        else:
+            reader = LogSource(log)
+            spec = declared_spec(log, topic)  # unknown topic -> clear error before anything else
+            check_filter_names(serde.repo, topic, value_schemas(spec), [name for name, _ in pairs])
+            spans = plan(log, req)
+        if into:
+            if into not in {t.name for t in log.list_topics()} and into != topic:
+                _create_target(log, source=topic, target=into)
+            check_into_target(log, topic, into, keep_partition=keep_partition)
+            allowed = value_schemas(declared_spec(log, into))
+            if allowed and not force and source is Source.log:
+                _refuse_undeclared(undeclared_records(log, serde, req, allowed, spans), into, allowed)
+        if source is Source.log:
+            for gone in removed_ranges(log, req):
+                typer.secho(f"warning: {gone.describe()}", fg=typer.colors.YELLOW, err=True)
+        _run(log, serde, req, spans, reader, fmt=fmt, headers=headers, quiet=quiet, into=into, keep_partition=keep_partition)
+
+
+def _run(log, serde, req, spans, reader, *, fmt: Format, headers: bool, quiet: bool, into: str | None,  # type: ignore[no-untyped-def]
+         keep_partition: bool) -> None:
+    from streams.render import TABLE_HEADER, TABLE_WIDTH, json_line, table_row
+    from streams.replay import replay as run_replay
 
     out = sys.stdout
     width = max(shutil.get_terminal_size((TABLE_WIDTH, 24)).columns, 80) if out.isatty() else TABLE_WIDTH
@@ -108,10 +134,30 @@ def replay(
             if update is not None:
                 update(done[0])
 
-        summary = run_replay(log, serde, req, sink, into=into, keep_partition=keep_partition, on_progress=advance)
+        summary = run_replay(log, serde, req, sink, into=into, keep_partition=keep_partition, on_progress=advance, source=reader)
     out.flush()
     for line in summary.lines():
         typer.echo(line, err=True)
+
+
+def _declared_schemas(topic: str) -> tuple[str, ...]:
+    """The schemas infra/topics.yaml declares for ``topic`` (empty when it is not declared)."""
+    from streams.errors import ConfigError, UnknownTopicError
+    from streams.topic_schemas import value_schemas
+    from streams.topics import load_catalog
+
+    try:
+        return value_schemas(load_catalog().spec_for(topic))
+    except (UnknownTopicError, ConfigError):
+        return ()
+
+
+def _warn_missing_from_tape(req, spans: dict[int, tuple[int, int]]) -> None:  # type: ignore[no-untyped-def]
+    for p, (start, _end) in sorted(spans.items()):
+        if req.from_time_ns is None and start > req.from_offset and (req.partition is None or req.partition == p):
+            typer.secho(f"warning: {req.topic} partition {p}: the tape starts at offset {start}, after the requested "
+                        f"{req.from_offset}: offsets {req.from_offset}..{start - 1} were never sunk (or sunk from a later offset)",
+                        fg=typer.colors.YELLOW, err=True)
 
 
 def _refuse_undeclared(misfits, into: str, allowed: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
