@@ -177,7 +177,29 @@ def encode_run(
 _HEADER_NAMES: dict[bytes, str] = {}  # header names repeat (lineage): decode each once
 
 
+# The lineage headers every processor output carries (streams/lineage.py), in the order the runtime writes them.
+_LINEAGE = tuple((name, struct.pack("<H", len(name)) + name.encode()) for name in ("hft.src.topic", "hft.src.partition", "hft.src.offset"))
+
+
+def _decode_lineage(buf: bytes, p: int, end: int) -> tuple[Headers, int] | None:
+    """The common case, three lineage headers, without generic parsing; ``None`` when the block is anything else."""
+    unpack_value = _H_VALUE.unpack_from
+    out = []
+    for name, raw in _LINEAGE:
+        q = p + len(raw)
+        if buf[p:q] != raw or q + 4 > end:
+            return None
+        (vlen,) = unpack_value(buf, q)
+        p = q + 4 + vlen
+        out.append((name, buf[q + 4 : p]))
+    return (tuple(out), p) if p <= end else None
+
+
 def _decode_headers(buf: bytes, p: int, count: int, end: int) -> tuple[Headers, int]:
+    if count == 3:
+        fast = _decode_lineage(buf, p, end)
+        if fast is not None:
+            return fast
     out = []
     names = _HEADER_NAMES
     unpack_name, unpack_value = _H_NAME.unpack_from, _H_VALUE.unpack_from
