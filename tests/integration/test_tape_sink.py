@@ -230,6 +230,32 @@ def test_bad_records_go_to_dead_letters_with_the_reason(tmp_path, serde):
     log.close()
 
 
+def test_a_clickhouse_refusing_inserts_pauses_the_sink_and_nothing_is_dropped(tmp_path, serde):
+    """TOO_MANY_PARTS (the engine's own back-pressure) is retried with back-off: the sink stops reading, then resumes."""
+    import threading
+
+    log = open_log(f"embedded://{tmp_path / 'log'}")
+    publish_values(log, serde, "fills", "hftstream.fills.Fill", [fill(serde, i) for i in range(400)], partitions=1)
+    seen: dict[str, int] = {}
+    with tape_at(tmp_path) as tape:
+        tape.client.command("ALTER TABLE tape.fills MODIFY SETTING parts_to_throw_insert = 4, parts_to_delay_insert = 2, max_delay_to_insert = 1")
+        sink = TapeSink(log, serde, tape, SinkOptions(until_idle=True, batch=20))
+
+        def operator_relaxes_the_limit() -> None:
+            time.sleep(3)
+            seen.update(records=sink.counts.records, retries=sink.counts.retries)
+            tape.client.command("ALTER TABLE tape.fills MODIFY SETTING parts_to_throw_insert = 100000, parts_to_delay_insert = 100000")
+
+        relax = threading.Thread(target=operator_relaxes_the_limit)
+        relax.start()
+        sink.run()
+        relax.join()
+        assert seen["retries"] > 0 and seen["records"] < 400, f"the sink was paused, not done: {seen}"
+        assert sink.counts.records == 400 and sink.counts.rows == {"fills": 400} and sink.counts.dead_letters == 0
+        assert _exact(tape, "fills") == (400, 400, 400)
+    log.close()
+
+
 # -- crashes ---------------------------------------------------------------------------------------------------------
 
 
