@@ -156,6 +156,57 @@ def query_cmd(
         typer.echo(f"{len(rows)} row(s)", err=True)
 
 
+@app.command("report")
+def report_cmd(
+    ctx: typer.Context,
+    out: str = typer.Option("report.html", "--out", "-o", help="Where to write the HTML page."),
+    from_ts: str = typer.Option(None, "--from", help="Start of the range, ISO-8601 UTC (e.g. 2026-11-22T00:00:00Z); default: the start of the tape."),
+    to_ts: str = typer.Option(None, "--to", help="End of the range (exclusive), ISO-8601 UTC; default: the end of the tape."),
+    symbol: str = typer.Option(None, "--symbol", "-s", help="Symbol of the candle and spread charts; default: the most traded in the range."),
+) -> None:
+    """Write a self-contained HTML report of the tape: candles and volume, spread, rejects, PnL, latency, dead letters.
+
+    One file with inline SVG charts: no scripts, nothing fetched, so it opens offline in any browser. Reads the analytics views (migration 0002; `hftstream tape init` applies it). Empty sections say "no data".
+
+    Examples:
+
+      hftstream tape report --out report.html
+
+      hftstream tape report --symbol AAPL --from 2026-11-22T00:00:00Z --to 2026-11-22T01:00:00Z
+    """
+    from pathlib import Path
+
+    from connectors.clickhouse.client import open_tape
+    from connectors.clickhouse.report import ReportParams, build_report
+    from connectors.clickhouse.report.queries import Window
+
+    window = Window(_parse_ns(from_ts, "--from"), _parse_ns(to_ts, "--to"))
+    if window.start_ns is not None and window.end_ns is not None and window.start_ns >= window.end_ns:
+        fail(f"--from {from_ts} is not before --to {to_ts}", hint="give a range whose start is before its end")
+    with open_tape(state(ctx).settings.tape_url) as tape:
+        page = build_report(tape.client, ReportParams(tape.url.display, window, symbol))
+    path = Path(out)
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror}", hint="choose a writable --out path")
+    typer.echo(f"wrote {path} ({len(page):,} bytes)")
+
+
+def _parse_ns(text: str | None, option: str) -> int | None:
+    """ISO-8601 (UTC unless it says otherwise) as ns since the epoch; None stays None."""
+    if text is None:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{option} {text!r} is not an ISO-8601 time", hint=f"use e.g. {option} 2026-11-22T00:00:00Z")
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    delta = t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
 def _ticks_iso(ticks: int | None, scale: int) -> str | None:
     """A DateTime64 value read as integer ticks, as ISO-8601 UTC with all ``scale`` digits (ns survive)."""
     if ticks is None:
