@@ -112,3 +112,16 @@ def test_report_rejects_a_bad_range(report_tape: Path) -> None:
     assert done.returncode == 2 and "error:" in done.stderr and "hint:" in done.stderr and "Traceback" not in done.stderr
     done = cli("tape", "report", "--from", "yesterday", data=report_tape)
     assert done.returncode == 2 and "not an ISO-8601 time" in done.stderr
+
+
+def test_report_symbol_option_picks_the_charted_symbol(report_tape: Path, tmp_path: Path) -> None:
+    out = tmp_path / "aapl.html"
+    assert cli("tape", "report", "--out", str(out), "--symbol", "AAPL", data=report_tape).returncode == 0
+    page = out.read_text()
+    assert "AAPL on " in page and "AAPL (price scale 4, size scale 0)" in page
+    assert "MSFT on " not in page
+    out = tmp_path / "none.html"
+    assert cli("tape", "report", "--out", str(out), "--symbol", "NOPE", data=report_tape).returncode == 0
+    page = out.read_text()
+    for anchor in ("candles", "spread"):
+        assert "no data" in _section(page, anchor)
