@@ -177,15 +177,22 @@ def report_cmd(
     from pathlib import Path
 
     from connectors.clickhouse.client import open_tape
+    from connectors.clickhouse.ddl import pending
     from connectors.clickhouse.report import ReportParams, build_report
     from connectors.clickhouse.report.queries import Window
 
     window = Window(_parse_ns(from_ts, "--from"), _parse_ns(to_ts, "--to"))
     if window.start_ns is not None and window.end_ns is not None and window.start_ns >= window.end_ns:
         fail(f"--from {from_ts} is not before --to {to_ts}", hint="give a range whose start is before its end")
-    with open_tape(state(ctx).settings.tape_url) as tape:
-        page = build_report(tape.client, ReportParams(tape.url.display, window, symbol))
     path = Path(out)
+    if not path.parent.is_dir():
+        fail(f"cannot write {path}: the folder {path.parent} does not exist", hint="create it, or choose another --out path")
+    with open_tape(state(ctx).settings.tape_url) as tape:
+        missing = pending(tape.client)
+        if missing:
+            fail(f"the tape at {tape.url.display} is not initialised ({len(missing)} migration(s) not applied, the report reads their views)",
+                 hint="run `hftstream tape init` first (same --data / --clickhouse)")
+        page = build_report(tape.client, ReportParams(tape.url.display, window, symbol))
     try:
         path.write_text(page, encoding="utf-8")
     except OSError as exc:

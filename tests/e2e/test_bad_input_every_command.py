@@ -106,6 +106,8 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
     "ops state": [(["--config", "/nonexistent/risk.yaml"], "cannot read the risk config")],
     "tape init": [(["--clickhouse", "ftp://x"], "unknown tape URL scheme"), (["--clickhouse", "http://h:port"], "bad port")],
     "tape sink": [(["--topics", "no.such.topic"], "unknown topic"), (["--batch", "0"], "--batch"), (["--from-offset", "-1"], "--from-offset")],
+    "tape report": [(["--from", "yesterday"], "not an ISO-8601 time"), (["--from", "2026-01-02", "--to", "2026-01-01"], "not before --to"),
+                    (["--out", "{root}/no/such/dir/r.html"], "does not exist"), ([], "not initialised")],
     "tape query": [([], "missing argument"), (["SELECT nope FROM tape.nowhere"], "the query failed"), (["SELECT 1", "--format", "xml"], "xml"), ([" "], "empty")],
 }
 

@@ -58,7 +58,10 @@ def _section(anchor: str, title: str, note: str, body: Callable[[], str]) -> str
 def build_report(client: Any, p: ReportParams) -> str:
     """The whole page as one HTML string."""
     w = p.window
-    scales = q.scales(client)
+    try:
+        scales = q.scales(client)
+    except q.MissingView:
+        scales = {}
     counts = q.table_counts(client)
     try:
         symbol = p.symbol or q.top_symbol(client, w)
