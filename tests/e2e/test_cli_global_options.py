@@ -119,6 +119,7 @@ OPENS_LOG: dict[str, list[str] | None] = {
     "tape init": None,
     "tape sink": [],
     "tape query": None,
+    "tape report": None,
 }
 
 
