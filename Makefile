@@ -16,13 +16,15 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-# Java and Maven run the local Kafka broker; install them from Debian's packages when missing.
+# Java and Maven run the local Kafka broker; Prometheus and promtool run in the metrics tests.
+# Install them from Debian's packages when missing (the prometheus service itself is never started).
 prereqs:
 	@if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then \
 	  echo "installing java and maven (Debian packages default-jre-headless maven)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq default-jre-headless maven >/dev/null; \
 	fi
+	@sh infra/prometheus/install.sh
 
 setup: $(STAMP)
 

@@ -6,7 +6,7 @@ set -eu
 if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
   exit 0
 fi
-if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi
+if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO="${HFTSTREAM_SUDO:-sudo}"; fi  # the tests set HFTSTREAM_SUDO="sudo -n" (never prompt)
 echo "installing prometheus and promtool (Debian package prometheus)" >&2
 POLICY=/usr/sbin/policy-rc.d
 ADDED=

@@ -9,6 +9,7 @@ service is never used. Also: ``promtool`` checks the rules and the config, and u
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -35,7 +36,9 @@ def tools() -> dict[str, str]:
     """Paths of ``prometheus`` and ``promtool``, installed from Debian's package if missing."""
     found = {name: shutil.which(name) for name in ("prometheus", "promtool")}
     if not all(found.values()):
-        proc = subprocess.run(["sh", str(ROOT / "infra" / "prometheus" / "install.sh")], capture_output=True, text=True, timeout=900, check=False)
+        env = {**os.environ, "HFTSTREAM_SUDO": "sudo -n"}  # never wait for a password
+        proc = subprocess.run(["sh", str(ROOT / "infra" / "prometheus" / "install.sh")], capture_output=True, text=True, timeout=900,
+                              check=False, env=env, stdin=subprocess.DEVNULL)
         found = {name: shutil.which(name) for name in ("prometheus", "promtool")}
         if not all(found.values()):
             pytest.skip("prometheus is not installed and infra/prometheus/install.sh could not install it "
