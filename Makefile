@@ -16,14 +16,16 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-# Java and Maven run the local Kafka broker; Chromium renders the tape report in its test (headless).
-# Install them from Debian's packages when missing.
+# Java and Maven run the local Kafka broker; Chromium renders the tape report in its test (headless);
+# Prometheus and promtool run in the metrics tests. Install them from Debian's packages when missing
+# (the prometheus service itself is never started).
 prereqs:
 	@if ! command -v java >/dev/null || ! command -v mvn >/dev/null || ! command -v chromium >/dev/null; then \
 	  echo "installing java, maven and chromium (Debian packages default-jre-headless maven chromium)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq default-jre-headless maven chromium >/dev/null; \
 	fi
+	@sh infra/prometheus/install.sh
 
 setup: $(STAMP)
 

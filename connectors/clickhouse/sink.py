@@ -52,6 +52,7 @@ from streams.runtime.faults import fault
 from connectors.clickhouse.avro_block import Plan, build_plan, encode_row, envelope_prefix
 from connectors.clickhouse.client import Tape
 from connectors.clickhouse.ddl import pending
+from connectors.clickhouse.metrics import SinkMetrics
 from connectors.clickhouse.tables import DEAD_LETTERS, ROUTES, TABLES, Row, TableWriter, schema_fields, table_columns
 
 SINK = "tape"  # the processor name on the sink's own dead letters
@@ -123,9 +124,10 @@ def tape_positions(client: Any) -> tuple[dict[tuple[str, int], int], dict[tuple[
 class TapeSink:
     """Reads ``options.topics`` (read_committed) from their tape positions and inserts them; see the module docstring."""
 
-    def __init__(self, log: Log, serde: Any, tape: Tape, options: SinkOptions | None = None) -> None:
+    def __init__(self, log: Log, serde: Any, tape: Tape, options: SinkOptions | None = None, metrics: SinkMetrics | None = None) -> None:
         self.log, self.serde, self.tape, self.client = log, serde, tape, tape.client
         self.options = options or SinkOptions()
+        self.metrics = metrics or SinkMetrics()
         if self.options.batch < 1 or self.options.linger_ms < 0:
             raise ConfigError("batch must be >= 1 and linger_ms >= 0")
         self.topics = sink_topics(log, self.options.topics)
@@ -142,6 +144,7 @@ class TapeSink:
         self._buffers: dict[tuple[str, int], list[Record]] = {}
         self._since: dict[tuple[str, int], float] = {}
         self._doubt: dict[tuple[str, int], int] = {}  # partition -> highest offset the tables held at start
+        self._next: dict[tuple[str, int], int] = {}  # partition -> next offset the tape lacks (for the lag)
         self._ready: list[list[Record]] = []  # cut batches (deterministic boundaries) waiting to be inserted together
         self._ready_n = 0
         self._ready_since = 0.0
@@ -166,6 +169,7 @@ class TapeSink:
                 if top >= start:
                     self._doubt[(topic, p)] = top
                 out.append((topic, p, start))
+                self._next[(topic, p)] = start
         return out
 
     # -- the loop ---------------------------------------------------------------------------------------------
@@ -184,9 +188,12 @@ class TapeSink:
                 for rec in records:
                     self._add(rec)
                 self._flush_due(time.monotonic(), idle=not records)
+                if self.metrics.due():
+                    self._publish_lag(reader)
                 if not records and opts.until_idle and self._caught_up(reader):
                     break
             self._flush_all()
+            self._publish_lag(reader)
         finally:
             reader.close()
         return self.counts
@@ -221,14 +228,19 @@ class TapeSink:
             self._cut(tp)
         self._write_ready()
 
+    def _end(self, reader: Reader, topic: str, p: int) -> int:
+        end = reader.end_offset(topic, p)
+        return self.log.watermarks(topic, p)[1] if end is None else end
+
+    def _publish_lag(self, reader: Reader) -> None:
+        """Each partition's end minus the sink's position on the tape (``hftstream_sink_lag``)."""
+        self.metrics.lag((t, p, max(0, self._end(reader, t, p) - self._next.get((t, p), 0))) for t, p in reader.assignment())
+
     def _caught_up(self, reader: Reader) -> bool:
         if self._buffers or self._ready:
             self._flush_all()
         for topic, p in reader.assignment():
-            end = reader.end_offset(topic, p)
-            if end is None:
-                end = self.log.watermarks(topic, p)[1]
-            if reader.position(topic, p) < end:
+            if reader.position(topic, p) < self._end(reader, topic, p):
                 return False
         return True
 
@@ -288,6 +300,7 @@ class TapeSink:
                 table, row, own = self._route(rec)
                 (dead if own else by_table.setdefault(table, [])).append(row)
         t0 = time.perf_counter()
+        rows_before = dict(self.counts.rows)
         touched = set()
         for plan, (rows, recs) in fast.items():
             try:
@@ -321,10 +334,24 @@ class TapeSink:
                                  [tables] * len(batches), [insert_us] * len(batches)]
         self._insert("sink_batches", cols, token,
                      column_names=["topic", "partition", "first_offset", "last_offset", "records", "dead_letters", "tables", "insert_us"])
-        self.counts.insert_s += time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        self.counts.insert_s += seconds
         self.counts.records += sum(len(b) for b in batches)
         self.counts.already_present += present_n
         self.counts.batches += len(batches)
+        self._count(batches, rows_before, dead, present_n, seconds)
+
+    def _count(self, batches: list[list[Record]], rows_before: dict[str, int], dead: list[Row], present_n: int, seconds: float) -> None:
+        """The Prometheus side of one insert: rows per table, dead letters by reason, positions for the lag."""
+        inserted = {t: n - rows_before.get(t, 0) for t, n in self.counts.rows.items() if n != rows_before.get(t, 0)}
+        reasons: dict[str, int] = {}
+        for row in dead:
+            reasons[row.value["reason_code"]] = reasons.get(row.value["reason_code"], 0) + 1
+        if dead:
+            inserted[DEAD_LETTERS] = inserted.get(DEAD_LETTERS, 0) + len(dead)
+        for b in batches:
+            self._next[(b[0].topic, b[0].partition)] = b[-1].offset + 1
+        self.metrics.batch(sum(len(b) for b in batches) - present_n, inserted, reasons, present_n, seconds)
 
     def _present(self, topic: str, partition: int, first: int, last: int) -> set[int]:
         """Offsets in ``[first, last]`` some table already holds (only where the tape held rows past its position at start)."""
@@ -413,6 +440,7 @@ class TapeSink:
                 if _code(exc) not in RETRYABLE_CODES:
                     raise _DataRefused(_first_line(exc)) from None
             self.counts.retries += 1
+            self.metrics.retries.inc()
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
 

@@ -19,6 +19,7 @@ Examples:
   hftstream run normalize --until-idle           # consume everything there is, commit, exit 0
   hftstream run normalize --instance-id b        # a second instance (Kafka shares partitions by group)
   hftstream run all --until-idle                 # every processor in one process, fixed schedule
+  hftstream run all --metrics-port 9464          # ...serving Prometheus /metrics (see RUNBOOK.md 'Metrics and alerts')
   hftstream run mypkg.procs:MyProcessor          # your own Processor subclass
 """
 
@@ -49,7 +50,9 @@ def run(
     snapshot_records: int = typer.Option(
         200_000, "--snapshot-records", min=1, help="...and at least every N input records (restart replays at most about this many)."
     ),
-    metrics_port: int = typer.Option(0, "--metrics-port", min=0, help="Serve Prometheus /metrics on this port (0: off)."),
+    metrics_port: int = typer.Option(
+        0, "--metrics-port", min=0, max=65535, help="Serve Prometheus /metrics on this port (0: off; infra/prometheus/prometheus.yml scrapes 9464)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the run's counts as JSON."),
     config: str = typer.Option(None, "--config", help="The processor's configuration (YAML or JSON); default: its defaults."),
     name: str = typer.Option(None, "--name", help="Run under another name: its own group, state.<name> and dlq.<name>."),
@@ -60,11 +63,11 @@ def run(
     at any instant resumes from the last commit with nothing lost and nothing doubled.
     SIGTERM / Ctrl-C finish the batch in flight, commit and exit 0.
     """
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry
 
     from streams.runtime import Runner, RunOptions
     from streams.runtime.lookup import find_processor, load_config, registry
-    from streams.runtime.metrics import RuntimeMetrics
+    from streams.runtime.metrics import RuntimeMetrics, serve_metrics
     from streams.runtime.scheduler import run_all
 
     st = state(ctx)
@@ -88,7 +91,7 @@ def run(
             metrics=RuntimeMetrics(name or cls.name, metrics_registry), name=name,
         ))
     if metrics_port:
-        start_http_server(metrics_port, registry=metrics_registry)
+        serve_metrics(metrics_port, metrics_registry)
         typer.echo(f"metrics: http://127.0.0.1:{metrics_port}/metrics", err=True)
     from streams.runtime.tuning import tune_gc_for_streaming
 

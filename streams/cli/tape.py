@@ -68,6 +68,9 @@ def sink_cmd(
     batch: int = typer.Option(10_000, "--batch", min=1, max=1_000_000, help="Most records per insert; batches are windows of this many offsets per partition, so re-runs cut the same batches."),
     linger_ms: int = typer.Option(1000, "--linger-ms", min=0, help="Insert a partition's batch at the latest this long after its first record arrived (live tail)."),
     as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
+    metrics_port: int = typer.Option(
+        0, "--metrics-port", min=0, max=65535, help="Serve Prometheus /metrics on this port (0: off; infra/prometheus/prometheus.yml scrapes 9465)."
+    ),
 ) -> None:
     """Sink the log into the tape, exactly once: every record one row, in its table or in dead_letters.
 
@@ -80,18 +83,27 @@ def sink_cmd(
       hftstream tape sink --topics fills,ledger.entries --log kafka://127.0.0.1:9092
 
       hftstream tape sink --topics md.normalized --from-offset 0 --until-idle
+
+      hftstream tape sink --metrics-port 9465       # rows per table, insert seconds, lag per partition
     """
     from connectors.clickhouse.client import open_tape
+    from connectors.clickhouse.metrics import SinkMetrics
     from connectors.clickhouse.sink import SinkOptions, TapeSink
+    from streams.runtime.metrics import serve_metrics
 
     st = state(ctx)
     names = [t.strip() for item in (topics or []) for t in item.split(",") if t.strip()] or None
     log, serde = st.log(), st.serde()
     with open_tape(st.settings.tape_url) as tape:
-        sink = TapeSink(log, serde, tape, SinkOptions(topics=names, from_offset=from_offset, batch=batch, linger_ms=linger_ms, until_idle=until_idle))
+        metrics = SinkMetrics()
+        options = SinkOptions(topics=names, from_offset=from_offset, batch=batch, linger_ms=linger_ms, until_idle=until_idle)
+        sink = TapeSink(log, serde, tape, options, metrics)
         if not sink.topics:
             fail("no topic to sink: the log has none whose schemas have a tape table",
                  hint="publish something first (e.g. `hftstream feed simulate` then `hftstream run normalize --until-idle`), or name --topics")
+        if metrics_port:
+            serve_metrics(metrics_port, metrics.registry)
+            typer.echo(f"metrics: http://127.0.0.1:{metrics_port}/metrics", err=True)
         stop = _stop_on_signals()
         typer.echo(f"sinking {len(sink.topics)} topic(s) from {st.settings.log} into {tape.url.display}", err=True)
         t0 = time.monotonic()

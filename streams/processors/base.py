@@ -177,6 +177,15 @@ class Processor:
     def check_invariants(self) -> None:
         """Called by the runtime before every commit; raise to halt (e.g. the ledger's balance check)."""
 
+    def states(self) -> dict[str, dict[str, str]]:
+        """``{kind: {subject: state}}`` for the runtime's metrics, read after each commit (keep it cheap).
+
+        Kinds the runtime publishes (:data:`streams.runtime.metrics.STATE_SETS`): ``trading``
+        (scope -> ACTIVE / REDUCE_ONLY / HALTED / KILL_SWITCH) and ``recon`` (venue ->
+        IN_SYNC / DIVERGED / HALTED). Default: none.
+        """
+        return {}
+
 
 def dump_state(state: dict[str, Any]) -> bytes:
     """A snapshot as deterministic bytes: compact JSON with sorted keys (processors' usual ``snapshot()``)."""

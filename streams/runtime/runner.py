@@ -208,6 +208,8 @@ class Runner:
         if self._commit_due():
             self.commit()
             busy = True  # a commit makes records visible downstream: not idle this round
+        else:
+            self.metrics.publish_lag(self.tasks.values())  # throttled: a stalled processor's lag still shows
         return busy
 
     def commit(self) -> None:
@@ -248,6 +250,7 @@ class Runner:
             if task is not None:
                 task.close()
             self._pending.discard(p)
+            self.metrics.forget_task(p)
 
     # -- tasks ------------------------------------------------------------------------
 
@@ -260,6 +263,7 @@ class Runner:
     def _init_pending(self) -> None:
         for p in sorted(self._pending):
             self.tasks[p] = task = self.recover_task(p)
+            self.metrics.task_states(p, task.processor.states())
             if self._horizons:
                 self._apply_horizons(task)
         self._pending.clear()
@@ -429,6 +433,8 @@ class Runner:
             producer.begin()
         produce = producer.produce
         out: list[Encoded] = []
+        if records[0].timestamp_ns < task.oldest_ts_ns:  # records come in merge (time) order
+            task.oldest_ts_ns = records[0].timestamp_ns
         t0 = time.perf_counter()
         apply_records(task.processor, self.codec, records, task.pending, out.append)
         for topic, key, value, ts, headers in out:
@@ -504,6 +510,7 @@ class Runner:
             task.commits_since_snapshot = 0 if snapshotted else task.commits_since_snapshot + 1
             task.records_since_snapshot = 0 if snapshotted else task.records_since_snapshot + c.records_in
             task.pending = RunCounts()
+        self.metrics.committed([d[0] for d in done], self.tasks.values())
         self._last_commit = time.monotonic()
 
     def _count(self, c: RunCounts) -> None:

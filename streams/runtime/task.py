@@ -16,7 +16,7 @@ from streams.log.base import Log, Reader, Record, TopicPartition
 from streams.processors.base import Processor
 from streams.runtime.codec import TOMBSTONE, Encoded, RuntimeCodec
 from streams.runtime.merge import Merger
-from streams.runtime.metrics import RunCounts
+from streams.runtime.metrics import NO_INPUT_TS, RunCounts
 from streams.runtime.state import Manifest
 
 Emit = Callable[[Encoded], None]
@@ -43,6 +43,7 @@ class Task:
         self.seq = seq  # last committed seq
         self.global_reader: Reader | None = None
         self.pending = RunCounts()  # since the last commit
+        self.oldest_ts_ns = NO_INPUT_TS  # log timestamp of the oldest input since the last commit (metrics)
         self.commits_since_snapshot = 0
         self.records_since_snapshot = 0
         self.blocked_since: float | None = None

@@ -225,8 +225,16 @@ def test_bad_records_go_to_dead_letters_with_the_reason(tmp_path, serde):
             (13, "tape", "INSERT_REFUSED", 13), (20, "tape", "DECODE_ERROR", 20), (21, "tape", "TOMBSTONE", 21), (22, "tape", "NO_TABLE", 22)]
         assert "positive_quantity" in dead[0][3] and "hftstream.runtime.Commit" in dead[3][3]
         assert scalar(tape, "SELECT groupArray(offset) FROM (SELECT offset FROM tape.fills ORDER BY offset)") == [i for i in range(24) if i not in (13, 20, 21, 22)]
+        m = _scrape(sink)
+        assert m["hftstream_sink_rows_inserted_total"] == {(("table", "fills"),): 20, (("table", "dead_letters"),): 4}
+        assert m["hftstream_sink_dead_letters_total"] == {
+            (("reason", r),): 1 for r in ("INSERT_REFUSED", "DECODE_ERROR", "TOMBSTONE", "NO_TABLE")}
+        assert m["hftstream_sink_records_total"][()] == 24 and 1 <= m["hftstream_sink_batch_insert_seconds_count"][()] <= sink.counts.batches
+        assert m["hftstream_sink_lag"] == {(("partition", "0"), ("topic", "fills")): 0}
         again = _sink(log, serde, tape, from_offset=0)
         assert again.counts.already_present == 24 and _exact(tape, "dead_letters") == (4, 4, 4)
+        m = _scrape(again)
+        assert m["hftstream_sink_already_present_total"][()] == 24 and m["hftstream_sink_records_total"][()] == 0
     log.close()
 
 
@@ -253,7 +261,21 @@ def test_a_clickhouse_refusing_inserts_pauses_the_sink_and_nothing_is_dropped(tm
         assert seen["retries"] > 0 and seen["records"] < 400, f"the sink was paused, not done: {seen}"
         assert sink.counts.records == 400 and sink.counts.rows == {"fills": 400} and sink.counts.dead_letters == 0
         assert _exact(tape, "fills") == (400, 400, 400)
+        m = _scrape(sink)
+        assert m["hftstream_sink_insert_retries_total"][()] == sink.counts.retries and m["hftstream_sink_lag"] == {(("partition", "0"), ("topic", "fills")): 0}
     log.close()
+
+
+def _scrape(sink: TapeSink) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """The sink's Prometheus series as Prometheus reads them: ``{sample: {sorted labels: value}}``."""
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(generate_latest(sink.metrics.registry).decode()):
+        for s in family.samples:
+            out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
+    return out
 
 
 # -- crashes ---------------------------------------------------------------------------------------------------------

@@ -167,6 +167,7 @@ def test_threshold_exactly_vs_one_more_halts_once_signed(repo: SchemaRepo, missi
     assert len(cmds) == halts
     if not halts:
         assert p.status("internal") == "DIVERGED" and statuses(out)[-1] == ("DIVERGED", 3)
+        assert p.states() == {"recon": {"internal": "DIVERGED"}}  # what the runtime's hftstream_recon_status shows
         return
     [cmd] = cmds
     assert cmd.schema == HALT and cmd.key == "global"
@@ -177,6 +178,7 @@ def test_threshold_exactly_vs_one_more_halts_once_signed(repo: SchemaRepo, missi
     assert check(repo, HALT, {**v, "reason": "forged"}, {"reconciler": KEY.encode()}) == "BAD_SIGNATURE"
     assert p.status("internal") == "HALTED" and ("HALTED", 4) in statuses(out)
     assert statuses(out)[-1] == ("HALTED", missing)  # stays HALTED; more breaks, no second halt
+    assert p.states() == {"recon": {"internal": "HALTED"}}
     assert p.counters()["halts"] == 1
 
 

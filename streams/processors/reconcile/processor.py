@@ -140,6 +140,10 @@ class ReconcileProcessor(Processor):
         self._heap = sorted([(e[TIME] + w, _FILL_SIDE, k) for k, e in self._fills.items()]
                             + [(e[TIME] + w, _REPORT_SIDE, k) for k, e in self._reports.items()])
 
+    def states(self) -> dict[str, dict[str, str]]:
+        """Each venue's state in this task, as last emitted on ``recon.status`` (the runtime's ``hftstream_recon_status``)."""
+        return {"recon": {name: v.reported[0] for name, v in self._venues.items() if v.reported is not None}}
+
     def counters(self) -> dict[str, int]:
         """Counts since the state began (they survive snapshot/restore), for the runtime's metrics."""
         out = dict(self._counts)

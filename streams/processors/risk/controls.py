@@ -206,6 +206,14 @@ class Controls:
                 return got[kind]
         return None
 
+    def states(self) -> dict[str, str]:
+        """Each scope's own state (its strictest flag), ``global`` always included: ``{scope label: state}``."""
+        out = {"global": ACTIVE}
+        for flag in reversed(FLAGS):  # stricter flags overwrite
+            for scope in self.flags[flag]:
+                out[scope_label(scope)] = flag
+        return out
+
     def rows(self) -> list[dict[str, Any]]:
         """Every scope with a flag set, for ``ops state``: scope, state, and the command that set it."""
         out: dict[Scope, dict[str, Any]] = {}

@@ -125,6 +125,10 @@ class RiskProcessor(Processor):
                     raise AssertionError(f"risk: account {name} {symbol}: open quantity {leg.open_buy}/{leg.open_sell} "
                                          f"does not match its open orders")
 
+    def states(self) -> dict[str, dict[str, str]]:
+        """The trading state of every scope with a flag, and of ``global`` (the runtime's ``hftstream_trading_state``)."""
+        return {"trading": self.controls.states()}
+
     def counters(self) -> dict[str, int]:
         """Counts since the state began (they survive snapshot/restore), for the runtime's metrics."""
         out = {f"decisions.{code}": n for code, n in self.decisions.items()}
