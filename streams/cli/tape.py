@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import signal
 import threading
 import time
@@ -316,19 +317,22 @@ def _emit(names: list[str], rows: list[list[Any]], fmt: QueryFormat) -> None:
 
 
 def _ns_arg(text: str | None, option: str) -> int | None:
-    """``--from``/``--to``: integer ns, or ISO-8601 (UTC unless it names a zone) to ns."""
+    """``--from``/``--to``: integer ns, or ISO-8601 (UTC unless it names a zone; up to 9 fraction digits kept) to ns."""
     if text is None:
         return None
     if text.lstrip("-").isdigit():
         return int(text)
+    m = re.fullmatch(r"([^.]+)(?:\.(\d{1,9}))?(Z|[+-]\d\d:?\d\d)?", text.strip())
     try:
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if m is None:
+            raise ValueError(text)
+        when = dt.datetime.fromisoformat(m.group(1) + (m.group(3) or "").replace("Z", "+00:00"))
     except ValueError:
         fail(f"{option} {text!r} is not a time", hint="give ISO-8601 UTC, e.g. 2026-01-02T14:30:00Z, or integer ns since the epoch")
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
     delta = when - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + int((m.group(2) or "0").ljust(9, "0"))
 
 
 def _ticks_iso(ticks: int | None, scale: int) -> str | None:
