@@ -23,6 +23,14 @@ class TapeQueryError(HftError):
     hint = "check the arguments; `hftstream tape query \"SELECT DISTINCT symbol FROM tape.md_trades\"` lists what is on the tape"
 
 
+def require_views(client: Any) -> None:
+    """Refuse a tape without the analytics views (never initialised, or initialised before migration 0002)."""
+    n = client.query("SELECT count() FROM system.tables WHERE database = 'tape' AND name IN ('records', 'ohlcv_1m')").result_rows[0][0]
+    if n < 2:
+        raise TapeQueryError("the tape has no analytics views: it was not initialised (or not since migration 0002)",
+                             hint="run `hftstream tape init` (it applies the missing migrations), then `hftstream tape sink --until-idle`")
+
+
 @dataclass
 class Bars:
     columns: list[str]
@@ -35,6 +43,7 @@ def bars(client: Any, symbol: str, interval: str, *, source: str | None = None, 
     view = INTERVALS.get(interval)
     if view is None:
         raise TapeQueryError(f"unknown interval {interval!r}", hint=f"use one of {', '.join(INTERVALS)}")
+    require_views(client)
     params = {"symbol": symbol}
     scales = client.query("SELECT price_scale, size_scale FROM tape.instrument_scales WHERE symbol = {symbol:String}",
                           parameters=params).result_rows
@@ -98,6 +107,7 @@ _COLS = "tbl, record_type, topic, partition, offset, toUnixTimestamp64Nano(log_t
 
 def trace(client: Any, topic: str, partition: int, offset: int, *, limit: int = MAX_TRACE) -> tuple[Node, bool]:
     """The record at ``topic/partition/offset`` and everything downstream of it by lineage; ``True`` when cut at ``limit``."""
+    require_views(client)
     found = client.query(f"SELECT {_COLS} FROM tape.records WHERE topic = {{t:String}} AND partition = {{p:Int32}} AND offset = {{o:Int64}} LIMIT 1",
                          parameters={"t": topic, "p": partition, "o": offset}).result_rows
     if not found:
