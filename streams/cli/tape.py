@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import signal
 import threading
 import time
@@ -224,6 +225,114 @@ def _parse_ns(text: str | None, option: str) -> int | None:
         t = t.replace(tzinfo=dt.timezone.utc)
     delta = t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+class BarSource(str, Enum):
+    venue = "venue"
+    internal = "internal"
+
+
+@app.command("bars")
+def bars_cmd(
+    ctx: typer.Context,
+    symbol: str = typer.Option(..., "--symbol", "-s", help="The instrument, e.g. AAPL."),
+    interval: str = typer.Option("1m", "--interval", "-i", help="Bar length: 1s or 1m."),
+    from_ts: str = typer.Option(None, "--from", help="First bucket (inclusive): ISO-8601 UTC (2026-01-02T14:30:00Z) or integer ns."),
+    to_ts: str = typer.Option(None, "--to", help="End (exclusive): ISO-8601 UTC or integer ns."),
+    source: BarSource = typer.Option(None, "--source", help="venue: trades from md.normalized; internal: our matching engine's (md.book). Default: both, apart."),
+    venue: str = typer.Option(None, "--venue", help="Only this venue's trades."),
+    fmt: QueryFormat = typer.Option(QueryFormat.table, "--format", "-f", help="table, json (one object per bar) or csv."),
+) -> None:
+    """OHLCV bars of one symbol from the tape (views tape.ohlcv_1s / tape.ohlcv_1m), prices as decimals at the instrument's scale.
+
+    Examples:
+
+      hftstream tape bars --symbol AAPL --interval 1m
+
+      hftstream tape bars --symbol AAPL --interval 1s --source internal --from 2026-01-02T14:30:00Z --to 2026-01-02T14:31:00Z
+
+      hftstream tape bars --symbol AAPL --format csv
+    """
+    from connectors.clickhouse.analytics import bars
+    from connectors.clickhouse.client import open_tape
+
+    lo, hi = _ns_arg(from_ts, "--from"), _ns_arg(to_ts, "--to")
+    with open_tape(state(ctx).settings.tape_url) as tape:
+        result = bars(tape.client, symbol, interval, source=source.value if source else None, venue=venue, from_ns=lo, to_ns=hi)
+    rows = [[_ticks_iso(r[0], 9), *[_plain(v) for v in r[1:]]] for r in result.rows]
+    _emit(result.columns, rows, fmt)
+    if fmt is QueryFormat.table:
+        typer.echo(f"{len(rows)} bar(s)", err=True)
+
+
+@app.command("trace")
+def trace_cmd(
+    ctx: typer.Context,
+    topic: str = typer.Option(..., "--topic", "-t", help="Topic of the record to start from, e.g. orders.in."),
+    partition: int = typer.Option(..., "--partition", "-p", min=0, help="Its partition."),
+    offset: int = typer.Option(..., "--offset", "-o", min=0, help="Its offset."),
+    fmt: QueryFormat = typer.Option(QueryFormat.table, "--format", "-f", help="table: an indented tree; json: the tree as one object; csv: one row per record with its depth."),
+) -> None:
+    """A record on the tape and everything it caused downstream, by lineage (src_topic/src_partition/src_offset).
+
+    E.g. an order: its risk decision, the accepted command, the order events, fills, ledger entries and positions.
+
+    Examples:
+
+      hftstream tape trace --topic orders.in --partition 0 --offset 42
+
+      hftstream tape trace -t orders.in -p 1 -o 7 --format json
+    """
+    from connectors.clickhouse.analytics import trace
+    from connectors.clickhouse.client import open_tape
+
+    with open_tape(state(ctx).settings.tape_url) as tape:
+        root, cut = trace(tape.client, topic, partition, offset)
+    if fmt is QueryFormat.json:
+        typer.echo(json.dumps(root.as_dict()))
+    else:
+        rows = [[depth, n.record_type, n.topic, n.partition, n.offset, _ticks_iso(n.log_ts, 9), n.table] for depth, n in root.walk()]
+        if fmt is QueryFormat.csv:
+            _emit(["depth", "record_type", "topic", "partition", "offset", "log_ts", "table"], rows, fmt)
+        else:
+            for depth, rtype, t, p, o, ts, _ in rows:
+                typer.echo(f"{'  ' * depth}{rtype} {t}/{p}/{o} at {ts}")
+            typer.echo(f"{len(rows)} record(s)", err=True)
+    if cut:
+        typer.echo("warning: the trace was cut at its limit of records", err=True)
+
+
+def _emit(names: list[str], rows: list[list[Any]], fmt: QueryFormat) -> None:
+    if fmt is QueryFormat.json:
+        for row in rows:
+            typer.echo(json.dumps(dict(zip(names, row)), default=str))
+    elif fmt is QueryFormat.csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(names)
+        writer.writerows(rows)
+        typer.echo(buf.getvalue(), nl=False)
+    else:
+        typer.echo(table(names, rows))
+
+
+def _ns_arg(text: str | None, option: str) -> int | None:
+    """``--from``/``--to``: integer ns, or ISO-8601 (UTC unless it names a zone; up to 9 fraction digits kept) to ns."""
+    if text is None:
+        return None
+    if text.lstrip("-").isdigit():
+        return int(text)
+    m = re.fullmatch(r"([^.]+)(?:\.(\d{1,9}))?(Z|[+-]\d\d:?\d\d)?", text.strip())
+    try:
+        if m is None:
+            raise ValueError(text)
+        when = dt.datetime.fromisoformat(m.group(1) + (m.group(3) or "").replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{option} {text!r} is not a time", hint="give ISO-8601 UTC, e.g. 2026-01-02T14:30:00Z, or integer ns since the epoch")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    delta = when - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + int((m.group(2) or "0").ljust(9, "0"))
 
 
 def _ticks_iso(ticks: int | None, scale: int) -> str | None:

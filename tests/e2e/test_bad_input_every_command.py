@@ -108,6 +108,12 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
     "tape sink": [(["--topics", "no.such.topic"], "unknown topic"), (["--batch", "0"], "--batch"), (["--from-offset", "-1"], "--from-offset")],
     "tape report": [(["--from", "yesterday"], "not an ISO-8601 time"), (["--from", "2026-01-02", "--to", "2026-01-01"], "not before --to"),
                     (["--out", "{root}/no/such/dir/r.html"], "does not exist"), ([], "not initialised")],
+    "tape bars": [([], "missing option '--symbol'"), (["--symbol", "AAPL", "--interval", "5m"], "unknown interval"),
+                  (["--symbol", "AAPL"], "tape init"), (["--symbol", "AAPL", "--from", "yesterday"], "not a time"),
+                  (["--symbol", "AAPL", "--source", "dark"], "--source")],
+    "tape trace": [(["--topic", "orders.in", "--partition", "0"], "missing option '--offset'"),
+                   (["--topic", "orders.in", "--partition", "0", "--offset", "5"], "tape init"),
+                   (["--topic", "orders.in", "--partition", "-1", "--offset", "5"], "--partition")],
     "tape query": [([], "missing argument"), (["SELECT nope FROM tape.nowhere"], "the query failed"), (["SELECT 1", "--format", "xml"], "xml"), ([" "], "empty")],
 }
 

@@ -120,6 +120,8 @@ OPENS_LOG: dict[str, list[str] | None] = {
     "tape sink": [],
     "tape query": None,
     "tape report": None,
+    "tape bars": None,
+    "tape trace": None,
 }
 
 
