@@ -11,7 +11,6 @@ import csv
 import datetime as dt
 import io
 import json
-import re
 import signal
 import threading
 import time
@@ -194,7 +193,7 @@ def report_cmd(
     from connectors.clickhouse.report import ReportParams, build_report
     from connectors.clickhouse.report.queries import Window
 
-    window = Window(_parse_ns(from_ts, "--from"), _parse_ns(to_ts, "--to"))
+    window = Window(_ns_arg(from_ts, "--from"), _ns_arg(to_ts, "--to"))
     if window.start_ns is not None and window.end_ns is not None and window.start_ns >= window.end_ns:
         fail(f"--from {from_ts} is not before --to {to_ts}", hint="give a range whose start is before its end")
     path = Path(out)
@@ -211,20 +210,6 @@ def report_cmd(
     except OSError as exc:
         fail(f"cannot write {path}: {exc.strerror}", hint="choose a writable --out path")
     typer.echo(f"wrote {path} ({len(page):,} bytes)")
-
-
-def _parse_ns(text: str | None, option: str) -> int | None:
-    """ISO-8601 (UTC unless it says otherwise) as ns since the epoch; None stays None."""
-    if text is None:
-        return None
-    try:
-        t = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"{option} {text!r} is not an ISO-8601 time", hint=f"use e.g. {option} 2026-11-22T00:00:00Z")
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    delta = t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
 
 
 class BarSource(str, Enum):
@@ -317,22 +302,16 @@ def _emit(names: list[str], rows: list[list[Any]], fmt: QueryFormat) -> None:
 
 
 def _ns_arg(text: str | None, option: str) -> int | None:
-    """``--from``/``--to``: integer ns, or ISO-8601 (UTC unless it names a zone; up to 9 fraction digits kept) to ns."""
+    """``--from``/``--to``: integer ns, or ISO-8601 (UTC unless it names a zone; all 9 fraction digits kept) as ns."""
+    from streams.timeutil import parse_time_ns
+
     if text is None:
         return None
-    if text.lstrip("-").isdigit():
-        return int(text)
-    m = re.fullmatch(r"([^.]+)(?:\.(\d{1,9}))?(Z|[+-]\d\d:?\d\d)?", text.strip())
     try:
-        if m is None:
-            raise ValueError(text)
-        when = dt.datetime.fromisoformat(m.group(1) + (m.group(3) or "").replace("Z", "+00:00"))
+        return parse_time_ns(text)
     except ValueError:
-        fail(f"{option} {text!r} is not a time", hint="give ISO-8601 UTC, e.g. 2026-01-02T14:30:00Z, or integer ns since the epoch")
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    delta = when - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + int((m.group(2) or "0").ljust(9, "0"))
+        fail(f"{option} {text!r} is not a time (not an ISO-8601 time or integer ns)",
+             hint=f"give ISO-8601 UTC, e.g. {option} 2026-01-02T14:30:00Z, or integer ns since the epoch")
 
 
 def _ticks_iso(ticks: int | None, scale: int) -> str | None:

@@ -121,3 +121,21 @@ def test_random_sigkills_of_the_sink_leave_the_tape_exact(demo_tape: Path, tmp_p
             for rec in committed_records(log, topic):
                 last[(topic, rec.partition)] = max(last.get((topic, rec.partition), -1), rec.offset)
     assert position == {tp: o + 1 for tp, o in last.items()}, "the sink's position is each partition's last record"
+
+
+def test_the_tapes_pnl_and_positions_equal_the_demos_exact_figures(demo_tape: Path) -> None:
+    """pnl_1m's last bucket and positions_latest give the PnL the demo computed from the log (exact decimals)."""
+    from decimal import Decimal
+
+    demo = json.loads((demo_tape / "demo.json").read_text())
+    with tape_at(demo_tape, init=False) as tape:
+        last = tape.client.query(
+            "SELECT account, currency, toString(argMax(total_pnl, bucket)) FROM tape.pnl_1m GROUP BY account, currency").result_rows
+        latest = tape.client.query(
+            "SELECT p.account, i.currency, toString(sum(toDecimal128(p.realized_pnl - p.fees_paid + ifNull(p.unrealized_pnl, 0), 18)"
+            " / toDecimal128(intExp10(i.price_scale + i.size_scale), 0))) FROM tape.positions_latest AS p"
+            " INNER JOIN tape.instrument_scales AS i ON i.symbol = p.symbol GROUP BY p.account, i.currency").result_rows
+    want = {(a, c): Decimal(v) for a, by in demo["pnl"].items() for c, v in by.items()}
+    assert len(want) >= 4
+    assert {(a, c): Decimal(v) for a, c, v in last} == want
+    assert {(a, c): Decimal(v) for a, c, v in latest} == want

@@ -12,15 +12,13 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from png_support import distinct_colours
-from tape_support import cli, tape_at
+from tape_support import cli
 
 SECTIONS = ("candles", "spread", "rejects", "pnl", "latency", "dlq")
-STUB = Path(__file__).parent.parent / "report_views_stub.sql"
 
 
 def _chromium() -> str | None:
@@ -45,20 +43,9 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def report_tape(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A small real tape: the demo's log sunk into DATA/tape (plus stand-in views while migration 0002 is absent)."""
-    data = tmp_path_factory.mktemp("report")
-    demo = cli("demo", "--orders", "1500", "--events", "3000", "--no-latency", "--no-verify", data=data, timeout=300)
-    assert demo.returncode == 0, demo.stderr
-    assert cli("tape", "init", data=data).returncode == 0
-    sink = cli("tape", "sink", "--until-idle", data=data, timeout=300)
-    assert sink.returncode == 0, sink.stderr
-    with tape_at(data) as tape:
-        body = "\n".join(line for line in STUB.read_text().splitlines() if not line.startswith("--"))
-        for sql in (s.strip() for s in body.split(";")):
-            if sql:
-                tape.client.command(sql)  # CREATE VIEW IF NOT EXISTS: the real views win when migration 0002 made them
-    yield data
+def report_tape(demo_tape: Path) -> Path:
+    """The session's demo tape (the demo sank it; migration 0002 made the analytics views the report reads)."""
+    return demo_tape
 
 
 def _render(chromium: str, page: Path, out: Path) -> tuple[str, bytes]:

@@ -141,7 +141,7 @@ SELECT
     argMax(tuple(mark_price), k).1 AS mark_price,
     argMax(fills, k) AS fills,
     max(snap_ts) AS ts
-FROM (SELECT *, ts AS snap_ts, (ts, topic, partition, offset) AS k FROM tape.positions FINAL)
+FROM (SELECT *, ts AS snap_ts, (partition, offset) AS k FROM tape.positions FINAL)  -- log order: the ledger's order
 GROUP BY account, symbol;
 
 -- Each instrument's newest scales and currency.
@@ -185,11 +185,19 @@ FROM
                 toDecimal128(p.fees, 18) / toDecimal128(intExp10(i.price_scale + i.size_scale), 0) AS fees
             FROM
             (
-                SELECT account, symbol, toDateTime64(toStartOfMinute(ts), 9, 'UTC') AS bucket,
-                    argMax(realized_pnl, (ts, topic, partition, offset)) AS realized,
-                    ifNull(argMax(tuple(unrealized_pnl), (ts, topic, partition, offset)).1, 0) AS unrealized,
-                    argMax(fees_paid, (ts, topic, partition, offset)) AS fees
-                FROM tape.positions FINAL
+                -- a key's snapshots in log order (the ledger's order; ts can go back when a mark moves): the bucket
+                -- is the minute of the latest time known so far, so the last bucket holds the key's last snapshot
+                SELECT account, symbol, toDateTime64(toStartOfMinute(known_ts), 9, 'UTC') AS bucket,
+                    argMax(realized_pnl, (partition, offset)) AS realized,
+                    ifNull(argMax(tuple(unrealized_pnl), (partition, offset)).1, 0) AS unrealized,
+                    argMax(fees_paid, (partition, offset)) AS fees
+                FROM
+                (
+                    SELECT account, symbol, partition, offset, realized_pnl, unrealized_pnl, fees_paid,
+                        max(ts) OVER (PARTITION BY account, symbol ORDER BY partition, offset
+                                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS known_ts
+                    FROM tape.positions FINAL
+                )
                 GROUP BY account, symbol, bucket
             ) AS p
             INNER JOIN tape.instrument_scales AS i ON i.symbol = p.symbol
