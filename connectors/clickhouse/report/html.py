@@ -40,7 +40,8 @@ def scaled(scale: int) -> Callable[[Number], str]:
 
 
 def money(v: Number) -> str:
-    return f"{Decimal(v):,}"
+    """Currency amounts to the cent (the tape and the CLI keep every digit; a chart label needs two)."""
+    return f"{Decimal(v).quantize(Decimal('0.01')):,}"
 
 
 def micros(ns: Number) -> str:
