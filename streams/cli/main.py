@@ -76,6 +76,8 @@ SUBCOMMANDS: list[tuple[str, str, str, str]] = [
      "Example: hftstream ops halt --scope symbol:AAPL --reason news"),
     ("streams.cli.tape", "app", "tape", "The tape: every record in ClickHouse (chDB in DATA/tape, or a server), exactly once; query it.\n\n"
      "Example: hftstream tape init && hftstream tape sink --until-idle && hftstream tape query \"SELECT count() FROM tape.md_trades\""),
+    ("streams.cli.dashboards", "app", "dashboards", "Grafana dashboards over the tape (dashboards/*.json): run every panel's SQL against the tape.\n\n"
+     "Example: hftstream dashboards check --data hftstream-data"),
     ("streams.cli.dev", "app", "dev", "Developer tools: a local Apache Kafka broker (KRaft) for development. Benchmarks: make bench.\n\n"
      "Example: hftstream dev kafka --detach"),
 ]

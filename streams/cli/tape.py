@@ -307,6 +307,8 @@ def _ns_arg(text: str | None, option: str) -> int | None:
 
     if text is None:
         return None
+    if len(text.strip()) == 10 and text.strip()[4] == "-":  # a date: its midnight UTC
+        text = text.strip() + "T00:00:00Z"
     try:
         return parse_time_ns(text)
     except ValueError:

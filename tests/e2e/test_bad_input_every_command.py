@@ -114,6 +114,8 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
     "tape trace": [(["--topic", "orders.in", "--partition", "0"], "missing option '--offset'"),
                    (["--topic", "orders.in", "--partition", "0", "--offset", "5"], "tape init"),
                    (["--topic", "orders.in", "--partition", "-1", "--offset", "5"], "--partition")],
+    "dashboards check": [(["--dir", "{root}/no/such/dir"], "does not exist"), ([], "not initialised"),
+                         (["--from", "yesterday"], "not a timestamp")],
     "tape query": [([], "missing argument"), (["SELECT nope FROM tape.nowhere"], "the query failed"), (["SELECT 1", "--format", "xml"], "xml"), ([" "], "empty")],
 }
 

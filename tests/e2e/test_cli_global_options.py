@@ -122,6 +122,7 @@ OPENS_LOG: dict[str, list[str] | None] = {
     "tape report": None,
     "tape bars": None,
     "tape trace": None,
+    "dashboards check": None,
 }
 
 
