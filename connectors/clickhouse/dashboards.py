@@ -143,7 +143,7 @@ def expand(sql: str, r: TimeRange, variables: dict[str, str] | None = None) -> s
         plain = {"fromTime": f"toDateTime({r.from_s})", "toTime": f"toDateTime({r.to_s})",
                  "fromTime_ms": f"fromUnixTimestamp64Milli({r.from_ns // 1_000_000})",
                  "toTime_ms": f"fromUnixTimestamp64Milli({-(-r.to_ns // 1_000_000)})",
-                 "interval_s": str(r.interval_s), "interval_ms": str(r.interval_s * 1000)}
+                 "interval_s": str(r.interval_s), "interval_ms": str(r.interval_s * 1000), "interval": f"{r.interval_s}s"}
         if name not in plain:
             raise ValueError(f"unknown macro $__{name}")
         out.append(plain[name])
@@ -153,11 +153,14 @@ def expand(sql: str, r: TimeRange, variables: dict[str, str] | None = None) -> s
 
 
 def substitute(sql: str, variables: dict[str, str]) -> str:
-    """Grafana's variable syntaxes: ``${name}``, ``${name:format}``, ``[[name]]`` and ``$name``."""
-    def value(name: str, whole: str) -> str:
-        return variables[name] if name in variables else whole
+    """Grafana's variable syntaxes: ``${name}``, ``${name:format}`` (``singlequote``/``sqlstring`` quote it), ``[[name]]``, ``$name``."""
+    def value(name: str, whole: str, fmt: str | None = None) -> str:
+        if name not in variables:
+            return whole
+        v = variables[name]
+        return "'" + v.replace("'", "''") + "'" if fmt in ("singlequote", "sqlstring") else v
 
-    sql = re.sub(r"\$\{(\w+)(?::[\w-]+)?\}", lambda m: value(m.group(1), m.group(0)), sql)
+    sql = re.sub(r"\$\{(\w+)(?::([\w-]+))?\}", lambda m: value(m.group(1), m.group(0), m.group(2)), sql)
     sql = re.sub(r"\[\[(\w+)\]\]", lambda m: value(m.group(1), m.group(0)), sql)
     return re.sub(r"\$(?!__)(\w+)", lambda m: value(m.group(1), m.group(0)), sql)
 

@@ -37,7 +37,8 @@ def test_unknown_macros_and_unclosed_calls_are_errors_and_unknown_variables_stay
         expand("$__nope(ts)", R)
     with pytest.raises(ValueError, match="unclosed"):
         expand("WHERE $__timeFilter(ts", R)
-    assert substitute("${missing} ${symbol:singlequote}", {"symbol": "AAPL"}) == "${missing} AAPL"
+    assert substitute("${missing} ${symbol:singlequote} ${symbol:raw}", {"symbol": "O'X"}) == "${missing} 'O''X' O'X"
+    assert expand("$__interval", R) == "3s"
 
 
 def test_panels_inside_rows_are_found() -> None:
