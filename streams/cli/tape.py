@@ -154,17 +154,9 @@ def query_cmd(
         names = list(result.column_names)
         scales = [getattr(t, "scale", None) if type(t).__name__ == "DateTime64" else None for t in result.column_types]
         rows = [[_plain(v) if s is None else _ticks_iso(v, s) for v, s in zip(row, scales)] for row in result.result_rows]
-    if fmt is QueryFormat.json:
-        for row in rows:
-            typer.echo(json.dumps(dict(zip(names, row)), default=str))
-    elif fmt is QueryFormat.csv:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(names)
-        writer.writerows(rows)
-        typer.echo(buf.getvalue(), nl=False)
-    elif names:
-        typer.echo(table(names, rows))
+    if names or fmt is not QueryFormat.table:
+        _emit(names, rows, fmt)
+    if names and fmt is QueryFormat.table:
         typer.echo(f"{len(rows)} row(s)", err=True)
 
 
