@@ -25,18 +25,23 @@ SELECT
 FROM tape.trades
 GROUP BY source, venue, symbol, bucket;
 
+-- 1 min bars roll up the 1 s bars (bucket order is trade-time order within a minute).
 CREATE OR REPLACE VIEW tape.ohlcv_1m AS
-SELECT
-    source, venue, symbol,
-    toDateTime64(toStartOfMinute(ts), 9, 'UTC') AS bucket,
-    argMin(price, (ts, topic, partition, offset)) AS open,
-    max(price) AS high,
-    min(price) AS low,
-    argMax(price, (ts, topic, partition, offset)) AS close,
-    toInt64(sum(size)) AS volume,
-    toUInt64(count()) AS trades
-FROM tape.trades
-GROUP BY source, venue, symbol, bucket;
+SELECT source, venue, symbol, minute AS bucket, open, high, low, close, volume, trades
+FROM
+(
+    SELECT
+        source, venue, symbol,
+        toDateTime64(toStartOfMinute(bucket), 9, 'UTC') AS minute,
+        argMin(open, bucket) AS open,
+        max(high) AS high,
+        min(low) AS low,
+        argMax(close, bucket) AS close,
+        toInt64(sum(volume)) AS volume,
+        toUInt64(sum(trades)) AS trades
+    FROM tape.ohlcv_1s
+    GROUP BY source, venue, symbol, minute
+);
 
 -- vwap: sum(price * size) / sum(size) in price-scale units, exact to 6 decimals (rounded toward zero).
 CREATE OR REPLACE VIEW tape.vwap_1m AS
