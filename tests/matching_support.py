@@ -83,6 +83,7 @@ def order_events(outs: list[Output]) -> list[tuple[str, str, str]]:
         detail = {
             "OrderAccepted": lambda: "",
             "OrderRejected": lambda: v["reason_code"],
+            "OrderCancelRejected": lambda: v["reason_code"],
             "OrderRested": lambda: f"{v['leaves_qty']}@{v['price']}",
             "OrderPartiallyFilled": lambda: f"{v['last_qty']}@{v['last_price']} cum {v['cum_qty']} leaves {v['leaves_qty']}",
             "OrderFilled": lambda: f"{v['last_qty']}@{v['last_price']} cum {v['cum_qty']}",

@@ -105,7 +105,7 @@ def _match(o: Output, ts: int, risk: RiskProcessor, matching: MatchingProcessor,
     except Reject as exc:
         res.matching_dead[exc.reason_code] += 1
         return
-    if before is not None and not any(x.schema.endswith("OrderRejected") for x in outs):
+    if before is not None and not any(x.schema.endswith(("OrderRejected", "OrderCancelRejected")) for x in outs):
         after = _prio(matching, o.value)
         res.replace_priority["kept" if after == before else "lost"] += 1
     fills = [x for x in outs if x.topic == "fills"]
@@ -120,6 +120,8 @@ def _match(o: Output, ts: int, risk: RiskProcessor, matching: MatchingProcessor,
             res.cancel_reasons[v["reason"]] += 1
         elif short == "OrderRejected":
             res.matching_rejects[(v["command"], v["reason_code"])] += 1
+        elif short == "OrderCancelRejected":
+            res.matching_rejects[(v["response_to"], v["reason_code"])] += 1
         elif short == "OrderAccepted":
             res.order_types[(v["order_type"], v["tif"])] += 1
     for x in fills + events:

@@ -2,8 +2,9 @@
 
 Commands for several symbols go to ``orders.accepted`` (keyed by symbol, so spread over tasks);
 the runner processes them in small transactions with snapshots; every output partition must then
-hold, in order, exactly the records the pure processor gives for that task's commands, every refused
-command must be a dead letter with lineage, a second run must add nothing, and ``verify`` must
+hold, in order, exactly the records the pure processor gives for that task's commands, every late or
+unknown cancel and replace must be a cancel reject on ``order.events``, only the badly keyed command a
+dead letter with lineage, a second run must add nothing, and ``verify`` must
 say "identical".
 """
 
@@ -57,6 +58,8 @@ def test_matching_on_the_embedded_log_writes_exactly_what_the_pure_processor_say
         with log.producer() as p:
             for schema, v in commands():
                 p.produce("orders.accepted", serde.encode(schema, v, topic="orders.accepted"), v["symbol"].encode(), timestamp_ns=v["ts_ns"])
+            bad = new_value("acct0", "bad", "BUY", 1, 1_000, symbol="AAPL", ts=T0 + 999_000)
+            p.produce("orders.accepted", serde.encode(NEW, bad, topic="orders.accepted"), b"MSFT", timestamp_ns=bad["ts_ns"])  # bad input
         runner = Runner(log, serde, MatchingProcessor, MatchingConfig(full_audit=True),
                         RunOptions(until_idle=True, batch=7, snapshot_every_commits=3))
         runner.run()
@@ -91,8 +94,12 @@ def test_matching_on_the_embedded_log_writes_exactly_what_the_pure_processor_say
         dead = [serde.decode(r.value).value for r in read_range(log, "dlq.matching", 0, *log.watermarks("dlq.matching", 0))]  # type: ignore[arg-type]
         assert sorted((d["source_partition"], d["source_offset"], d["reason_code"]) for d in dead) == sorted(refused)
         assert {d["source_topic"] for d in dead} == {"orders.accepted"}
-        assert {code for *_, code in refused} == {"UNKNOWN_ORDER", "TOO_LATE_TO_CANCEL", "TOO_LATE_TO_REPLACE"}
-        assert runner.counts.dead_letters == len(refused) and runner.counts.records_in == len(commands())
+        assert [code for *_, code in refused] == ["KEY_MISMATCH"]
+        cxl = [v for (topic, _), rows in actual.items() if topic == "order.events" for _, v in rows if "response_to" in v]
+        assert {(v["response_to"], v["reason_code"]) for v in cxl} == {
+            ("CANCEL", "UNKNOWN_ORDER"), ("CANCEL", "TOO_LATE_TO_CANCEL"), ("REPLACE", "TOO_LATE_TO_REPLACE"),
+            ("REPLACE", "INVALID_QUANTITY")}
+        assert runner.counts.dead_letters == 1 and runner.counts.records_in == len(commands()) + 1
 
         again = Runner(log, serde, MatchingProcessor, MatchingConfig(), RunOptions(until_idle=True))
         again.run()

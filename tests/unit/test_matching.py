@@ -11,7 +11,7 @@ from streams.processors.base import Input, Message, Reject
 from streams.processors.matching.book import Level
 from streams.processors.matching import MatchingConfig, MatchingProcessor
 from streams.processors.matching.orders import (
-    ACCEPTED, CANCELLED, FILLED, NEW as NEW_STATE, PARTIALLY_FILLED, REJECTED, STATE, TRANSITIONS, IllegalTransition,
+    ACCEPTED, CANCELLED, FILLED, NEW as NEW_STATE, PARTIALLY_FILLED, REJECTED, STATE, TRANSITIONS,
     StateMachineBug, advance, new_order,
 )
 from streams.processors.matching.processor import InvariantViolation
@@ -290,13 +290,14 @@ def test_replace_quantity_is_the_new_total_and_moving_through_the_book_executes(
     ({"price": 0}, "INVALID_PRICE"),
     ({}, "INVALID_REPLACE"),
 ])
-def test_invalid_replace_is_a_rejected_event_and_changes_nothing(change: dict, code: str) -> None:
+def test_invalid_replace_is_a_cancel_reject_and_changes_nothing(change: dict, code: str) -> None:
     d = desk_with_asks(("A", "a1", 10, P))
     d.new("T", "t1", "BUY", 4, P)
     before = d.proc.snapshot()
     out = d.replace("A", "a1", **change)
-    assert order_events(out) == [("OrderRejected", "a1", code)]
-    assert of(out, "OrderRejected")[0]["order_id"] == "AAPL:1" and of(out, "OrderRejected")[0]["command"] == "REPLACE"
+    assert order_events(out) == [("OrderCancelRejected", "a1", code)]
+    [rej] = of(out, "OrderCancelRejected")
+    assert (rej["order_id"], rej["response_to"], rej["cxl_rej_reason"], rej["ord_status"]) == ("AAPL:1", "REPLACE", 99, "PARTIALLY_FILLED")
     assert d.asks() == [(P, 6)]
     assert _orders(d.proc.snapshot()) == _orders(before)  # the clock moved (an event was written), the orders did not
     assert order_events(d.replace("A", "a1", qty=5)) == [("OrderRested", "a1", f"1@{P}")]  # one above filled: fine
@@ -308,7 +309,7 @@ def test_a_post_only_order_cannot_be_replaced_into_the_other_side(price: int, re
     d.new("A", "a1", "SELL", 10, P)
     d.new("B", "b1", "BUY", 10, P - 5, post_only=True)
     out = d.replace("B", "b1", price=price)
-    assert order_events(out) == ([("OrderRejected", "b1", "POST_ONLY_WOULD_CROSS")] if rejected else [("OrderRested", "b1", f"10@{price}")])
+    assert order_events(out) == ([("OrderCancelRejected", "b1", "POST_ONLY_WOULD_CROSS")] if rejected else [("OrderRested", "b1", f"10@{price}")])
     assert d.bids() == [(P - 5 if rejected else price, 10)]
 
 
@@ -337,48 +338,66 @@ def test_self_trade_with_only_own_orders_leaves_the_incoming_resting() -> None:
     assert of(out, "Fill") == [] and d.asks() == [] and d.bids() == [(P, 3)]
 
 
-# -- illegal transitions: dead letters ------------------------------------------------------
+# -- illegal transitions: answers (cancel rejects, rejects), never dead letters ----------------
 
-def reject_of(d: Desk, fn, *args, **kw) -> Reject:  # type: ignore[no-untyped-def]
+def answer_of(d: Desk, fn, *args, **kw) -> dict:  # type: ignore[no-untyped-def]
+    """The one refusal ``fn`` answers with; no order, book or total changed."""
     before = d.proc.snapshot()
-    with pytest.raises(IllegalTransition) as exc:
-        fn(*args, **kw)
-    assert _without_counts(d.proc.snapshot()) == _without_counts(before)  # refused before anything changed
-    return exc.value
+    out = fn(*args, **kw)
+    assert [o.topic for o in out] == ["order.events"], kinds(out)  # no fill, no book delta
+    assert _orders(d.proc.snapshot()) == _orders(before)
+    assert kinds(out)[0] in ("OrderCancelRejected", "OrderRejected")
+    return {**out[0].value, "kind": kinds(out)[0]}
 
 
-def test_illegal_transitions_are_typed_rejects_with_reason_codes() -> None:
+def test_cancel_and_replace_races_are_cancel_rejects_with_fix_reason_and_status() -> None:
     d = desk_with_asks(("A", "a1", 5, P), ("A", "a2", 5, P + 1))
     d.new("T", "t1", "BUY", 5, P)  # a1 filled
     d.cancel("A", "a2")
-    cases = [
-        (d.cancel, ("A", "nope"), {}, "UNKNOWN_ORDER"),
-        (d.replace, ("A", "nope"), {"qty": 1}, "UNKNOWN_ORDER"),
-        (d.cancel, ("A", "a1"), {}, "TOO_LATE_TO_CANCEL"),  # filled
-        (d.cancel, ("A", "a2"), {}, "TOO_LATE_TO_CANCEL"),  # cancelled
-        (d.replace, ("A", "a1"), {"qty": 9}, "TOO_LATE_TO_REPLACE"),
-        (d.new, ("A", "a1", "SELL", 1, P), {}, "DUPLICATE_CLIENT_ORDER_ID"),  # a closed order's id
-        (d.cancel, ("A", "a2"), {"symbol": "MSFT"}, "UNKNOWN_ORDER"),  # books are per symbol
+    cases = [  # (command, args, kw) -> (reason_code, CxlRejReason, response_to, ord_status, order_id)
+        (d.cancel, ("A", "nope"), {}, ("UNKNOWN_ORDER", 1, "CANCEL", "REJECTED", None)),
+        (d.replace, ("A", "nope"), {"qty": 1}, ("UNKNOWN_ORDER", 1, "REPLACE", "REJECTED", None)),
+        (d.cancel, ("A", "a1"), {}, ("TOO_LATE_TO_CANCEL", 0, "CANCEL", "FILLED", "AAPL:1")),
+        (d.cancel, ("A", "a2"), {}, ("TOO_LATE_TO_CANCEL", 0, "CANCEL", "CANCELLED", "AAPL:2")),
+        (d.replace, ("A", "a1"), {"qty": 9}, ("TOO_LATE_TO_REPLACE", 0, "REPLACE", "FILLED", "AAPL:1")),
+        (d.replace, ("A", "a2"), {"price": P}, ("TOO_LATE_TO_REPLACE", 0, "REPLACE", "CANCELLED", "AAPL:2")),
+        (d.cancel, ("A", "a2"), {"symbol": "MSFT"}, ("UNKNOWN_ORDER", 1, "CANCEL", "REJECTED", None)),  # books are per symbol
+        (d.cancel, ("T", "a2"), {}, ("UNKNOWN_ORDER", 1, "CANCEL", "REJECTED", None)),  # ids are per account
     ]
-    for fn, args, kw, code in cases:
-        assert reject_of(d, fn, *args, **kw).reason_code == code, (fn.__name__, args)
-    d.new("B", "b1", "BUY", 1, P - 10)
-    exc = reject_of(d, d.new, "B", "b1", "BUY", 1, P - 10)  # an open order's id
-    assert exc.reason_code == "DUPLICATE_CLIENT_ORDER_ID" and "AAPL:4" in str(exc)
-    assert d.proc.counters()["dead.TOO_LATE_TO_CANCEL"] == 2
+    for fn, args, kw, want in cases:
+        got = answer_of(d, fn, *args, **kw)
+        assert got["kind"] == "OrderCancelRejected", (fn.__name__, args)
+        assert (got["reason_code"], got["cxl_rej_reason"], got["response_to"], got["ord_status"], got["order_id"]) == want, args
+        assert got["account"] == args[0] and got["client_order_id"] == args[1] and got["reason"]
+    counters = d.proc.counters()
+    assert counters["cancel_rejected.TOO_LATE_TO_CANCEL"] == 2 and counters["cancel_rejected.UNKNOWN_ORDER"] == 4
+    assert not any(k.startswith("dead.") for k in counters)
+
+
+def test_a_reused_client_order_id_is_a_rejected_new_order_not_a_dead_letter() -> None:
+    d = desk_with_asks(("A", "a1", 5, P))
+    d.new("T", "t1", "BUY", 5, P)  # a1 filled: its id is remembered
+    d.new("B", "b1", "BUY", 1, P - 10)  # open
+    for args, oid in ((("A", "a1", "SELL", 1, P), "AAPL:1 (FILLED)"), (("B", "b1", "BUY", 1, P - 10), "AAPL:3 (ACCEPTED)")):
+        got = answer_of(d, d.new, *args)
+        assert (got["kind"], got["reason_code"], got["command"], got["order_id"]) == (
+            "OrderRejected", "DUPLICATE_CLIENT_ORDER_ID", "NEW", None)
+        assert oid in got["reason"]
+    assert d.proc.counters()["rejected.DUPLICATE_CLIENT_ORDER_ID"] == 2
 
 
 @pytest.mark.parametrize(("at", "code"), [(-1, None), (0, "TOO_LATE_TO_CANCEL"), (1, "TOO_LATE_TO_CANCEL")])
-def test_cancel_of_a_gtd_order_at_its_expiry_is_too_late_and_changes_nothing(at: int, code: str | None) -> None:
+def test_cancel_of_a_gtd_order_at_its_expiry_expires_it_then_rejects_the_cancel(at: int, code: str | None) -> None:
     d = Desk()
     d.new("A", "a1", "SELL", 10, P, ts=T0, tif="GTD", expire=T0 + 100)
+    out = d.cancel("A", "a1", ts=T0 + 100 + at)
     if code is None:
-        assert order_events(d.cancel("A", "a1", ts=T0 + 100 + at)) == [("OrderCancelled", "a1", "10 CLIENT_REQUEST")]
+        assert order_events(out) == [("OrderCancelled", "a1", "10 CLIENT_REQUEST")]
         return
-    exc = reject_of(d, d.cancel, "A", "a1", ts=T0 + 100 + at)
-    assert exc.reason_code == code and "EXPIRED" in str(exc)
-    assert d.proc.engine.clock == T0  # the refused command did not move the clock
-    assert order_events(d.new("B", "b1", "BUY", 1, 1, ts=T0 + 100))[0] == ("OrderExpired", "a1", "10")
+    assert order_events(out) == [("OrderExpired", "a1", "10"), ("OrderCancelRejected", "a1", code)]
+    [rej] = of(out, "OrderCancelRejected")
+    assert (rej["ord_status"], rej["cxl_rej_reason"], rej["ts_ns"]) == ("EXPIRED", 0, T0 + 100 + at)
+    assert d.asks() == [] and d.proc.engine.clock == T0 + 100 + at
 
 
 def test_forgotten_closed_orders_beyond_retain_closed_are_unknown() -> None:
@@ -386,9 +405,9 @@ def test_forgotten_closed_orders_beyond_retain_closed_are_unknown() -> None:
     for i in range(3):
         d.new("A", f"a{i}", "SELL", 1, P)
         d.cancel("A", f"a{i}")
-    assert reject_of(d, d.cancel, "A", "a2").reason_code == "TOO_LATE_TO_CANCEL"
-    assert reject_of(d, d.cancel, "A", "a1").reason_code == "TOO_LATE_TO_CANCEL"
-    assert reject_of(d, d.cancel, "A", "a0").reason_code == "UNKNOWN_ORDER"  # the oldest was forgotten
+    assert answer_of(d, d.cancel, "A", "a2")["reason_code"] == "TOO_LATE_TO_CANCEL"
+    assert answer_of(d, d.cancel, "A", "a1")["reason_code"] == "TOO_LATE_TO_CANCEL"
+    assert answer_of(d, d.cancel, "A", "a0")["reason_code"] == "UNKNOWN_ORDER"  # the oldest was forgotten
 
 
 def test_unexpected_schema_and_wrong_key_are_rejected() -> None:
@@ -407,10 +426,11 @@ def test_unexpected_schema_and_wrong_key_are_rejected() -> None:
 
 def test_process_batch_dead_letters_in_place_and_goes_on() -> None:
     d = Desk()
-    msgs = [d.message(NEW, new_value("A", "a1", "SELL", 1, P)), d.message(NEW, new_value("A", "a1", "SELL", 1, P)),
+    msgs = [d.message(NEW, new_value("A", "a1", "SELL", 1, P)), Message("orders.accepted", 0, 1, T0, b"MSFT", NEW, new_value("A", "a2", "SELL", 1, P)),
             d.message(NEW, new_value("B", "b1", "BUY", 1, P))]
     results = d.proc.process_batch(msgs)
-    assert isinstance(results[1], IllegalTransition) and results[1].reason_code == "DUPLICATE_CLIENT_ORDER_ID"
+    assert isinstance(results[1], Reject) and results[1].reason_code == "KEY_MISMATCH"
+    assert d.proc.counters()["dead.KEY_MISMATCH"] == 1
     assert order_events(results[2])[-1] == ("OrderFilled", "b1", f"1@{P} cum 1")  # type: ignore[arg-type]
 
 

@@ -43,7 +43,7 @@ def test_every_risk_reason_every_matching_path(venues: int) -> None:
     assert {("CANCEL", "ACCEPTED"), ("CANCEL", "UNKNOWN_ORDER"), ("REPLACE", "ACCEPTED"), ("REPLACE", "UNKNOWN_ORDER"),
             ("REPLACE", "HALTED"), ("NEW", "KILL_SWITCH")} <= set(res.decisions)
     for event in ("OrderAccepted", "OrderRested", "OrderPartiallyFilled", "OrderFilled", "OrderCancelled", "OrderExpired",
-                  "OrderRejected", "Fill", "Trade", "BookDelta"):
+                  "OrderRejected", "OrderCancelRejected", "Fill", "Trade", "BookDelta"):
         assert res.events[event] > 0, event
     assert set(res.order_types) == {("LIMIT", "DAY"), ("LIMIT", "GTC"), ("LIMIT", "GTD"), ("LIMIT", "IOC"), ("LIMIT", "FOK"),
                                     ("MARKET", "IOC")}
@@ -51,6 +51,7 @@ def test_every_risk_reason_every_matching_path(venues: int) -> None:
                                        "SELF_TRADE_PREVENTION", "CANCEL_ALL", "KILL_SWITCH"}
     assert {("NEW", "POST_ONLY_WOULD_CROSS"), ("REPLACE", "POST_ONLY_WOULD_CROSS"), ("NEW", "INVALID_EXPIRY"),
             ("NEW", "INVALID_ORDER")} <= set(res.matching_rejects)
+    assert not res.matching_dead, res.matching_dead  # races are answers (cancel rejects), never dead letters
     assert not res.risk_dead  # the operator script is signed right: risk refuses none of it
 
 

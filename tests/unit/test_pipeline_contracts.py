@@ -96,11 +96,32 @@ def test_two_replaces_in_flight_the_second_refused_by_matching_leave_risk_at_the
     chain.tick()
     chain.replace("A1", cid, qty=30, price=1_871_000)  # a post-only buy at the resting ask: matching refuses it
     chain.release("risk", "order.events")
-    [refused] = chain.values("order.events", "OrderRejected")
-    assert (refused["command"], refused["reason_code"]) == ("REPLACE", "POST_ONLY_WOULD_CROSS")
+    [refused] = chain.values("order.events", "OrderCancelRejected")
+    assert (refused["response_to"], refused["reason_code"], refused["ord_status"]) == ("REPLACE", "POST_ONLY_WOULD_CROSS", "ACCEPTED")
     risk, matching = _risk_and_matching_terms(chain, "A1", cid)
     assert risk == matching == (20, 1_869_000)
     assert chain.risk.accounts["A1"].legs["AAPL"].open_buy == 20  # the worst case shrinks back once matching answered
+    chain.risk.check_invariants()
+
+
+def test_a_replace_and_a_cancel_that_lose_the_race_to_a_fill_are_cancel_rejects_risk_follows() -> None:
+    chain = Chain()
+    chain.start()
+    cid = chain.new("A1", "SELL", 10, 1_870_500)  # rests
+    chain.tick()
+    chain.hold("matching", "orders.accepted")  # matching lags: risk accepts all three before matching sees any
+    chain.new("A2", "BUY", 10, 1_870_500)  # takes all of it
+    chain.replace("A1", cid, qty=8)
+    chain.send("orders.in", "hftstream.orders.CancelOrder",
+               {"account": "A1", "symbol": "AAPL", "client_order_id": cid, "reason": None, "ts_ns": chain.now}, "A1")
+    assert [d["reason"] for d in chain.decisions(cid)] == ["ACCEPTED"] * 3
+    chain.release("matching", "orders.accepted")
+    assert chain.dead == {}  # no dead letter: the races are answered
+    rejects = [(r["response_to"], r["reason_code"], r["cxl_rej_reason"], r["ord_status"], r["order_id"])
+               for r in chain.values("order.events", "OrderCancelRejected")]
+    assert rejects == [("REPLACE", "TOO_LATE_TO_REPLACE", 0, "FILLED", "AAPL:1"), ("CANCEL", "TOO_LATE_TO_CANCEL", 0, "FILLED", "AAPL:1")]
+    acct = chain.risk.accounts["A1"]
+    assert cid not in acct.orders and acct.legs["AAPL"].open_sell == 0 and acct.legs["AAPL"].position == -10
     chain.risk.check_invariants()
 
 

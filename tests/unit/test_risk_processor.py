@@ -8,7 +8,7 @@ import pytest
 
 from risk_support import MS, Feed, config, decision, reason
 from streams.processors import PROCESSORS
-from streams.processors.base import Reject
+from streams.processors.base import Message, Reject
 from streams.processors.risk import REASON_CODES, RiskConfig, RiskProcessor
 from streams.processors.risk.config import Limits
 from streams.processors.risk.controls import REFUSAL_CODES
@@ -163,7 +163,8 @@ def test_replace_is_checked_as_amended_and_rolls_back_when_matching_refuses() ->
     out = f.send(f.replace("r", qty=500, price=1_871_000))
     assert reason(out) == "ACCEPTED" and [o.schema for o in out][1] == "hftstream.orders.ReplaceOrder"
     assert f.proc.accounts["A1"].legs["AAPL"].open_buy == 2000  # worst case until matching answers
-    f.send(f.event("OrderRejected", "r", command="REPLACE", reason_code="TOO_LATE_TO_CANCEL", reason="x"))
+    f.send(f.event("OrderCancelRejected", "r", response_to="REPLACE", cxl_rej_reason=99, reason_code="POST_ONLY_WOULD_CROSS",
+                   reason="x", ord_status="ACCEPTED"))
     assert f.proc.accounts["A1"].orders["r"].qty == 1000
     assert reason(f.send(f.replace("r", qty=400))) == "ACCEPTED"
     f.send(f.event("OrderRested", "r", side="BUY", price=1_870_000, leaves_qty=400))
@@ -183,7 +184,7 @@ def test_replaces_in_flight_are_answered_in_order_and_a_new_orders_own_rest_is_n
     assert leg.open_buy == 1000  # worst case over every version matching may hold
     f.send(f.event("OrderRested", "r", side="BUY", price=1_870_000, leaves_qty=800))  # answers the first replace
     assert leg.open_buy == 800  # 800 rests; 600 may follow
-    f.send(f.event("OrderRejected", "r", command="REPLACE", reason_code="POST_ONLY_WOULD_CROSS", reason="x"))
+    f.send(f.event("OrderRejected", "r", command="REPLACE", reason_code="POST_ONLY_WOULD_CROSS", reason="x"))  # as written before v0.x
     assert (order.qty, leg.open_buy) == (800, 800)  # what matching holds
     f.proc.check_invariants()
     # A replace accepted before the new order's own OrderRested: that rest does not answer the replace.
@@ -198,6 +199,55 @@ def test_replaces_in_flight_are_answered_in_order_and_a_new_orders_own_rest_is_n
     again = RiskProcessor(f.proc.config, 0)
     again.restore(blob)
     assert again.snapshot() == blob
+
+
+def cxl_reject(f: Feed, cid: str, to: str, code: str, status: str, **kw: object) -> Message:
+    fix = {"TOO_LATE_TO_CANCEL": 0, "TOO_LATE_TO_REPLACE": 0, "UNKNOWN_ORDER": 1}.get(code, 99)
+    return f.event("OrderCancelRejected", cid, response_to=to, cxl_rej_reason=fix, reason_code=code, reason="x", ord_status=status,
+                   **kw)
+
+
+# Order "r": 600 rested, then a replace to 1000 (and a cancel, for the cancel cases) in flight; matching answers
+# with a cancel reject. (response_to, reason_code, ord_status, filled before) -> (still open, open_buy, position)
+@pytest.mark.parametrize(("to", "code", "status", "filled", "want"), [
+    ("REPLACE", "TOO_LATE_TO_REPLACE", "FILLED", 600, (False, 0, 600)),  # the fill won the race
+    ("REPLACE", "TOO_LATE_TO_REPLACE", "CANCELLED", 0, (False, 0, 0)),
+    ("REPLACE", "TOO_LATE_TO_REPLACE", "EXPIRED", 300, (False, 0, 300)),  # GTD expired at the replace's time
+    ("REPLACE", "UNKNOWN_ORDER", "REJECTED", 0, (False, 0, 0)),  # matching never held it: not open anywhere
+    ("REPLACE", "POST_ONLY_WOULD_CROSS", "ACCEPTED", 0, (True, 600, 0)),  # refused: back to what matching holds
+    ("REPLACE", "INVALID_QUANTITY", "PARTIALLY_FILLED", 400, (True, 200, 400)),
+    ("CANCEL", "TOO_LATE_TO_CANCEL", "FILLED", 600, (False, 0, 600)),
+    ("CANCEL", "TOO_LATE_TO_CANCEL", "EXPIRED", 0, (False, 0, 0)),
+    ("CANCEL", "UNKNOWN_ORDER", "REJECTED", 0, (False, 0, 0)),
+])
+def test_risk_follows_matchings_cancel_rejects(to: str, code: str, status: str, filled: int, want: tuple) -> None:
+    f = ready()
+    assert reason(f.send(f.new(qty=600, cid="r"))) == "ACCEPTED"
+    f.send(f.event("OrderRested", "r", side="BUY", price=1_870_000, leaves_qty=600))
+    assert reason(f.send(f.replace("r", qty=1000))) == "ACCEPTED"
+    if to == "CANCEL":
+        assert reason(f.send(f.cancel("r"))) == "ACCEPTED"
+    acct = f.proc.accounts["A1"]
+    assert acct.legs["AAPL"].open_buy == 1000  # the worst case while the replace is in flight
+    if filled:
+        f.send(f.fill("r", qty=filled))
+    f.send(cxl_reject(f, "r", to, code, status))
+    leg = acct.legs["AAPL"]
+    assert ("r" in acct.orders, leg.open_buy, leg.position) == want
+    f.proc.check_invariants()
+    if not want[0]:  # closed: a kill switch has nothing of it left to cancel, a cancel of it is refused by risk
+        assert [o for o in f.send(f.command("KillSwitch", account="A1")) if o.topic == "orders.accepted"] == []
+    elif to == "CANCEL":
+        assert acct.orders["r"].cancel_pending is False
+
+
+def test_a_cancel_reject_for_another_account_or_symbol_changes_nothing() -> None:
+    f = ready()
+    assert reason(f.send(f.new(qty=1000, cid="r"))) == "ACCEPTED"
+    before = f.proc.snapshot()
+    f.send(cxl_reject(f, "r", "CANCEL", "UNKNOWN_ORDER", "REJECTED", symbol="MSFT"))
+    f.send(cxl_reject(f, "r", "CANCEL", "UNKNOWN_ORDER", "REJECTED", account="A2"))
+    assert f.proc.snapshot() == before
 
 
 def test_daily_loss_from_fills_and_marks_lets_only_reducing_orders_through() -> None:

@@ -2,12 +2,12 @@
 
 Input: the order commands risk accepted (``NewOrder``, ``CancelOrder``, ``ReplaceOrder``), keyed
 by symbol; task ``p`` owns the books of the symbols of partition ``p``. Outputs: order events
-(``OrderAccepted``, ``OrderRejected``, ``OrderRested``, ``OrderPartiallyFilled``,
-``OrderFilled``, ``OrderCancelled``, ``OrderExpired``) to ``order.events`` and one ``Fill`` per
+(``OrderAccepted``, ``OrderRejected``, ``OrderCancelRejected``, ``OrderRested``,
+``OrderPartiallyFilled``, ``OrderFilled``, ``OrderCancelled``, ``OrderExpired``) to ``order.events`` and one ``Fill`` per
 side per match to ``fills``, both keyed by account; market-by-price ``BookDelta`` and ``Trade``
 to ``md.book``, keyed by symbol.
 
-* :mod:`.orders` -- the order record and its state machine; the typed dead-letter errors.
+* :mod:`.orders` -- the order record and its state machine; the stable reason codes.
 * :mod:`.book` -- one symbol's book: price-time priority, lazily deleted heaps, level sizes.
 * :mod:`.engine` -- the rules: order types, cancel/replace, self-trade prevention, expiry, ids,
   conservation (the rules and reason codes are in its docstring).

@@ -1,17 +1,20 @@
 """The matching engine of one task: one book per symbol, the order index, expiry, ids and the records each command causes.
 
 Commands (values of ``orders.accepted``): ``NewOrder``, ``CancelOrder``, ``ReplaceOrder``; each
-returns the outputs it causes, in order. A command that asks for an illegal transition
-raises an :class:`~.orders.IllegalTransition` *before anything changes* (the event-time
-clock included), so a dead-lettered command leaves no trace in the state.
+returns the outputs it causes, in order. Every command is answered with events: a refused new
+order with an ``OrderRejected``, a refused cancel or replace with an ``OrderCancelRejected``
+(FIX OrderCancelReject 35=9). Only input that is actually bad (the processor's ``KEY_MISMATCH``,
+``UNEXPECTED_SCHEMA``) is dead-lettered. Each command first moves the event-time clock (expiring
+what is due), then is judged against the book.
 
-Rules (the reason codes are stable; ``OrderRejected`` ones are events, not dead letters):
+Rules (the reason codes are stable):
 
 * ``NewOrder`` -- ``INVALID_QUANTITY`` (quantity <= 0), ``INVALID_PRICE`` (a limit order without
   a price > 0, a market order with one), ``INVALID_EXPIRY`` (GTD without ``expire_ts_ns`` or with
   one not after ``ts_ns``; ``expire_ts_ns`` on any other time in force), ``INVALID_ORDER`` (post-only
-  on a market, IOC or FOK order: it could never do anything), ``POST_ONLY_WOULD_CROSS``. A rejected
-  new order gets no order id and is not remembered (its client order id stays free).
+  on a market, IOC or FOK order: it could never do anything), ``POST_ONLY_WOULD_CROSS``,
+  ``DUPLICATE_CLIENT_ORDER_ID`` (the account's client order id is open or remembered on this book,
+  see ``retain_closed``). A rejected new order gets no order id and is not remembered.
   Accepted: market orders take what there is and never rest (remainder ``MARKET_REMAINDER``);
   IOC takes what crosses its limit (remainder ``IOC_REMAINDER``); FOK executes entirely or not at
   all (``FOK_UNFILLED``); DAY, GTC and GTD rest what is left. DAY behaves as GTC: there is no
@@ -21,12 +24,15 @@ Rules (the reason codes are stable; ``OrderRejected`` ones are events, not dead 
 * ``ReplaceOrder`` -- new price and/or new *total* quantity (null keeps the current one). The same
   price with a quantity not above the current one keeps time priority (the remainder shrinks in
   place); a price change or a larger quantity is a new arrival at the back of its level, and may
-  execute (as the taker). Refused as events: ``INVALID_QUANTITY`` (not above what already filled),
-  ``INVALID_PRICE`` (<= 0), ``INVALID_REPLACE`` (neither given), ``POST_ONLY_WOULD_CROSS``; the
-  order is then unchanged. The acknowledgement is an ``OrderRested`` with the new terms.
-* Dead letters (:class:`~.orders.IllegalTransition`): ``DUPLICATE_CLIENT_ORDER_ID``,
-  ``UNKNOWN_ORDER``, ``TOO_LATE_TO_CANCEL`` / ``TOO_LATE_TO_REPLACE`` (the order is filled,
-  cancelled or expired -- or expires at or before the command's ``ts_ns``).
+  execute (as the taker). Refused (``OrderCancelRejected``, CxlRejReason 99, the order unchanged
+  and still open): ``INVALID_QUANTITY`` (not above what already filled), ``INVALID_PRICE`` (<= 0),
+  ``INVALID_REPLACE`` (neither given), ``POST_ONLY_WOULD_CROSS``. The acknowledgement is an
+  ``OrderRested`` with the new terms.
+* Races (``OrderCancelRejected``): ``TOO_LATE_TO_CANCEL`` / ``TOO_LATE_TO_REPLACE`` (CxlRejReason 0:
+  the order is filled, cancelled or expired -- an order expiring at or before the command's
+  ``ts_ns`` is expired first, so its ``OrderExpired`` comes just before the reject), ``UNKNOWN_ORDER``
+  (CxlRejReason 1: never seen, or forgotten beyond ``retain_closed``; status ``REJECTED``, as FIX
+  prescribes). ``ord_status`` is the order's status as the engine holds or remembers it.
 
 Self-trade prevention, "cancel resting": when an order would execute against a resting order
 of its own account, the resting one is cancelled (``SELF_TRADE_PREVENTION``) and the incoming
@@ -63,7 +69,8 @@ from streams.processors.matching.book import Book, Fill
 from streams.processors.matching.config import MatchingConfig
 from streams.processors.matching.orders import (
     ACCEPTED, ACCOUNT, BUY, CANCELLED, CLOSED, CMD, CUM, EXPIRED, FILLED, LEAVES, OID, OPEN, PARTIALLY_FILLED, PRICE, QTY,
-    REJECTED, STATE, DuplicateOrder, Order, OrderClosed, UnknownOrder, advance, new_order,
+    REJECTED, STATE, TOO_LATE_TO_CANCEL, TOO_LATE_TO_REPLACE, UNKNOWN_ORDER, DUPLICATE_CLIENT_ORDER_ID, Order, advance,
+    new_order,
 )
 
 INVALID_QUANTITY = "INVALID_QUANTITY"
@@ -111,19 +118,18 @@ class Engine:
     def new_order(self, v: dict[str, Any], ts: int) -> list[Output]:
         symbol, account, cid = v["symbol"], v["account"], v["client_order_id"]
         m = self.markets.get(symbol) or self._market(symbol)
-        o = m.open.get((account, cid))
-        if o is not None:
-            raise DuplicateOrder(account, cid, o[OID], o[STATE])
-        seen = self.closed.get((symbol, account, cid))
-        if seen is not None:
-            raise DuplicateOrder(account, cid, *seen)
         out: list[Output] = []
         if ts > self.clock:
             self._tick(ts, out)
         buy = v["side"] == "BUY"
         price, qty, tif = v["price"], v["quantity"], v["tif"]
         book = m.book
-        problem = _invalid_new(v, ts)
+        o = m.open.get((account, cid))
+        seen = (o[OID], o[STATE]) if o is not None else self.closed.get((symbol, account, cid))
+        if seen is not None:
+            problem: Problem = DUPLICATE_CLIENT_ORDER_ID, f"client order id {account}/{cid} is already order {seen[0]} ({seen[1]})"
+        else:
+            problem = _invalid_new(v, ts)
         if problem is None and v.get("post_only") and book.crosses(buy, price):
             problem = POST_ONLY_WOULD_CROSS, f"post-only {v['side']} at {price} would execute against the book (best {book.best(not buy)})"
         if problem is not None:
@@ -160,10 +166,12 @@ class Engine:
         return out
 
     def cancel(self, v: dict[str, Any], ts: int) -> list[Output]:
-        m, o = self._target(v, "CANCEL", ts)
         out: list[Output] = []
         if ts > self.clock:
             self._tick(ts, out)
+        m, o = self._target(v, "CANCEL", ts, out)
+        if o is None:
+            return out
         buy, price = o[BUY], o[PRICE]
         q = m.book.cancel(o)
         self.qty_closed += q
@@ -176,10 +184,12 @@ class Engine:
         return out
 
     def replace(self, v: dict[str, Any], ts: int) -> list[Output]:
-        m, o = self._target(v, "REPLACE", ts)
         out: list[Output] = []
         if ts > self.clock:
             self._tick(ts, out)
+        m, o = self._target(v, "REPLACE", ts, out)
+        if o is None:
+            return out
         book, buy, old_price = m.book, o[BUY], o[PRICE]
         price = old_price if v["price"] is None else v["price"]
         qty = o[QTY] if v["quantity"] is None else v["quantity"]
@@ -193,8 +203,8 @@ class Engine:
         elif price != old_price and o[CMD].get("post_only") and book.crosses(buy, price):
             problem = POST_ONLY_WOULD_CROSS, f"post-only order moved to {price} would execute against the book (best {book.best(not buy)})"
         if problem is not None:
-            self._count(f"rejected.{problem[0]}")
-            out.append(events.rejected(v, o[OID], "REPLACE", problem[0], problem[1], ts))
+            self._count(f"cancel_rejected.{problem[0]}")
+            out.append(events.cancel_rejected(v, o[OID], "REPLACE", events.OTHER, problem[0], problem[1], o[STATE], ts))
             return out
         self._count("replaced")
         moved: dict[tuple[bool, int], int] = {}
@@ -226,20 +236,24 @@ class Engine:
         m = self.markets[symbol] = Market(Book(symbol))
         return m
 
-    def _target(self, v: dict[str, Any], command: str, ts: int) -> tuple[Market, Order]:
-        """The open order a cancel or replace names, or the IllegalTransition that refuses it."""
+    def _target(self, v: dict[str, Any], command: str, ts: int, out: list[Output]) -> tuple[Market, Order] | tuple[None, None]:
+        """The open order a cancel or replace names (the clock already moved to ``ts``); else its cancel reject, appended to ``out``."""
         symbol, account, cid = v["symbol"], v["account"], v["client_order_id"]
         m = self.markets.get(symbol)
         o = m.open.get((account, cid)) if m is not None else None
-        if o is None or m is None:
-            seen = self.closed.get((symbol, account, cid))
-            if seen is None:
-                raise UnknownOrder(command, symbol, account, cid)
-            raise OrderClosed(command, seen[0], seen[1])
-        expire = o[CMD].get("expire_ts_ns")
-        if expire is not None and expire <= ts:
-            raise OrderClosed(command, o[OID], EXPIRED, f" (GTD until {expire}; the {command.lower()} is at {ts})")
-        return m, o
+        if o is not None and m is not None:
+            return m, o
+        seen = self.closed.get((symbol, account, cid))
+        if seen is None:
+            code, fix, oid, status = UNKNOWN_ORDER, events.UNKNOWN, None, REJECTED
+            reason = f"{command.lower()} of unknown order {account}/{cid} on {symbol}"
+        else:
+            code = TOO_LATE_TO_CANCEL if command == "CANCEL" else TOO_LATE_TO_REPLACE
+            (oid, status), fix = seen, events.TOO_LATE
+            reason = f"{command.lower()} of order {oid}: it is {status}"
+        self._count(f"cancel_rejected.{code}")
+        out.append(events.cancel_rejected(v, oid, command, fix, code, reason, status, ts))
+        return None, None
 
     def _executions(
         self, m: Market, taker: Order, fills: list[Fill], cum: int, moved: dict[tuple[bool, int], int], ts: int,

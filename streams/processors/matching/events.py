@@ -20,6 +20,7 @@ MD_BOOK = "md.book"
 
 ACCEPTED_SCHEMA = "hftstream.orders.OrderAccepted"
 REJECTED_SCHEMA = "hftstream.orders.OrderRejected"
+CANCEL_REJECTED_SCHEMA = "hftstream.orders.OrderCancelRejected"
 RESTED_SCHEMA = "hftstream.orders.OrderRested"
 PARTIAL_SCHEMA = "hftstream.orders.OrderPartiallyFilled"
 FILLED_SCHEMA = "hftstream.orders.OrderFilled"
@@ -46,6 +47,23 @@ def rejected(cmd: dict[str, Any], order_id: str | None, command: str, code: str,
     return Output(ORDER_EVENTS, cmd["account"], REJECTED_SCHEMA, {
         "account": cmd["account"], "symbol": cmd["symbol"], "client_order_id": cmd["client_order_id"], "order_id": order_id,
         "command": command, "reason_code": code, "reason": reason, "ts_ns": ts,
+    })
+
+
+# FIX 102 CxlRejReason of an OrderCancelRejected
+TOO_LATE = 0
+UNKNOWN = 1
+OTHER = 99
+
+
+def cancel_rejected(
+    cmd: dict[str, Any], order_id: str | None, command: str, fix_reason: int, code: str, reason: str, status: str, ts: int,
+) -> Output:
+    """FIX OrderCancelReject (35=9): ``command`` (CANCEL or REPLACE) refused; the order is ``status`` now."""
+    return Output(ORDER_EVENTS, cmd["account"], CANCEL_REJECTED_SCHEMA, {
+        "account": cmd["account"], "symbol": cmd["symbol"], "client_order_id": cmd["client_order_id"], "order_id": order_id,
+        "response_to": command, "cxl_rej_reason": fix_reason, "reason_code": code, "reason": reason, "ord_status": status,
+        "ts_ns": ts,
     })
 
 

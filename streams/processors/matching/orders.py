@@ -14,8 +14,8 @@ state changes; a transition outside :data:`TRANSITIONS` is a bug in the engine
 rather than dead-letter a half-applied command).
 
 A *command* that asks for an illegal transition -- cancel or replace of an unknown or closed
-order, a client order id used twice -- is refused before anything changes, with a typed
-:class:`IllegalTransition` (a ``Reject``): the runtime dead-letters the command with its lineage.
+order, a client order id used twice -- changes no order: the engine answers it with an event
+(``OrderCancelRejected`` / ``OrderRejected``, see :mod:`.engine`), never a dead letter.
 
 Quantity bookkeeping, per order, at every rest point: ``quantity = cum + leaves + closed``
 (``cum``: executed so far)
@@ -28,7 +28,6 @@ from __future__ import annotations
 from typing import Any, TypeAlias
 
 from streams.errors import HftError
-from streams.processors.base import Reject
 
 NEW = "NEW"
 ACCEPTED = "ACCEPTED"
@@ -50,7 +49,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     REJECTED: frozenset(),
 }
 
-# Dead-letter reason codes (IllegalTransition and the processor's own Rejects): stable.
+# Reason codes of the answers to commands an order's state refuses (events, not dead letters): stable.
 UNKNOWN_ORDER = "UNKNOWN_ORDER"
 DUPLICATE_CLIENT_ORDER_ID = "DUPLICATE_CLIENT_ORDER_ID"
 TOO_LATE_TO_CANCEL = "TOO_LATE_TO_CANCEL"
@@ -61,35 +60,6 @@ class StateMachineBug(HftError):
     """The engine tried a transition the state machine forbids: a bug, never bad input."""
 
     hint = "this is a bug in the matching engine: nothing after the last commit was committed; report it with the record named"
-
-
-class IllegalTransition(Reject):
-    """A command that would take an order through a transition the state machine forbids (dead-lettered)."""
-
-
-class UnknownOrder(IllegalTransition):
-    """Cancel or replace of a client order id this book has never seen (or has forgotten, see ``retain_closed``)."""
-
-    def __init__(self, command: str, symbol: str, account: str, client_order_id: str) -> None:
-        super().__init__(UNKNOWN_ORDER, f"{command} of unknown order {account}/{client_order_id} on {symbol}")
-
-
-class DuplicateOrder(IllegalTransition):
-    """A new order whose client order id the account already used on this book."""
-
-    def __init__(self, account: str, client_order_id: str, order_id: str, state: str) -> None:
-        super().__init__(
-            DUPLICATE_CLIENT_ORDER_ID,
-            f"client order id {account}/{client_order_id} is already order {order_id} ({state})",
-        )
-
-
-class OrderClosed(IllegalTransition):
-    """Cancel or replace of an order that is no longer open (filled, cancelled, expired, or expiring now)."""
-
-    def __init__(self, command: str, order_id: str, state: str, detail: str = "") -> None:
-        code = TOO_LATE_TO_CANCEL if command == "CANCEL" else TOO_LATE_TO_REPLACE
-        super().__init__(code, f"{command.lower()} of order {order_id}: it is {state}{detail}")
 
 
 # An order is a plain list indexed by these positions. Not a class, not even a list subclass:

@@ -50,7 +50,7 @@ class MatchingProcessor(Processor):
     # -- the contract ----------------------------------------------------------------------
 
     def process(self, msg: Message) -> list[Output]:
-        """Outputs for one command; raises :class:`Reject` (before changing anything) for one that belongs in ``dlq.matching``."""
+        """Outputs for one command (refusals are events); raises :class:`Reject` for bad input (``dlq.matching``)."""
         try:
             handler = self._handlers.get(msg.schema)
             if handler is None:

@@ -41,6 +41,10 @@ its own open quantity is not counted twice); a CANCEL is refused only as UNKNOWN
 pass halts, kill switches, rate limits and stale data, since they only reduce risk. Limits are
 inclusive (equal passes) and resolve most specific first (:mod:`.config`).
 
+Open orders follow matching's answers (:mod:`.accounts`): a cancel reject (``OrderCancelRejected``)
+whose status is no longer open (too late, or an order matching does not know) closes the order in
+risk's view; one of a replace refuses the replace in flight (the order counts as matching holds it).
+
 Operator commands (:mod:`.controls`) are verified (HMAC, :mod:`streams.ops.signing`), checked
 against replay, and applied by every task alike. A refused command changes nothing; task 0
 dead-letters it to ``dlq.risk`` with its refusal code (UNSIGNED, BAD_SIGNATURE, UNKNOWN_OPERATOR,

@@ -1,12 +1,14 @@
 """Per-account state: open orders (risk's worst-case view), positions and PnL from fills, ids used today.
 
 Risk counts an order as open from the moment it accepts it (before matching has seen it) until
-matching reports it done (``OrderFilled``, ``OrderCancelled``, ``OrderExpired``, or an
-``OrderRejected`` of the NEW). Fills move quantity from open to the position atomically (the
+matching reports it done (``OrderFilled``, ``OrderCancelled``, ``OrderExpired``, an
+``OrderRejected`` of the NEW, or an ``OrderCancelRejected`` whose status says the order is no longer
+open -- too late, or unknown to matching). Fills move quantity from open to the position atomically (the
 ``fills`` input ranks before ``order.events``, so at one millisecond a fill is never counted
 twice nor missed). A replace risk accepted counts with the largest quantity of every version
-matching may hold until matching confirms it (``OrderRested``) or refuses it (``OrderRejected``
-of the REPLACE, which restores the version matching holds); see :class:`OpenOrder`.
+matching may hold until matching confirms it (``OrderRested``) or refuses it (``OrderCancelRejected``
+of the REPLACE -- ``OrderRejected`` of a REPLACE in records written before it -- which restores the
+version matching holds); see :class:`OpenOrder`.
 
 PnL is an estimate for the daily loss limit (the ledger keeps the books): average-cost realized
 PnL, rounded toward a loss, plus the position marked at the symbol's reference price. A new UTC
@@ -28,7 +30,7 @@ class OpenOrder:
 
     Replaces matching has not answered yet are ``pending`` (requested ``(qty, price)``, oldest first);
     meanwhile ``confirmed`` is the version matching holds. Matching answers each replace in order:
-    an ``OrderRested`` takes the oldest pending one, an ``OrderRejected`` of a REPLACE refuses it. The
+    an ``OrderRested`` takes the oldest pending one, an ``OrderCancelRejected`` of a REPLACE refuses it. The
     new order's own ``OrderRested`` (``rested`` still false) answers no replace. The worst case counts
     the largest quantity of every version matching may hold.
     """

@@ -23,6 +23,7 @@ FILL = "hftstream.fills.Fill"
 UNEXPECTED_SCHEMA = "UNEXPECTED_SCHEMA"
 SNAPSHOT_VERSION = 1
 _CLOSING_EVENTS = frozenset({"hftstream.orders.OrderFilled", "hftstream.orders.OrderCancelled", "hftstream.orders.OrderExpired"})
+_OPEN_STATUS = frozenset({"ACCEPTED", "PARTIALLY_FILLED"})
 _QUIET = frozenset({"hftstream.md.BookDelta", "hftstream.md.Heartbeat", "hftstream.orders.OrderAccepted",
                     "hftstream.orders.OrderPartiallyFilled"})
 _LIMIT_KEYS = ("MAX_ORDER_QTY", "MAX_NOTIONAL", "MAX_POSITION", "PRICE_BAND_BPS", "MAX_SPREAD_BPS",
@@ -61,6 +62,7 @@ class RiskProcessor(Processor):
             **dict.fromkeys(OPS_SCHEMAS, self._ops),
             **dict.fromkeys(_CLOSING_EVENTS, self._closed),
             "hftstream.orders.OrderRejected": self._matching_rejected, "hftstream.orders.OrderRested": self._rested,
+            "hftstream.orders.OrderCancelRejected": self._cancel_rejected,
         }
         self._reset()
 
@@ -200,6 +202,22 @@ class RiskProcessor(Processor):
             order.refused()
             acct.relever(order)
         elif v["command"] == "CANCEL":
+            order.cancel_pending = False
+        return []
+
+    def _cancel_rejected(self, msg: Message) -> list[Output]:
+        """Matching refused a cancel or replace: follow the order's status it reports (FIX 35=9 OrdStatus)."""
+        v = msg.value
+        acct = self.accounts.get(v["account"])
+        order = acct.orders.get(v["client_order_id"]) if acct is not None else None
+        if acct is None or order is None or order.symbol != v["symbol"]:
+            return []
+        if v["ord_status"] not in _OPEN_STATUS:  # too late (filled, cancelled, expired) or unknown to matching: not open
+            acct.close(v["client_order_id"])
+        elif v["response_to"] == "REPLACE" and order.pending:
+            order.refused()
+            acct.relever(order)
+        elif v["response_to"] == "CANCEL":
             order.cancel_pending = False
         return []
 
