@@ -42,7 +42,8 @@ ROUTES: dict[str, str] = {
     **{f"hftstream.ops.{n}": "ops_commands" for n in ("Halt", "Resume", "ReduceOnly", "KillSwitch", "CancelAll", "SetLimit")},
     **{
         f"hftstream.orders.{n}": "order_events"
-        for n in ("OrderAccepted", "OrderRejected", "OrderRested", "OrderPartiallyFilled", "OrderFilled", "OrderCancelled", "OrderExpired")
+        for n in ("OrderAccepted", "OrderRejected", "OrderCancelRejected", "OrderRested", "OrderPartiallyFilled", "OrderFilled",
+                  "OrderCancelled", "OrderExpired")
     },
 }
 DEAD_LETTERS = "dead_letters"

@@ -65,8 +65,10 @@ def demo(
     5. measures order-to-outcome latency in a short paced phase on a scratch log (DIR/latency);
     6. sinks every topic into the ClickHouse tape, exactly once (chDB in DIR/tape, or --clickhouse URL),
        and prints where it is and a query to try;
-    7. prints what a trader wants to read: fills, rejects by reason, PnL per account, trading state,
-       recon status, throughput, latency; with --json one object with a digest of every output topic.
+    7. prints what a trader wants to read: client orders accepted and rejected by risk (apart from the
+       cancels risk issued itself), fills, rejects by reason, matching's cancel rejects, dead letters per
+       processor and reason, PnL per account, trading state, recon status with the fills still awaiting
+       their drop-copy report, throughput, latency; with --json one object with a digest of every output topic.
     """
     st = state(ctx)
     say = (lambda text="", **kw: typer.secho(text, err=True, **kw)) if as_json else (lambda text="", **kw: typer.secho(text, **kw))
@@ -290,18 +292,30 @@ def _reset(log: Any) -> None:
 
 def _print_summary(r: dict[str, Any], say: Any) -> None:
     say()
-    say(f"orders: {sum(r['orders'].values()):,} ({', '.join(f'{k} {v:,}' for k, v in r['orders'].items())}); "
-        f"accepted by risk {r['accepted']:,}; fills {r['fills']:,}")
+    issued = r["risk_issued_cancels"]
+    say(f"client orders sent: {r['orders_sent']:,} ({', '.join(f'{k} {v:,}' for k, v in r['orders'].items())}): "
+        f"accepted by risk {r['accepted']:,}, rejected by risk {r['rejected_by_risk']:,}; fills {r['fills']:,}")
+    say(f"cancels risk issued itself: {sum(issued.values()):,}"
+        + (f" ({', '.join(f'{k} {v:,}' for k, v in issued.items())})" if issued else ""))
     if r["rejects_by_reason"]:
         say("rejects by reason: " + ", ".join(f"{k} {v:,}" for k, v in r["rejects_by_reason"].items()))
+    cxl = r["cancel_rejects"]
+    say(f"cancel rejects (matching's answers, FIX 35=9): {sum(sum(by.values()) for by in cxl.values()):,}"
+        + "".join(f"; {to} " + ", ".join(f"{k} {v:,}" for k, v in by.items()) for to, by in cxl.items()))
     say(f"order events: {', '.join(f'{k} {v:,}' for k, v in r['order_events'].items())}")
+    dead = r["dead_letters"]
+    say("dead letters: " + ("; ".join(f"{p} " + ", ".join(f"{k} {v:,}" for k, v in by.items()) for p, by in dead.items())
+                            if dead else "none"))
     say(f"ledger: {r['ledger_entries']:,} entries, balanced: {'yes' if r['ledger_balanced'] else 'NO'}")
     if r["pnl"]:
         say(table(["account", "PnL (realized + unrealized - fees)"],
                   [[a, ", ".join(f"{v} {c}" for c, v in by.items())] for a, by in r["pnl"].items()]))
     states = [s for s in r["trading_state"] if s.get("state") != "ACTIVE" or s.get("flags")]
     say("trading state: " + ("; ".join(f"{s['scope']} {s['state']}" for s in states) if states else "every scope ACTIVE"))
-    say(f"recon: {r['recon_status']} (breaks: {', '.join(f'{k} {v}' for k, v in r['recon_breaks'].items()) or 'none'})")
+    waiting = r["fills_awaiting_report"]
+    past = f", {waiting['past_window']:,} past the match window" if waiting["past_window"] else ""
+    say(f"recon: {r['recon_status']} (breaks: {', '.join(f'{k} {v}' for k, v in r['recon_breaks'].items()) or 'none'}); "
+        f"fills awaiting their drop-copy report: {waiting['fills']:,}{past}")
     lat = r["latency_ms"]
     say(f"throughput: {r['orders_per_s']:,} orders/s end to end"
         + (f"; latency p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms" if lat else ""))

@@ -66,6 +66,25 @@ def test_the_demo_exercises_the_trading_pipeline_and_every_processor_verifies(re
     assert len(r["digest"]) == 64 and r["orders_per_s"] > 0
 
 
+def test_the_summary_tells_client_orders_risk_cancels_cancel_rejects_and_dead_letters_apart(reference: dict[str, Any]) -> None:
+    r = reference
+    # every client command is accepted or refused by risk; the cancels risk issued itself are counted apart
+    assert r["accepted"] + r["rejected_by_risk"] == r["orders_sent"] == sum(r["orders"].values()) == 1500
+    assert r["rejected_by_risk"] == sum(n for k, n in r["rejects_by_reason"].items() if not k.startswith("matching:"))
+    assert r["counts"]["orders.accepted"] == r["accepted"] + sum(r["risk_issued_cancels"].values())
+    assert set(r["risk_issued_cancels"]) <= {"KILL_SWITCH", "CANCEL_ALL"} and sum(r["risk_issued_cancels"].values()) > 0
+    # cancel and replace races are answers on order.events, not dead letters
+    cxl = r["cancel_rejects"]
+    assert cxl.get("CANCEL", {}).get("TOO_LATE_TO_CANCEL", 0) > 0, cxl
+    assert sum(sum(by.values()) for by in cxl.values()) == r["order_events"]["OrderCancelRejected"]
+    assert not any(code.startswith("TOO_LATE") or code == "UNKNOWN_ORDER" for code in r["dead_letters"].get("matching", {}))
+    assert r["counts"]["dlq.matching"] == sum(r["dead_letters"].get("matching", {}).values())
+    assert {p: sum(by.values()) for p, by in r["dead_letters"].items()} == {
+        t.removeprefix("dlq."): n for t, n in r["counts"].items() if t.startswith("dlq.") and n}
+    waiting = r["fills_awaiting_report"]
+    assert 0 <= waiting["past_window"] <= waiting["fills"] <= r["fills"]
+
+
 def test_same_seed_same_digest_other_seed_other_digest(reference: dict[str, Any], tmp_path: Path) -> None:
     again = demo("--data", str(tmp_path / "a"), "demo", "--seed", "5", "--no-verify", *SMALL)
     assert again["digest"] == reference["digest"]

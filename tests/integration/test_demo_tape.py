@@ -67,6 +67,21 @@ def test_every_topic_is_on_the_tape_record_for_row(demo_tape: Path) -> None:
     assert demo["tape"]["records"] == sum(expected.values()) and sum(demo["tape"]["rows"].values()) == sum(expected.values())
 
 
+def test_the_tape_counts_the_cancel_rejects_fills_awaiting_report_and_dead_letters_the_demo_reports(demo_tape: Path) -> None:
+    demo = json.loads((demo_tape / "demo.json").read_text())
+    with tape_at(demo_tape, init=False) as tape:
+        cxl = tape.client.query("SELECT response_to, reason_code, sum(rejects) FROM tape.cancel_rejects_1m GROUP BY ALL").result_rows
+        activity = scalar(tape, "SELECT sum(cancel_rejects) + sum(replace_rejects) FROM tape.order_activity")
+        awaiting = tuple(tape.client.query("SELECT count(), countIf(missing_venue = 1) FROM tape.fills_awaiting_report").result_rows[0])
+        dead = tape.client.query("SELECT processor, reason_code, count() FROM tape.dead_letters FINAL GROUP BY ALL").result_rows
+        matching_dead = scalar(tape, "SELECT count() FROM tape.dead_letters WHERE processor = 'matching' AND reason_code LIKE 'TOO_LATE%'")
+    assert {(to, code): n for to, code, n in cxl} == {(to, code): n for to, by in demo["cancel_rejects"].items() for code, n in by.items()}
+    assert sum(n for *_, n in cxl) == activity > 0, "the demo's races are cancel rejects on the tape"
+    assert matching_dead == 0
+    assert awaiting == (demo["fills_awaiting_report"]["fills"], demo["fills_awaiting_report"]["past_window"])
+    assert {(p, code): n for p, code, n in dead} == {(p, code): n for p, by in demo["dead_letters"].items() for code, n in by.items()}
+
+
 def test_a_resink_from_offset_zero_adds_nothing(demo_tape: Path) -> None:
     data = demo_tape
     with tape_at(data, init=False) as tape:

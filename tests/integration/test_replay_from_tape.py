@@ -13,7 +13,8 @@ from streams.log import TopicSpec
 from streams.log.embedded import EmbeddedLog
 from streams.serde import Serde
 
-TOPICS = ("fills", "order.events", "md.normalized", "ledger.entries", "dlq.matching", "orders.in")
+# dlq.matching is empty on a demo now (its races are cancel rejects on order.events): the demo's dead letters are normalize's
+TOPICS = ("fills", "order.events", "md.normalized", "ledger.entries", "dlq.normalize", "orders.in")
 
 
 def _replay(data: Path, *args: str) -> tuple[str, str]:
@@ -26,7 +27,7 @@ def _replay(data: Path, *args: str) -> tuple[str, str]:
 def test_a_tape_replay_prints_what_the_log_replay_prints(demo_tape: Path, topic: str) -> None:
     log_out, _ = _replay(demo_tape, "-t", topic, "--headers")
     tape_out, summary = _replay(demo_tape, "-t", topic, "--headers", "--source", "tape")
-    assert log_out.count("\n") > 10
+    assert log_out.count("\n") > (0 if topic.startswith("dlq.") else 10)
     assert tape_out == log_out
     assert f"read {log_out.count(chr(10))}," in summary
 

@@ -92,14 +92,15 @@ def test_every_schema_has_a_table_and_every_field_a_typed_column(tmp_path, serde
 
 def test_init_is_idempotent_and_records_migrations(tmp_path):
     first = cli("tape", "init", data=tmp_path)
-    assert first.returncode == 0 and "applied 0001_tape_tables" in first.stdout and "applied 0002_analytics_views" in first.stdout, first.stderr
+    assert first.returncode == 0 and all(f"applied {m}" in first.stdout for m in ("0001_tape_tables", "0002_analytics_views",
+                                                                               "0003_order_answers")), first.stderr
     second = cli("tape", "init", data=tmp_path)
     assert second.returncode == 0 and "up to date" in second.stdout, second.stderr
-    views = sum(s.startswith("CREATE OR REPLACE VIEW") for m in load_migrations() for s in m.statements)
+    views = len({s.split()[4] for m in load_migrations() for s in m.statements if s.startswith("CREATE OR REPLACE VIEW")})
     with tape_at(tmp_path, init=False) as tape:
-        assert scalar(tape, "SELECT count() FROM tape.schema_migrations") == len(load_migrations()) == 2
+        assert scalar(tape, "SELECT count() FROM tape.schema_migrations") == len(load_migrations()) == 3
         assert scalar(tape, "SELECT count() FROM system.tables WHERE database = 'tape' AND engine != 'View'") == len(TABLES) + 2
-        assert scalar(tape, "SELECT count() FROM system.tables WHERE database = 'tape' AND engine = 'View'") == views == 16
+        assert scalar(tape, "SELECT count() FROM system.tables WHERE database = 'tape' AND engine = 'View'") == views == 18
 
 
 # -- deduplication: token and engine ------------------------------------------------------------------------------

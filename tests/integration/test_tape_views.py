@@ -111,8 +111,46 @@ def test_order_activity_ratios(tape):
                             {**o, "offset": 3, "record_type": "ReplaceOrder", "client_order_id": "c1", "quantity": 50}])
     f = {"topic": "fills", "partition": 0, "account": "A", "symbol": "AAPL"}
     insert(tape, "fills", [{**f, "offset": 0, "fill_id": "F0", "quantity": 60}, {**f, "offset": 1, "fill_id": "F1", "quantity": 40}])
-    assert rows(tape, "SELECT orders, cancels, replaces, fills, order_qty, filled_qty, order_to_trade, fill_ratio, cancel_rate "
-                      "FROM tape.order_activity") == [(2, 1, 1, 2, 400, 100, 2.0, 0.25, 0.5)]
+    # What risk forwarded to matching (orders.accepted) and the cancels it issued itself are not client commands.
+    acc = {**o, "topic": "orders.accepted"}
+    insert(tape, "orders", [{**acc, "offset": 0, "record_type": "NewOrder", "client_order_id": "c1", "quantity": 100},
+                            {**acc, "offset": 1, "record_type": "CancelOrder", "client_order_id": "c1", "reason": "KILL_SWITCH"}])
+    e = {"topic": "order.events", "partition": 0, "account": "A", "symbol": "AAPL", "record_type": "OrderCancelRejected"}
+    insert(tape, "order_events", [{**e, "offset": 0, "client_order_id": "c2", "response_to": "CANCEL", "reason_code": "TOO_LATE_TO_CANCEL"},
+                                  {**e, "offset": 1, "client_order_id": "c1", "response_to": "REPLACE", "reason_code": "UNKNOWN_ORDER"},
+                                  {**e, "offset": 2, "record_type": "OrderCancelled", "client_order_id": "c1"}])
+    assert rows(tape, "SELECT orders, cancels, replaces, fills, order_qty, filled_qty, order_to_trade, fill_ratio, cancel_rate, "
+                      "cancel_rejects, replace_rejects, cancel_reject_rate FROM tape.order_activity") == [
+        (2, 1, 1, 2, 400, 100, 2.0, 0.25, 0.5, 1, 1, 1.0)]
+
+
+def test_cancel_rejects_per_minute_by_answer_reason_and_status(tape):
+    e = {"topic": "order.events", "partition": 0, "account": "A", "symbol": "AAPL", "client_order_id": "c", "record_type": "OrderCancelRejected"}
+    rej = [("CANCEL", "TOO_LATE_TO_CANCEL", 0, "FILLED", T0), ("CANCEL", "TOO_LATE_TO_CANCEL", 0, "FILLED", T0 + SEC),
+           ("REPLACE", "TOO_LATE_TO_REPLACE", 0, "CANCELLED", T0 + 2 * SEC), ("CANCEL", "UNKNOWN_ORDER", 1, "REJECTED", T0 + MIN)]
+    insert(tape, "order_events", [{**e, "offset": i, "response_to": to, "reason_code": code, "cxl_rej_reason": fix, "ord_status": st,
+                                   "ts": ("t", ts)} for i, (to, code, fix, st, ts) in enumerate(rej)])
+    insert(tape, "order_events", [{**e, "offset": 1, "response_to": "CANCEL", "reason_code": "TOO_LATE_TO_CANCEL", "cxl_rej_reason": 0,
+                                   "ord_status": "FILLED", "ts": ("t", T0 + SEC), "log_key": "again"}])  # sunk twice: counted once
+    insert(tape, "order_events", [{**e, "offset": 9, "record_type": "OrderRejected", "reason_code": "INVALID_PRICE", "ts": ("t", T0)}])
+    assert rows(tape, "SELECT toUnixTimestamp64Nano(bucket), response_to, reason_code, cxl_rej_reason, ord_status, rejects "
+                      "FROM tape.cancel_rejects_1m ORDER BY bucket, reason_code") == [
+        (T0 // MIN * MIN, "CANCEL", "TOO_LATE_TO_CANCEL", 0, "FILLED", 2),
+        (T0 // MIN * MIN, "REPLACE", "TOO_LATE_TO_REPLACE", 0, "CANCELLED", 1),
+        (T0 // MIN * MIN + MIN, "CANCEL", "UNKNOWN_ORDER", 1, "REJECTED", 1),
+    ]
+
+
+def test_fills_awaiting_report_are_those_without_an_execution_report(tape):
+    f = {"topic": "fills", "partition": 0, "account": "A", "symbol": "AAPL", "side": "BUY", "price": 10, "quantity": 1, "venue": "internal"}
+    insert(tape, "fills", [{**f, "offset": i, "fill_id": fid, "ts": ("t", T0 + i)} for i, fid in enumerate(("F0", "F1", "F2", "F3"))])
+    x = {"topic": "exec.reports", "partition": 0, "venue": "internal", "account": "A", "symbol": "AAPL", "side": "BUY", "last_qty": 1}
+    insert(tape, "exec_reports", [{**x, "offset": 0, "exec_id": "F0", "exec_type": "FILL"},
+                                  {**x, "offset": 1, "exec_id": "F1", "exec_type": "NEW"}])  # not an execution
+    insert(tape, "recon_breaks", [{"topic": "recon.breaks", "partition": 0, "offset": 0, "break_id": "b", "kind": "MISSING_VENUE",
+                                   "venue": "internal", "account": "A", "symbol": "AAPL", "exec_id": "F3", "detail": "x"}])
+    assert rows(tape, "SELECT fill_id, missing_venue FROM tape.fills_awaiting_report ORDER BY fill_id") == [
+        ("F1", 0), ("F2", 0), ("F3", 1)]
 
 
 def test_risk_rejects_dlq_and_recon_counts(tape):
