@@ -79,7 +79,8 @@ def test_report_is_self_contained_and_renders_every_chart(report_tape: Path, chr
         body = _section(dom, anchor)
         assert "no data" not in body, f"{anchor}: {body[:300]}"
         drawn = len(re.findall(r"<(?:rect|path|polyline|line|circle)\b", body))
-        assert drawn >= 4, f"{anchor} has {drawn} drawn SVG elements"
+        # the demo's dead letters may be one (processor, reason) bar: matching's races are cancel rejects, not dead letters
+        assert drawn >= (2 if anchor == "dlq" else 4), f"{anchor} has {drawn} drawn SVG elements"
     assert len(re.findall(r"<rect\b", _section(dom, "candles"))) >= 2 * 10  # ~60 buckets of a busy symbol: bodies + volume
     assert distinct_colours(png) > 20  # a blank or text-only page has a handful
 
