@@ -112,7 +112,7 @@ def trace(client: Any, topic: str, partition: int, offset: int, *, limit: int = 
                          parameters={"t": topic, "p": partition, "o": offset}).result_rows
     if not found:
         raise TapeQueryError(f"{topic}/{partition}/{offset} is not on the tape",
-                             hint="check the address (`hftstream log tail` shows offsets) and that the topic was sunk (`hftstream tape sink --until-idle`)")
+                             hint="check the address (`hftstream replay -t TOPIC --format table` and `hftstream topics describe TOPIC` show offsets) and that the topic was sunk (`hftstream tape sink --until-idle`)")
     root = _node(found[0])
     level, seen, cut = [root], 1, False
     while level and not cut:

@@ -1,0 +1,36 @@
+"""The smaller things a newcomer hit (issue 14 item 7), through the installed `hftstream` script."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HFTSTREAM = str(Path(sys.executable).with_name("hftstream"))
+
+
+def hft(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([HFTSTREAM, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
+
+
+def assert_clean_error(proc: subprocess.CompletedProcess, needle: str) -> None:
+    out = proc.stdout + proc.stderr
+    assert "Traceback" not in out, out
+    assert proc.returncode == 2, out
+    assert proc.stderr.startswith("error: ") and "\nhint: " in proc.stderr, out
+    assert needle in proc.stderr, out
+
+
+def test_tape_init_on_a_file_where_the_tape_goes_is_an_error_with_a_hint(tmp_path):
+    (tmp_path / "D").mkdir()
+    (tmp_path / "D" / "tape").touch()
+    assert_clean_error(hft("tape", "init", "--data", "D", cwd=tmp_path), "is a file, not a tape directory")
+
+
+def test_reading_commands_do_not_create_a_tape(tmp_path):
+    for args in (["tape", "query", "SELECT 1"], ["tape", "report", "--out", "r.html"], ["tape", "bars", "--symbol", "AAPL"],
+                 ["tape", "trace", "-t", "fills", "-p", "0", "-o", "0"], ["dashboards", "check"]):
+        proc = hft(*args, "--data", "E", cwd=tmp_path)
+        assert_clean_error(proc, "there is no tape in")
+        assert "tape init" in proc.stderr
+        assert not (tmp_path / "E").exists(), args  # neither the tape nor its lock file
