@@ -34,3 +34,35 @@ def test_reading_commands_do_not_create_a_tape(tmp_path):
         assert_clean_error(proc, "there is no tape in")
         assert "tape init" in proc.stderr
         assert not (tmp_path / "E").exists(), args  # neither the tape nor its lock file
+
+
+def _help_brackets() -> list[tuple[str, str]]:
+    """(command path, a ``[...]`` text) for every option help that holds square brackets (rich takes them as markup)."""
+    import re
+
+    import typer.main
+
+    from streams.cli.main import app
+
+    out = []
+
+    def walk(cmd, path):  # type: ignore[no-untyped-def]
+        for sub_name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, sub_name])
+        texts = [getattr(p, "help", None) or "" for p in cmd.params] + [cmd.help or ""]
+        out.extend((" ".join(path), m.replace("\\[", "[")) for t in texts for m in re.findall(r"\\?\[[^\]\s]+\]", t))
+
+    walk(typer.main.get_command(app), [])
+    return out
+
+
+def test_help_keeps_square_brackets():
+    from typer.testing import CliRunner
+
+    from streams.cli.main import app
+
+    cases = _help_brackets()
+    assert ("replay", "[src=topic/p@offset]") in cases
+    for path, text in cases:
+        result = CliRunner().invoke(app, [*path.split(), "--help"], env={"COLUMNS": "300", "TERMINAL_WIDTH": "300"})
+        assert text in " ".join(result.output.split()), (path, text)
