@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 HFTSTREAM = str(Path(sys.executable).with_name("hftstream"))
 
 
@@ -66,3 +68,40 @@ def test_help_keeps_square_brackets():
     for path, text in cases:
         result = CliRunner().invoke(app, [*path.split(), "--help"], env={"COLUMNS": "300", "TERMINAL_WIDTH": "300"})
         assert text in " ".join(result.output.split()), (path, text)
+
+
+@pytest.mark.parametrize("args", [["--regime", "wild"], ["--accounts", "1"], ["--accounts", "65"], ["--start", "yesterday"],
+                                  ["--symbols", "100000"]], ids=lambda a: " ".join(a))
+def test_demo_refuses_bad_arguments_before_it_creates_anything(tmp_path, args):
+    proc = hft("demo", "--data", "D", "--no-tape", "--no-latency", "--no-verify", *args, cwd=tmp_path)
+    assert_clean_error(proc, args[0].lstrip("-").rstrip("s"))
+    assert not (tmp_path / "D").exists()  # not one topic was created
+
+
+def test_demo_help_shows_the_regimes_and_the_accounts_range_the_simulation_accepts():
+    import typer.main
+
+    from connectors.orders.simulator import OrderSimConfig
+    from streams.cli.main import app
+
+    from typer.testing import CliRunner
+
+    demo = typer.main.get_command(app).commands["demo"]
+    params = {p.name: p for p in demo.params}
+    lowest = next(m.ge for m in OrderSimConfig.model_fields["accounts"].metadata if hasattr(m, "ge"))
+    assert params["accounts"].min == lowest  # the range --help advertises is the range that is accepted
+    shown = " ".join(CliRunner().invoke(app, ["demo", "--help"], env={"COLUMNS": "300", "TERMINAL_WIDTH": "300"}).output.split())
+    assert "<calm|burst|cancel-storm>" in shown and f"[{lowest}<=x<=64]" in shown
+
+
+def test_feed_simulate_then_run_normalize_works_on_an_empty_data_folder(tmp_path):
+    sim = hft("feed", "simulate", "--data", "D", "--events", "200", "--venues", "2", cwd=tmp_path)
+    assert sim.returncode == 0, sim.stderr
+    run = hft("run", "normalize", "--until-idle", "--data", "D", "--json", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    import json
+
+    counts = json.loads(run.stdout)["normalize"]
+    assert counts["records_in"] > 0 and counts["records_out"] > 0
+    listed = hft("topics", "list", "--data", "D", cwd=tmp_path).stdout
+    assert "md.normalized" in listed
