@@ -34,7 +34,7 @@ def test_signed_commands_show_in_state_and_a_bad_key_is_refused(log: Path) -> No
     assert ops(log, "halt", "--scope", "symbol:AAPL", "--reason", "news pending").returncode == 0
     assert ops(log, "kill", "--scope", "account:ACC1", "--reason", "runaway").returncode == 0
     assert ops(log, "reduce-only", "--scope", "account:ACC2,symbol:MSFT").returncode == 0
-    assert ops(log, "set-limit", "max-order-qty", "500", "--scope", "account:ACC1,symbol:AAPL").returncode == 0
+    assert ops(log, "set-limit", "max-order-qty", "500", "--raw", "--scope", "account:ACC1,symbol:AAPL").returncode == 0
 
     bad = ops(log, "halt", "--scope", "global", key="not-the-key")
     assert bad.returncode == 2
