@@ -36,7 +36,7 @@ def _state(log: Path) -> dict:
 def _refused(proc: subprocess.CompletedProcess, needle: str, hint: str) -> None:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.startswith("error: ") and needle in proc.stderr, proc.stderr
-    assert f"hint: " in proc.stderr and hint in proc.stderr.split("hint: ", 1)[1], proc.stderr
+    assert "hint: " in proc.stderr and hint in proc.stderr.split("hint: ", 1)[1], proc.stderr
     assert "Traceback" not in proc.stderr
 
 
