@@ -219,8 +219,11 @@ def set_limit(
              skip_check, shown=f"{kind} {shown}", scope_checked=True)
 
 
-def replay_controls(log: Any, serde: Any, config: Any) -> tuple[Any, list[dict[str, Any]]]:
-    """Replay ``ops.commands`` through :class:`Controls`: the state, and every refused command."""
+def replay_controls(log: Any, serde: Any, config: Any, until: dict[int, int] | None = None) -> tuple[Any, list[dict[str, Any]]]:
+    """Replay ``ops.commands`` through :class:`Controls`: the state, and every refused command.
+
+    ``until``: partition -> offset; only the records before it count (what risk has applied, see :func:`risk_position`).
+    """
     from streams.errors import PoisonError, UnknownTopicError
     from streams.processors.risk.controls import CommandRefused, Controls
 
@@ -232,6 +235,8 @@ def replay_controls(log: Any, serde: Any, config: Any) -> tuple[Any, list[dict[s
     except UnknownTopicError:
         return controls, refused
     ends = {p: log.watermarks(OPS_TOPIC, p)[1] for p in range(partitions)}
+    if until is not None:
+        ends = {p: min(end, until.get(p, 0)) for p, end in ends.items()}
     records = []
     with log.reader([(OPS_TOPIC, p, 0) for p in range(partitions)]) as reader:
         while any(reader.position(OPS_TOPIC, p) < end for p, end in ends.items()):
@@ -249,9 +254,40 @@ def replay_controls(log: Any, serde: Any, config: Any) -> tuple[Any, list[dict[s
     return controls, refused
 
 
+def risk_position(log: Any, serde: Any) -> dict[int, int]:
+    """partition -> the offset of ``ops.commands`` every risk task has committed past (empty: risk has not run).
+
+    ``ops.commands`` is a global input of risk: each task applies every command, so a command is in force once
+    the slowest task committed past it.
+    """
+    from streams.runtime.status import processor_status
+
+    position: dict[int, int] = {}
+    status = processor_status(log, serde, "risk")
+    if not status.committed_tasks:
+        return position  # risk never committed on this log: nothing is applied
+    for part in status.partitions:
+        if part.topic == OPS_TOPIC:
+            position[part.partition] = min(position.get(part.partition, part.committed), part.committed)
+    return position
+
+
+def applied_rows(full: Any, applied: Any) -> list[dict[str, Any]]:
+    """``full``'s rows, each with ``applied`` (risk enforces it), plus the scopes risk still enforces that a pending command lifts."""
+    enforced = {r["scope"]: r for r in applied.rows()}
+    rows = [dict(r, applied=enforced.get(r["scope"], {}).get("command_id") == r["command_id"]) for r in full.rows()]
+    shown = {r["scope"] for r in rows}
+    rows += [dict(r, applied=True, lifted_pending=True) for s, r in enforced.items() if s not in shown]
+    return rows
+
+
 @app.command("state", epilog=EXAMPLES)
 def show_state(ctx: typer.Context, config: str = CONFIG, as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
-    """The trading state per scope (and run-time limits, refused commands), from ops.commands."""
+    """The trading state per scope (and run-time limits, refused commands), from ops.commands.
+
+    Each scope says whether risk has applied it yet: a command risk has not read (risk not running, or behind)
+    shows as PENDING, and a scope a pending command lifts shows what risk still enforces.
+    """
     from streams.processors.risk.config import load_risk_config
     from streams.processors.risk.controls import scope_label
     from streams.timeutil import format_iso_ns
@@ -259,7 +295,10 @@ def show_state(ctx: typer.Context, config: str = CONFIG, as_json: bool = typer.O
     st = state(ctx)
     cfg = load_risk_config(config)
     controls, refused = replay_controls(st.log(), st.serde(), cfg)
-    rows = controls.rows()
+    position = risk_position(st.log(), st.serde())
+    enforced, _ = replay_controls(st.log(), st.serde(), cfg, until=position)
+    rows = applied_rows(controls, enforced)
+    pending = controls.accepted - enforced.accepted
     base = cfg.limit_table()
     changed = [
         {"scope": scope_label(s), "limit": k, "value": v, "configured": base.get(s, {}).get(k)}
@@ -267,21 +306,32 @@ def show_state(ctx: typer.Context, config: str = CONFIG, as_json: bool = typer.O
         for k, v in sorted(lim.items()) if base.get(s, {}).get(k) != v
     ]
     if as_json:
-        typer.echo(json.dumps({"scopes": rows, "limits_changed": changed, "accepted": controls.accepted, "refused": refused},
+        typer.echo(json.dumps({"scopes": rows, "limits_changed": changed, "accepted": controls.accepted, "refused": refused,
+                               "pending": pending, "risk_position": {str(p): o for p, o in sorted(position.items())}},
                               sort_keys=True))
         return
     if not any(r["scope"] == "global" for r in rows):
         rows.insert(0, {"scope": "global", "state": "ACTIVE", "flags": [], "operator_id": "", "command_id": "", "ts_ns": 0,
-                        "reason": ""})
+                        "reason": "", "applied": True})
     typer.echo(table(
-        ["scope", "state", "flags", "by", "command", "since", "reason"],
-        [[r["scope"], r["state"], ",".join(r["flags"]) or "-", r["operator_id"] or "-", r["command_id"] or "-",
+        ["scope", "state", "risk", "flags", "by", "command", "since", "reason"],
+        [[r["scope"], r["state"], _risk_column(r), ",".join(r["flags"]) or "-", r["operator_id"] or "-", r["command_id"] or "-",
           format_iso_ns(r["ts_ns"]) if r["ts_ns"] else "-", r["reason"] or "-"] for r in rows],
     ))
     typer.echo("(every other scope: ACTIVE)")
+    if pending:
+        where = ", ".join(f"{OPS_TOPIC}/{p}@{o}" for p, o in sorted(position.items())) or "nothing: risk has not run on this log"
+        typer.secho(f"\n{pending} command(s) not applied by risk yet (risk has committed {where}): PENDING rows are not "
+                    "enforced until `hftstream run risk` reads them", fg=typer.colors.YELLOW)
     if changed:
         typer.echo("\nlimits changed at run time:")
         typer.echo(table(["scope", "limit", "value", "configured"], [[c["scope"], c["limit"], c["value"], c["configured"] if c["configured"] is not None else "-"] for c in changed]))
     typer.echo(f"\n{controls.accepted} command(s) accepted, {len(refused)} refused")
     for r in refused:
         typer.echo(f"  refused {r['at']}: {r['code']}: {r['reason']}")
+
+
+def _risk_column(row: dict[str, Any]) -> str:
+    if row.get("lifted_pending"):
+        return "enforced, lift pending"
+    return "enforced" if row.get("applied") else "PENDING"

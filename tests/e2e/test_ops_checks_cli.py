@@ -82,3 +82,27 @@ def test_limits_are_given_in_the_instruments_units_and_shown_both_ways(log):
              ops(log, "set-limit", "max-order-qty", "1." + "1" * 19, "--scope", "symbol:AAPL"), "more decimals", "at most")
     assert ops(log, "set-limit", "max-order-qty", "7", "--raw", "--scope", "account:ACC2").returncode == 0
     assert {(c["scope"], c["limit"]): c["value"] for c in _state(log)["limits_changed"]}[("account:ACC2", "MAX_ORDER_QTY")] == 7
+
+
+def test_state_shows_what_risk_has_applied_and_what_is_pending(tmp_path):
+    log = tmp_path / "log"
+    hft = [HFTSTREAM, "--log", f"embedded://{log}"]
+    assert subprocess.run([*hft, "topics", "apply"], capture_output=True, timeout=120).returncode == 0
+    assert ops(log, "halt", "--scope", "global", "--reason", "open").returncode == 0
+
+    before = _state(log)
+    assert [(r["scope"], r["state"], r["applied"]) for r in before["scopes"]] == [("global", "HALTED", False)]
+    assert before["pending"] == 1
+    text = ops(log, "state").stdout
+    assert "PENDING" in text and "1 command(s) not applied by risk yet" in text and "risk has not run" in text
+
+    run = subprocess.run([*hft, "run", "risk", "--until-idle"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    applied = _state(log)
+    assert [(r["scope"], r["state"], r["applied"]) for r in applied["scopes"]] == [("global", "HALTED", True)]
+    assert applied["pending"] == 0 and "PENDING" not in ops(log, "state").stdout
+
+    assert ops(log, "resume", "--scope", "global").returncode == 0
+    lifted = _state(log)
+    assert [(r["scope"], r["state"], r.get("lifted_pending")) for r in lifted["scopes"]] == [("global", "HALTED", True)]
+    assert "enforced, lift pending" in ops(log, "state").stdout
