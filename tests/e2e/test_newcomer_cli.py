@@ -105,3 +105,32 @@ def test_feed_simulate_then_run_normalize_works_on_an_empty_data_folder(tmp_path
     assert counts["records_in"] > 0 and counts["records_out"] > 0
     listed = hft("topics", "list", "--data", "D", cwd=tmp_path).stdout
     assert "md.normalized" in listed
+
+
+@pytest.mark.parametrize("size", [1, 4, 7])
+def test_a_half_written_lso_file_is_reported_by_replay_and_log_check_and_repaired(tmp_path, size):
+    from streams.log import TopicSpec, open_log
+    from streams.log.embedded.txn import LSO_NAME
+
+    url = f"embedded://{tmp_path / 'log'}"
+    with open_log(url) as log:
+        log.create_topic(TopicSpec("t.x", partitions=1))
+        with log.transactional_producer("writer") as producer:
+            producer.begin()
+            for i in range(5):
+                producer.produce("t.x", b"v%d" % i, b"k", partition=0, timestamp_ns=1_767_364_200_000_000_000 + i)
+            producer.commit()
+    lso = tmp_path / "log" / "t.x" / "0" / LSO_NAME
+    assert lso.stat().st_size == 8
+    lso.write_bytes(lso.read_bytes()[:size])  # a crash in the middle of its write
+
+    replay = hft("--log", url, "replay", "-t", "t.x", cwd=tmp_path)
+    assert_clean_error(replay, str(lso))
+    assert "half-written" in replay.stderr and "log repair" in replay.stderr
+    check = hft("--log", url, "log", "check", cwd=tmp_path)
+    assert check.returncode == 1 and "torn-lso: t.x/0" in check.stdout and "DAMAGED" in check.stdout, check.stdout
+    repair = hft("--log", url, "log", "repair", "t.x", "0", "--yes", cwd=tmp_path)
+    assert repair.returncode == 0 and "rewrote the last stable offset of t.x/0 as 5" in repair.stdout, repair.stdout
+    assert hft("--log", url, "log", "check", cwd=tmp_path).returncode == 0
+    again = hft("--log", url, "replay", "-t", "t.x", cwd=tmp_path)
+    assert again.returncode == 0 and len(again.stdout.splitlines()) == 5, again.stderr
