@@ -181,6 +181,7 @@ def report_cmd(
     """
     from pathlib import Path
 
+    from connectors.clickhouse.analytics import require_symbol
     from connectors.clickhouse.client import open_tape
     from connectors.clickhouse.ddl import pending
     from connectors.clickhouse.report import ReportParams, build_report
@@ -196,9 +197,11 @@ def report_cmd(
         if missing:
             fail(f"the tape at {tape.url.display} is not initialised ({len(missing)} migration(s) not applied, the report reads their views)",
                  hint="run `hftstream tape init` first (same --data / --clickhouse)")
-        page = build_report(tape.client, ReportParams(tape.url.display, window, symbol))
+        if symbol is not None:
+            require_symbol(tape.client, symbol)  # as `tape bars` does: an error naming the known symbols, not an empty chart
+        page = build_report(tape.client, ReportParams(tape.url.display, window, symbol)).encode("utf-8")
     try:
-        path.write_text(page, encoding="utf-8")
+        path.write_bytes(page)
     except OSError as exc:
         fail(f"cannot write {path}: {exc.strerror}", hint="choose a writable --out path")
     typer.echo(f"wrote {path} ({len(page):,} bytes)")
