@@ -87,9 +87,10 @@ def test_formatting_is_exact() -> None:
 
 
 def test_ticks_are_round_exact_values_inside_the_range() -> None:
-    assert svg.ticks(1_872_500, 1_873_900) == [1_872_500, 1_873_000, 1_873_500]  # steps of 1, 2 or 5 x 10^k
+    assert svg.ticks(1_872_500, 1_873_900) == [1_872_500, 1_872_750, 1_873_000, 1_873_250, 1_873_500, 1_873_750]  # 1, 2, 2.5, 5 x 10^k
     assert svg.ticks(1_872_550, 1_873_900, 8) == [1_872_600, 1_872_800, 1_873_000, 1_873_200, 1_873_400, 1_873_600, 1_873_800]
     assert svg.ticks(0, 7) == [0, 2, 4, 6]
+    assert svg.ticks(0, 1000, 2) == [0, 500, 1000]
     assert svg.ticks(Decimal("-1.25"), Decimal("3.5")) == [Decimal("-1"), Decimal("0"), Decimal("1"), Decimal("2"), Decimal("3")]
     assert svg.ticks(5, 5) == [5]
     assert all(isinstance(t, int) for t in svg.ticks(3, 10**12))

@@ -50,8 +50,8 @@ def _text(x: float, y: float, s: str, anchor: str = "start", size: int = 11) -> 
     return f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" fill="{TEXT}" text-anchor="{anchor}">{escape(s)}</text>'
 
 
-def ticks(lo: Number, hi: Number, target: int = 5) -> list[Number]:
-    """Round values (1, 2 or 5 x 10^k apart) inside [lo, hi], about ``target`` of them; exact, ints stay ints.
+def ticks(lo: Number, hi: Number, target: int = 6) -> list[Number]:
+    """Round values (1, 2, 2.5 or 5 x 10^k apart) inside [lo, hi], about ``target`` of them; exact, ints stay ints.
 
     Scaled integers have power-of-ten scales, so a round step of the integer is a round step of the decimal.
     """
@@ -60,7 +60,7 @@ def ticks(lo: Number, hi: Number, target: int = 5) -> list[Number]:
     ints = isinstance(lo, int) and isinstance(hi, int)
     raw = (Decimal(hi) - Decimal(lo)) / target
     base = Decimal(1).scaleb(raw.adjusted())
-    step = next(base * m for m in (1, 2, 5, 10) if base * m >= raw)
+    step = next(base * Decimal(m) for m in ("1", "2", "2.5", "5", "10") if base * Decimal(m) >= raw)
     if ints:
         step = max(Decimal(1), step.to_integral_value(rounding=ROUND_CEILING))
     v = (Decimal(lo) / step).to_integral_value(rounding=ROUND_CEILING) * step
@@ -72,7 +72,7 @@ def ticks(lo: Number, hi: Number, target: int = 5) -> list[Number]:
 
 
 def _y_axis(lo: Number, hi: Number, y: Callable[[float], float], x0: float, x1: float, fmt: Callable[[Number], str],
-            title: str = "", target: int = 5) -> list[str]:
+            title: str = "", target: int = 6) -> list[str]:
     """Grid lines and labels at round values between ``lo`` and ``hi``, and the axis title (its unit) above them."""
     out = []
     for v in ticks(lo, hi, target):
@@ -80,7 +80,7 @@ def _y_axis(lo: Number, hi: Number, y: Callable[[float], float], x0: float, x1: 
         out.append(f'<line x1="{x0}" y1="{py:.1f}" x2="{x1}" y2="{py:.1f}" stroke="{GRID}"/>')
         out.append(_text(x0 - 4, py + 4, fmt(v), "end", size=10))
     if title:
-        out.append(_text(4, y(float(hi)) - 2 if hi != lo else y(float(lo)) - 12, title, size=10))
+        out.append(_text(4, min(y(float(lo)), y(float(hi))) - 12, title, size=10))  # above the top tick's label
     return out
 
 
