@@ -301,7 +301,8 @@ def show_state(ctx: typer.Context, config: str = CONFIG, as_json: bool = typer.O
     pending = controls.accepted - enforced.accepted
     base = cfg.limit_table()
     changed = [
-        {"scope": scope_label(s), "limit": k, "value": v, "configured": base.get(s, {}).get(k)}
+        {"scope": scope_label(s), "limit": k, "value": v, "configured": base.get(s, {}).get(k),
+         "applied": enforced.limits.get(s, {}).get(k) == v}
         for s, lim in sorted(controls.limits.items(), key=lambda kv: (kv[0][0] or "", kv[0][1] or ""))
         for k, v in sorted(lim.items()) if base.get(s, {}).get(k) != v
     ]
@@ -325,7 +326,9 @@ def show_state(ctx: typer.Context, config: str = CONFIG, as_json: bool = typer.O
                     "enforced until `hftstream run risk` reads them", fg=typer.colors.YELLOW)
     if changed:
         typer.echo("\nlimits changed at run time:")
-        typer.echo(table(["scope", "limit", "value", "configured"], [[c["scope"], c["limit"], c["value"], c["configured"] if c["configured"] is not None else "-"] for c in changed]))
+        typer.echo(table(["scope", "limit", "value", "configured", "risk"],
+                         [[c["scope"], c["limit"], c["value"], c["configured"] if c["configured"] is not None else "-",
+                           "enforced" if c["applied"] else "PENDING"] for c in changed]))
     typer.echo(f"\n{controls.accepted} command(s) accepted, {len(refused)} refused")
     for r in refused:
         typer.echo(f"  refused {r['at']}: {r['code']}: {r['reason']}")

@@ -102,6 +102,11 @@ def test_state_shows_what_risk_has_applied_and_what_is_pending(tmp_path):
     assert [(r["scope"], r["state"], r["applied"]) for r in applied["scopes"]] == [("global", "HALTED", True)]
     assert applied["pending"] == 0 and "PENDING" not in ops(log, "state").stdout
 
+    assert all(c["applied"] for c in applied["limits_changed"])
+    assert ops(log, "set-limit", "order-burst", "3").returncode == 0
+    burst = [c for c in _state(log)["limits_changed"] if c["limit"] == "ORDER_BURST"]
+    assert burst == [dict(burst[0], value=3, applied=False)]  # published, not yet read by risk
+
     assert ops(log, "resume", "--scope", "global").returncode == 0
     lifted = _state(log)
     assert [(r["scope"], r["state"], r.get("lifted_pending")) for r in lifted["scopes"]] == [("global", "HALTED", True)]
