@@ -238,3 +238,16 @@ def ensure_topics(log: Log, names: Iterable[str], catalog: TopicCatalog | None =
     catalog = catalog or load_catalog()
     existing = {t.name for t in log.list_topics()}
     return [log.create_topic(catalog.spec_for(n)) for n in dict.fromkeys(names) if n not in existing]
+
+
+def declared_topics(names: Iterable[str], catalog: TopicCatalog | None = None) -> list[str]:
+    """The names among ``names`` that infra/topics.yaml declares (templates included)."""
+    catalog = catalog or load_catalog()
+    out = []
+    for name in names:
+        try:
+            catalog.spec_for(name)
+        except UnknownTopicError:
+            continue
+        out.append(name)
+    return out

@@ -28,7 +28,7 @@ T0 = 1_767_364_200_000_000_000
 @contextmanager
 def tape_at(data: Path, *, init: bool = True) -> Iterator[Tape]:
     """The chDB tape in ``data/tape``, initialised; closed (and its lock released) on exit."""
-    tape = open_tape(tape_url_for(data))
+    tape = open_tape(tape_url_for(data), create=True)
     try:
         if init:
             migrate(tape.client)

@@ -31,6 +31,25 @@ def require_views(client: Any) -> None:
                              hint="run `hftstream tape init` (it applies the missing migrations), then `hftstream tape sink --until-idle`")
 
 
+def known_symbols(client: Any) -> list[str]:
+    """Every symbol the tape knows: with an instrument record or a trade."""
+    rows = client.query("SELECT symbol FROM tape.instrument_scales UNION DISTINCT SELECT symbol FROM tape.md_trades").result_rows
+    return sorted({str(r[0]) for r in rows})
+
+
+def require_symbol(client: Any, symbol: str) -> None:
+    """Raise :class:`TapeQueryError` (its hint lists the known symbols) when ``symbol`` is not on the tape."""
+    known = known_symbols(client)
+    if symbol in known:
+        return
+    listing = ", ".join(known[:20]) + (f", ... ({len(known)} in all)" if len(known) > 20 else "")
+    raise TapeQueryError(
+        f"symbol {symbol!r} is not on the tape (no instrument, no trade)",
+        hint=f"known symbols: {listing}" if known else
+        "the tape has no instrument and no trade yet: sink them (`hftstream tape sink --until-idle`)",
+    )
+
+
 @dataclass
 class Bars:
     columns: list[str]
@@ -49,7 +68,7 @@ def bars(client: Any, symbol: str, interval: str, *, source: str | None = None, 
                           parameters=params).result_rows
     traded = client.query("SELECT count() FROM tape.md_trades WHERE symbol = {symbol:String}", parameters=params).result_rows[0][0]
     if not scales and not traded:
-        raise TapeQueryError(f"symbol {symbol!r} is not on the tape (no instrument, no trade)")
+        require_symbol(client, symbol)
     if not scales:
         raise TapeQueryError(f"symbol {symbol!r} has trades but no instrument on the tape: its price scale is unknown",
                              hint="sink refdata.instruments too (`hftstream tape sink --until-idle` sinks every topic)")
@@ -112,7 +131,7 @@ def trace(client: Any, topic: str, partition: int, offset: int, *, limit: int = 
                          parameters={"t": topic, "p": partition, "o": offset}).result_rows
     if not found:
         raise TapeQueryError(f"{topic}/{partition}/{offset} is not on the tape",
-                             hint="check the address (`hftstream log tail` shows offsets) and that the topic was sunk (`hftstream tape sink --until-idle`)")
+                             hint="check the address (`hftstream replay -t TOPIC --format table` and `hftstream topics describe TOPIC` show offsets) and that the topic was sunk (`hftstream tape sink --until-idle`)")
     root = _node(found[0])
     level, seen, cut = [root], 1, False
     while level and not cut:

@@ -30,11 +30,15 @@ from streams.errors import ConfigError, HftError, RetryableError
 DATABASE = "tape"
 
 
-__all__ = ["DATABASE", "Tape", "TapeLock", "TapeLockedError", "TapeUnavailableError", "TapeUrl", "open_tape", "parse_tape_url", "tape_url_for"]
+__all__ = ["DATABASE", "NoTapeError", "Tape", "TapeLock", "TapeLockedError", "TapeUnavailableError", "TapeUrl", "open_tape", "parse_tape_url", "tape_url_for"]
 
 
 class TapeLockedError(HftError):
     """Another process has the embedded (chDB) tape open; chDB allows one process per directory."""
+
+
+class NoTapeError(ConfigError):
+    """The embedded tape directory does not exist (and the command does not create one)."""
 
 
 class TapeUnavailableError(RetryableError):
@@ -178,8 +182,12 @@ class Tape:
         self.close()
 
 
-def open_tape(url: str | TapeUrl) -> Tape:
-    """Open the tape at ``url`` (chDB: take the directory's lock first). Raises :class:`HftError` subclasses only."""
+def open_tape(url: str | TapeUrl, *, create: bool = False) -> Tape:
+    """Open the tape at ``url`` (chDB: take the directory's lock first). Raises :class:`HftError` subclasses only.
+
+    An embedded tape directory is made only with ``create`` (``tape init``, the demo): a command that reads the
+    tape fails with :class:`NoTapeError` instead of leaving an empty tape behind; a file in its place is an error.
+    """
     import clickhouse_connect
     from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
@@ -187,6 +195,7 @@ def open_tape(url: str | TapeUrl) -> Tape:
     tu = url if isinstance(url, TapeUrl) else parse_tape_url(url)
     if tu.kind == "chdb":
         assert tu.path is not None
+        _check_tape_dir(tu.path, create)
         lock = TapeLock(tu.path)
         lock.acquire()
         try:
@@ -211,6 +220,16 @@ def open_tape(url: str | TapeUrl) -> Tape:
     except ClickHouseError as exc:
         raise ConfigError(f"ClickHouse at {tu.display} refused the connection: {exc}", hint="check the user and password in the URL") from None
     return Tape(tu, client, None)
+
+
+def _check_tape_dir(path: Path, create: bool) -> None:
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{path} is a file, not a tape directory",
+                          hint=f"move or delete {path} (the embedded tape is a directory), or give another --data / --clickhouse")
+    if not create and not path.is_dir():
+        raise NoTapeError(f"there is no tape in {path}",
+                          hint="run `hftstream tape init` (same --data), then `hftstream tape sink --until-idle`; "
+                          "or point --data / --clickhouse at an existing tape")
 
 
 def _chdb_status_owner(path: Path) -> dict[str, Any]:

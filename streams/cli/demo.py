@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from streams.cli.common import progress, state, table
+from streams.cli.feed import Regime
 
 EXAMPLES = """
 Examples:
@@ -34,11 +35,11 @@ def demo(
     ctx: typer.Context,
     seed: int = typer.Option(42, "--seed", help="Simulation seed (feeds, orders, drop copy): same seed and --start, same digest."),
     orders: int = typer.Option(20_000, "--orders", min=1, help="Client order commands (new, cancel, replace)."),
-    accounts: int = typer.Option(8, "--accounts", min=1, max=64, help="Trading accounts."),
+    accounts: int = typer.Option(8, "--accounts", min=2, max=64, help="Trading accounts, ACC1, ACC2, ... (2-64: a fill needs two sides)."),
     venues: int = typer.Option(4, "--venues", min=1, max=8, help="Simulated venues (1-8), each with its own message format."),
     symbols: int = typer.Option(8, "--symbols", min=1, help="Instruments per venue."),
     events: int = typer.Option(20_000, "--events", min=0, help="Market-data events across all venues."),
-    regime: str = typer.Option("calm", "--regime", help="Order and market regime: calm | burst | cancel-storm."),
+    regime: Regime = typer.Option(Regime.calm, "--regime", help="Order and market regime. calm: resting liquidity, steady arrivals; burst: clustered arrivals and takers; cancel-storm: cancels and replaces dominate."),
     start: str = typer.Option(
         None, "--start", show_default=False,
         help="Simulation start (ISO-8601 or ns). Default: today 00:00 UTC (inside the raw topics' retention), or the "
@@ -73,7 +74,7 @@ def demo(
     st = state(ctx)
     say = (lambda text="", **kw: typer.secho(text, err=True, **kw)) if as_json else (lambda text="", **kw: typer.secho(text, **kw))
     result = _run(st, say, seed=seed, orders=orders, accounts=accounts, venues=venues, symbols=symbols, events=events,
-                  regime=regime, start=start, slice_ms=slice_ms, reset=reset, verify_=verify_, latency=latency,
+                  regime=regime.value, start=start, slice_ms=slice_ms, reset=reset, verify_=verify_, latency=latency,
                   latency_rate=latency_rate, latency_orders=latency_orders, tape=tape)
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True))
@@ -99,6 +100,7 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
     from streams.runtime.lockstep import MarkStore, Schedule
     from streams.topics import apply_topics
 
+    _check_arguments(o)  # every argument, before a topic is created or anything deleted
     log, serde = st.log(), st.serde()
     if o["reset"]:
         if o["tape"]:  # first: a tape held by another process stops the reset before the log is touched
@@ -238,6 +240,15 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
         "tape": tape_figures,
     }
     return result
+
+
+def _check_arguments(o: dict[str, Any]) -> None:
+    """Build the feed and order simulations the options describe: a bad value raises its ConfigError now."""
+    from streams.cli.feed import sim_start_ns
+    from streams.demo.inputs import order_config
+
+    keys = ("seed", "orders", "accounts", "venues", "symbols", "events", "regime", "slice_ms")
+    order_config({**{k: o[k] for k in keys}, "start_ns": sim_start_ns(o["start"])})
 
 
 def _verify_all(log: Any, serde: Any, names: list[str], say: Any) -> dict[str, str]:

@@ -62,7 +62,7 @@ def simulate_cmd(
 ) -> None:
     """Simulate N venues x M symbols and publish raw venue messages to md.raw.<venue>.
 
-    Instrument reference data goes to refdata.instruments first. Each venue speaks its own wire format; faults can be injected at the given rates. Missing topics are created from infra/topics.yaml. Prints per-venue counts: events, messages, trades, quotes, book deltas, status, heartbeats, and the injected gaps, dups, reorders and malformed payloads. The simulation clock starts at --start (default: today 00:00 UTC); a warning names any topic whose records are already older than its retention (the log would delete them).
+    Instrument reference data goes to refdata.instruments first. Each venue speaks its own wire format; faults can be injected at the given rates. Its missing topics (refdata.instruments, md.raw.<venue>) are created from infra/topics.yaml; `hftstream run normalize` creates the declared topics it writes (md.normalized, dlq.normalize) when they are missing. Prints per-venue counts: events, messages, trades, quotes, book deltas, status, heartbeats, and the injected gaps, dups, reorders and malformed payloads. The simulation clock starts at --start (default: today 00:00 UTC); a warning names any topic whose records are already older than its retention (the log would delete them).
 
     Example: hftstream feed simulate --venues 3 --symbols 5 --events 100000 --seed 7 --regime burst --gap-rate 0.001 --start 2026-01-02T14:30:00Z
     """

@@ -57,7 +57,7 @@ def check(
             typer.echo(f"  {p.describe()}")
     if damaged:
         typer.secho(
-            f"{damaged} damaged record(s) or missing offset range(s); see RUNBOOK.md 'Corrupt segment' "
+            f"{damaged} damaged record(s), missing offset range(s) or half-written ~lso file(s); see RUNBOOK.md 'Corrupt segment' "
             "(`hftstream log repair TOPIC PARTITION`)",
             fg=typer.colors.RED,
             err=True,
@@ -92,6 +92,8 @@ def repair(
     done = run_repair(log, topic, partition)
     for first, last in done.holes:
         typer.echo(f"declared offsets {first}..{last} of {topic}/{partition} lost")
+    if done.lso is not None:
+        typer.echo(f"rewrote the last stable offset of {topic}/{partition} as {done.lso}")
     if done.path is None:
         typer.echo(f"rebuilt the indexes of {done.indexes_rebuilt} segment(s)")
         return

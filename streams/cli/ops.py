@@ -33,7 +33,8 @@ Examples:
   hftstream ops kill --scope account:ACC1 --reason "runaway algo"     # halt + cancel its resting orders
   hftstream ops kill --scope account:ACC1 --release
   hftstream ops cancel-all --scope account:ACC1,symbol:AAPL
-  hftstream ops set-limit max-order-qty 500 --scope account:ACC1,symbol:AAPL
+  hftstream ops set-limit max-order-qty 500 --scope account:ACC1,symbol:AAPL   # 500 AAPL, scaled by its size_scale
+  hftstream ops set-limit max-order-qty 5000000 --raw --scope account:ACC1       # the scaled integer itself
   hftstream ops state
 """
 
@@ -62,8 +63,28 @@ def parse_scope(text: str) -> tuple[str | None, str | None]:
     return account, symbol
 
 
+def _check_scope(ctx: typer.Context, scope: tuple[str | None, str | None], config: str | None) -> None:
+    """Refuse a scope that names a symbol or account that does not exist (say so when it cannot be checked)."""
+    from streams.ops.checks import accounts, instruments, scope_problem
+    from streams.processors.risk.config import load_risk_config
+
+    if scope == (None, None):
+        return
+    st = state(ctx)
+    symbols = instruments(st.log(), st.serde()) if scope[1] is not None else {}
+    known = accounts(st.log(), load_risk_config(config)) if scope[0] is not None else set()
+    problem = scope_problem(scope, symbols, known)
+    if problem is not None:
+        fail(problem[0] + "; nothing was published", hint=problem[1])
+    if scope[1] is not None and not symbols:
+        typer.secho(f"warning: cannot check symbol {scope[1]!r}: refdata.instruments holds no instrument", fg=typer.colors.YELLOW, err=True)
+    if scope[0] is not None and not known:
+        typer.secho(f"warning: cannot check account {scope[0]!r}: no account is known yet (none in the risk config, no order)",
+                    fg=typer.colors.YELLOW, err=True)
+
+
 def _publish(ctx: typer.Context, kind: str, fields: dict[str, Any], operator: str | None, key: str | None,
-             config: str | None, skip_check: bool) -> None:
+             config: str | None, skip_check: bool, *, shown: str = "", scope_checked: bool = False) -> None:
     from streams.ops.signing import check, sign
     from streams.processors.risk.config import load_risk_config
     from streams.processors.risk.controls import scope_label
@@ -91,12 +112,14 @@ def _publish(ctx: typer.Context, kind: str, fields: dict[str, Any], operator: st
             if problem is not None:
                 fail(f"the key for operator {operator!r} does not match the risk config: risk would refuse this command ({problem})",
                      hint=f"check {KEY_ENV} (or --key); nothing was published")
+        if not scope_checked:
+            _check_scope(ctx, (fields.get("account"), fields.get("symbol")), config)
     scope = scope_label((fields.get("account"), fields.get("symbol")))
     log = st.log()
     ensure_topics(log, [OPS_TOPIC])
     with log.producer() as producer:
         producer.produce(OPS_TOPIC, serde.encode(schema, value, topic=OPS_TOPIC), scope.encode(), timestamp_ns=ts)
-    typer.echo(f"published {kind} {value['command_id']} ({scope}) by {operator} to {OPS_TOPIC}")
+    typer.echo(f"published {kind} {value['command_id']} ({scope}{', ' + shown if shown else ''}) by {operator} to {OPS_TOPIC}")
 
 
 @app.command("halt", epilog=EXAMPLES)
@@ -110,9 +133,26 @@ def halt(ctx: typer.Context, scope: str = SCOPE, reason: str = REASON, operator:
 @app.command("resume", epilog=EXAMPLES)
 def resume(ctx: typer.Context, scope: str = SCOPE, reason: str = REASON, operator: str = OPERATOR, key: str = KEY,
            config: str = CONFIG, skip_check: bool = SKIP_CHECK) -> None:
-    """Lift the halt of exactly this scope (a kill switch needs `kill --release`)."""
+    """Lift the halt of exactly this scope (a kill switch needs `kill --release`: resume refuses while one applies)."""
     account, symbol = parse_scope(scope)
+    if not skip_check:
+        _refuse_under_kill_switch(ctx, (account, symbol), config)
     _publish(ctx, "Resume", {"symbol": symbol, "account": account, "reason": reason}, operator, key, config, skip_check)
+
+
+def _refuse_under_kill_switch(ctx: typer.Context, scope: tuple[str | None, str | None], config: str | None) -> None:
+    from streams.ops.checks import kill_switches_over
+    from streams.processors.risk.config import load_risk_config
+    from streams.processors.risk.controls import KILL_SWITCH, scope_label
+
+    st = state(ctx)
+    controls, _ = replay_controls(st.log(), st.serde(), load_risk_config(config))
+    kills = kill_switches_over(controls.flags[KILL_SWITCH], scope)
+    if kills:
+        names = ", ".join(scope_label(k) for k in kills)
+        fail(f"a kill switch is engaged on {names}: resume lifts a halt only, so {scope_label(scope)} would stay killed; nothing was published",
+             hint=" then ".join(f"`hftstream ops kill --scope {scope_label(k)} --release`" for k in kills)
+             + " releases it (then resume what should trade again)")
 
 
 @app.command("reduce-only", epilog=EXAMPLES)
@@ -143,31 +183,47 @@ def cancel_all(ctx: typer.Context, scope: str = SCOPE, reason: str = REASON, ope
     _publish(ctx, "CancelAll", {"account": account, "symbol": symbol, "reason": reason}, operator, key, config, skip_check)
 
 
-@app.command("set-limit", epilog=EXAMPLES)
+@app.command("set-limit", epilog=EXAMPLES, context_settings={"ignore_unknown_options": True})
 def set_limit(
     ctx: typer.Context,
     limit: str = typer.Argument(..., help="max-order-qty, max-notional, max-position, price-band-bps, max-orders-per-second, "
                                           "order-burst, max-gross-exposure, max-daily-loss, max-spread-bps"),
-    value: int = typer.Argument(..., help="New value, scaled as infra/risk.yaml explains (quantities by size_scale, ...)."),
+    value: str = typer.Argument(..., metavar="VALUE", help="New value in human units: max-order-qty / max-position in units of the "
+                                "scope's instrument (e.g. 1.5), max-notional in its currency, max-gross-exposure / max-daily-loss "
+                                "in currency; bps and counts are integers. With --raw: the scaled integer infra/risk.yaml uses."),
+    raw: bool = typer.Option(False, "--raw", help="VALUE is the scaled integer (size_scale, price_scale or money_scale applied already)."),
     scope: str = SCOPE, operator: str = OPERATOR, key: str = KEY, config: str = CONFIG, skip_check: bool = SKIP_CHECK,
 ) -> None:
-    """Change one pre-trade limit at run time for a scope (most specific scope wins)."""
-    from streams.processors.risk.config import ACCOUNT_LIMITS, LIMIT_KINDS
+    """Change one pre-trade limit at run time for a scope (most specific scope wins).
+
+    The value is converted with the instrument's scale from refdata.instruments and both are printed, e.g.
+    `max-order-qty 1.5 --scope symbol:AAPL` publishes 15000 when AAPL's size_scale is 4.
+    """
+    from streams.ops.checks import instruments, limit_value
+    from streams.processors.risk.config import ACCOUNT_LIMITS, LIMIT_KINDS, load_risk_config
 
     kind = limit.strip().upper().replace("-", "_")
     if kind not in LIMIT_KINDS:
         fail(f"unknown limit {limit!r}", hint=f"one of: {', '.join(k.lower().replace('_', '-') for k in LIMIT_KINDS)}")
-    if value < 0:
-        fail(f"{limit} {value}: a limit is >= 0", hint="give a non-negative scaled integer")
     account, symbol = parse_scope(scope)
     if kind in ACCOUNT_LIMITS and symbol is not None:
         fail(f"{limit} is account-wide: it takes no symbol", hint="use --scope global or --scope account:A")
-    _publish(ctx, "SetLimit", {"account": account, "symbol": symbol, "limit": kind, "value": value}, operator, key, config,
-             skip_check)
+    if not skip_check:
+        _check_scope(ctx, (account, symbol), config)  # a scope that does not exist first, then the value
+    st = state(ctx)
+    scales = instruments(st.log(), st.serde()) if symbol is not None and not raw else {}
+    amount, shown = limit_value(kind, value, raw=raw, symbol=symbol, scales=scales, money_scale=load_risk_config(config).money_scale)
+    if kind == "ORDER_BURST" and amount < 1:
+        fail(f"{limit} {value}: the bucket holds at least 1 order", hint="give 1 or more")
+    _publish(ctx, "SetLimit", {"account": account, "symbol": symbol, "limit": kind, "value": amount}, operator, key, config,
+             skip_check, shown=f"{kind} {shown}", scope_checked=True)
 
 
-def replay_controls(log: Any, serde: Any, config: Any) -> tuple[Any, list[dict[str, Any]]]:
-    """Replay ``ops.commands`` through :class:`Controls`: the state, and every refused command."""
+def replay_controls(log: Any, serde: Any, config: Any, until: dict[int, int] | None = None) -> tuple[Any, list[dict[str, Any]]]:
+    """Replay ``ops.commands`` through :class:`Controls`: the state, and every refused command.
+
+    ``until``: partition -> offset; only the records before it count (what risk has applied, see :func:`risk_position`).
+    """
     from streams.errors import PoisonError, UnknownTopicError
     from streams.processors.risk.controls import CommandRefused, Controls
 
@@ -179,6 +235,8 @@ def replay_controls(log: Any, serde: Any, config: Any) -> tuple[Any, list[dict[s
     except UnknownTopicError:
         return controls, refused
     ends = {p: log.watermarks(OPS_TOPIC, p)[1] for p in range(partitions)}
+    if until is not None:
+        ends = {p: min(end, until.get(p, 0)) for p, end in ends.items()}
     records = []
     with log.reader([(OPS_TOPIC, p, 0) for p in range(partitions)]) as reader:
         while any(reader.position(OPS_TOPIC, p) < end for p, end in ends.items()):
@@ -196,9 +254,40 @@ def replay_controls(log: Any, serde: Any, config: Any) -> tuple[Any, list[dict[s
     return controls, refused
 
 
+def risk_position(log: Any, serde: Any) -> dict[int, int]:
+    """partition -> the offset of ``ops.commands`` every risk task has committed past (empty: risk has not run).
+
+    ``ops.commands`` is a global input of risk: each task applies every command, so a command is in force once
+    the slowest task committed past it.
+    """
+    from streams.runtime.status import processor_status
+
+    position: dict[int, int] = {}
+    status = processor_status(log, serde, "risk")
+    if not status.committed_tasks:
+        return position  # risk never committed on this log: nothing is applied
+    for part in status.partitions:
+        if part.topic == OPS_TOPIC:
+            position[part.partition] = min(position.get(part.partition, part.committed), part.committed)
+    return position
+
+
+def applied_rows(full: Any, applied: Any) -> list[dict[str, Any]]:
+    """``full``'s rows, each with ``applied`` (risk enforces it), plus the scopes risk still enforces that a pending command lifts."""
+    enforced = {r["scope"]: r for r in applied.rows()}
+    rows = [dict(r, applied=enforced.get(r["scope"], {}).get("command_id") == r["command_id"]) for r in full.rows()]
+    shown = {r["scope"] for r in rows}
+    rows += [dict(r, applied=True, lifted_pending=True) for s, r in enforced.items() if s not in shown]
+    return rows
+
+
 @app.command("state", epilog=EXAMPLES)
 def show_state(ctx: typer.Context, config: str = CONFIG, as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
-    """The trading state per scope (and run-time limits, refused commands), from ops.commands."""
+    """The trading state per scope (and run-time limits, refused commands), from ops.commands.
+
+    Each scope says whether risk has applied it yet: a command risk has not read (risk not running, or behind)
+    shows as PENDING, and a scope a pending command lifts shows what risk still enforces.
+    """
     from streams.processors.risk.config import load_risk_config
     from streams.processors.risk.controls import scope_label
     from streams.timeutil import format_iso_ns
@@ -206,29 +295,46 @@ def show_state(ctx: typer.Context, config: str = CONFIG, as_json: bool = typer.O
     st = state(ctx)
     cfg = load_risk_config(config)
     controls, refused = replay_controls(st.log(), st.serde(), cfg)
-    rows = controls.rows()
+    position = risk_position(st.log(), st.serde())
+    enforced, _ = replay_controls(st.log(), st.serde(), cfg, until=position)
+    rows = applied_rows(controls, enforced)
+    pending = controls.accepted - enforced.accepted
     base = cfg.limit_table()
     changed = [
-        {"scope": scope_label(s), "limit": k, "value": v, "configured": base.get(s, {}).get(k)}
+        {"scope": scope_label(s), "limit": k, "value": v, "configured": base.get(s, {}).get(k),
+         "applied": enforced.limits.get(s, {}).get(k) == v}
         for s, lim in sorted(controls.limits.items(), key=lambda kv: (kv[0][0] or "", kv[0][1] or ""))
         for k, v in sorted(lim.items()) if base.get(s, {}).get(k) != v
     ]
     if as_json:
-        typer.echo(json.dumps({"scopes": rows, "limits_changed": changed, "accepted": controls.accepted, "refused": refused},
+        typer.echo(json.dumps({"scopes": rows, "limits_changed": changed, "accepted": controls.accepted, "refused": refused,
+                               "pending": pending, "risk_position": {str(p): o for p, o in sorted(position.items())}},
                               sort_keys=True))
         return
     if not any(r["scope"] == "global" for r in rows):
         rows.insert(0, {"scope": "global", "state": "ACTIVE", "flags": [], "operator_id": "", "command_id": "", "ts_ns": 0,
-                        "reason": ""})
+                        "reason": "", "applied": True})
     typer.echo(table(
-        ["scope", "state", "flags", "by", "command", "since", "reason"],
-        [[r["scope"], r["state"], ",".join(r["flags"]) or "-", r["operator_id"] or "-", r["command_id"] or "-",
+        ["scope", "state", "risk", "flags", "by", "command", "since", "reason"],
+        [[r["scope"], r["state"], _risk_column(r), ",".join(r["flags"]) or "-", r["operator_id"] or "-", r["command_id"] or "-",
           format_iso_ns(r["ts_ns"]) if r["ts_ns"] else "-", r["reason"] or "-"] for r in rows],
     ))
     typer.echo("(every other scope: ACTIVE)")
+    if pending:
+        where = ", ".join(f"{OPS_TOPIC}/{p}@{o}" for p, o in sorted(position.items())) or "nothing: risk has not run on this log"
+        typer.secho(f"\n{pending} command(s) not applied by risk yet (risk has committed {where}): PENDING rows are not "
+                    "enforced until `hftstream run risk` reads them", fg=typer.colors.YELLOW)
     if changed:
         typer.echo("\nlimits changed at run time:")
-        typer.echo(table(["scope", "limit", "value", "configured"], [[c["scope"], c["limit"], c["value"], c["configured"] if c["configured"] is not None else "-"] for c in changed]))
+        typer.echo(table(["scope", "limit", "value", "configured", "risk"],
+                         [[c["scope"], c["limit"], c["value"], c["configured"] if c["configured"] is not None else "-",
+                           "enforced" if c["applied"] else "PENDING"] for c in changed]))
     typer.echo(f"\n{controls.accepted} command(s) accepted, {len(refused)} refused")
     for r in refused:
         typer.echo(f"  refused {r['at']}: {r['code']}: {r['reason']}")
+
+
+def _risk_column(row: dict[str, Any]) -> str:
+    if row.get("lifted_pending"):
+        return "enforced, lift pending"
+    return "enforced" if row.get("applied") else "PENDING"

@@ -32,7 +32,7 @@ def replay(
     filters: list[str] = typer.Option(None, "--filter", metavar="FIELD=VALUE", help="Keep records whose FIELD equals VALUE; repeatable, all must hold. FIELD is a value field of the topic's schemas (dotted for nested), key, partition, or type (schema name)."),
     speed: str = typer.Option("max", "--speed", metavar="<max|1x|10x|100x|Nx>", help="Pace by record timestamps: max (no pacing), 1x (real time), 10x, 100x, or any factor Nx (2x, 0.5x)."),
     fmt: Format = typer.Option(Format.json, "--format", help="json: one JSON object per line; table: a fixed-width table."),
-    headers: bool = typer.Option(False, "--headers", help="Show record headers (lineage hft.src.topic/partition/offset): a \"headers\" object in json, [src=topic/p@offset] in table."),
+    headers: bool = typer.Option(False, "--headers", help="Show record headers (lineage hft.src.topic/partition/offset): a \"headers\" object in json, \\[src=topic/p@offset] in table."),
     into: str = typer.Option(None, "--into", help="Also re-publish the replayed records (same key, value, timestamp; lineage headers added) to this topic, partitioned by key."),
     keep_partition: bool = typer.Option(False, "--keep-partition", help="With --into: keep each record's partition number instead of re-partitioning by key (needs equal partition counts)."),
     force: bool = typer.Option(False, "--force", help="With --into: publish records whose schema the target topic does not declare (and undecodable ones)."),

@@ -49,7 +49,7 @@ def init_cmd(ctx: typer.Context) -> None:
     from connectors.clickhouse.ddl import load_migrations, migrate
 
     url = state(ctx).settings.tape_url
-    with open_tape(url) as tape:
+    with open_tape(url, create=True) as tape:
         applied = migrate(tape.client)
     if applied:
         for mig in applied:
@@ -88,12 +88,13 @@ def sink_cmd(
     """
     from connectors.clickhouse.client import open_tape
     from connectors.clickhouse.metrics import SinkMetrics
-    from connectors.clickhouse.sink import SinkOptions, TapeSink
+    from connectors.clickhouse.sink import SinkOptions, TapeSink, sink_topics
     from streams.runtime.metrics import serve_metrics
 
     st = state(ctx)
     names = [t.strip() for item in (topics or []) for t in item.split(",") if t.strip()] or None
     log, serde = st.log(), st.serde()
+    sink_topics(log, names)  # an unknown topic is the first thing to say, before the tape is looked at
     with open_tape(st.settings.tape_url) as tape:
         metrics = SinkMetrics()
         options = SinkOptions(topics=names, from_offset=from_offset, batch=batch, linger_ms=linger_ms, until_idle=until_idle)
@@ -180,14 +181,14 @@ def report_cmd(
     """
     from pathlib import Path
 
+    from connectors.clickhouse.analytics import require_symbol
     from connectors.clickhouse.client import open_tape
     from connectors.clickhouse.ddl import pending
     from connectors.clickhouse.report import ReportParams, build_report
     from connectors.clickhouse.report.queries import Window
 
     window = Window(_ns_arg(from_ts, "--from"), _ns_arg(to_ts, "--to"))
-    if window.start_ns is not None and window.end_ns is not None and window.start_ns >= window.end_ns:
-        fail(f"--from {from_ts} is not before --to {to_ts}", hint="give a range whose start is before its end")
+    _check_range(window.start_ns, window.end_ns, from_ts, to_ts)
     path = Path(out)
     if not path.parent.is_dir():
         fail(f"cannot write {path}: the folder {path.parent} does not exist", hint="create it, or choose another --out path")
@@ -196,9 +197,11 @@ def report_cmd(
         if missing:
             fail(f"the tape at {tape.url.display} is not initialised ({len(missing)} migration(s) not applied, the report reads their views)",
                  hint="run `hftstream tape init` first (same --data / --clickhouse)")
-        page = build_report(tape.client, ReportParams(tape.url.display, window, symbol))
+        if symbol is not None:
+            require_symbol(tape.client, symbol)  # as `tape bars` does: an error naming the known symbols, not an empty chart
+        page = build_report(tape.client, ReportParams(tape.url.display, window, symbol)).encode("utf-8")
     try:
-        path.write_text(page, encoding="utf-8")
+        path.write_bytes(page)
     except OSError as exc:
         fail(f"cannot write {path}: {exc.strerror}", hint="choose a writable --out path")
     typer.echo(f"wrote {path} ({len(page):,} bytes)")
@@ -230,10 +233,13 @@ def bars_cmd(
 
       hftstream tape bars --symbol AAPL --format csv
     """
-    from connectors.clickhouse.analytics import bars
+    from connectors.clickhouse.analytics import INTERVALS, bars
     from connectors.clickhouse.client import open_tape
 
+    if interval not in INTERVALS:
+        fail(f"unknown interval {interval!r}", hint=f"use one of {', '.join(INTERVALS)}")
     lo, hi = _ns_arg(from_ts, "--from"), _ns_arg(to_ts, "--to")
+    _check_range(lo, hi, from_ts, to_ts)
     with open_tape(state(ctx).settings.tape_url) as tape:
         result = bars(tape.client, symbol, interval, source=source.value if source else None, venue=venue, from_ns=lo, to_ns=hi)
     rows = [[_ticks_iso(r[0], 9), *[_plain(v) for v in r[1:]]] for r in result.rows]
@@ -306,6 +312,11 @@ def _ns_arg(text: str | None, option: str) -> int | None:
     except ValueError:
         fail(f"{option} {text!r} is not a time (not an ISO-8601 time or integer ns)",
              hint=f"give ISO-8601 UTC, e.g. {option} 2026-01-02T14:30:00Z, or integer ns since the epoch")
+
+
+def _check_range(lo: int | None, hi: int | None, from_ts: str | None, to_ts: str | None) -> None:
+    if lo is not None and hi is not None and lo >= hi:
+        fail(f"--from {from_ts} is not before --to {to_ts}", hint="give a range whose start is before its end (--to is exclusive)")
 
 
 def _ticks_iso(ticks: int | None, scale: int) -> str | None:

@@ -31,7 +31,7 @@ def sink_demo_tape(log: Any, serde: Any, tape_url: str) -> dict[str, Any]:
     display = parse_tape_url(tape_url).display
     t0 = time.monotonic()
     try:
-        with open_tape(tape_url) as tape:
+        with open_tape(tape_url, create=True) as tape:
             migrate(tape.client)
             counts = TapeSink(log, serde, tape, SinkOptions(until_idle=True)).run()
     except HftError as exc:
@@ -52,13 +52,15 @@ def reset_demo_tape(tape_url: str) -> str | None:
 
     Returns ``None``, or why the tape could not be emptied (another process holds it).
     """
-    from connectors.clickhouse.client import open_tape
+    from connectors.clickhouse.client import NoTapeError, open_tape
     from connectors.clickhouse.tables import TABLES
 
     try:
         with open_tape(tape_url) as tape:
             for table in [*TABLES, "sink_batches"]:
                 tape.client.command(f"TRUNCATE TABLE IF EXISTS tape.{table}")
+    except NoTapeError:
+        return None  # no tape yet: nothing to empty
     except HftError as exc:
         return f"{exc} (hint: {exc.hint})"
     return None

@@ -47,7 +47,7 @@ from streams.runtime.metrics import RunCounts, RuntimeMetrics
 from streams.runtime.state import Manifest, StateStore, TaskHistory, ranges_between, state_topic
 from streams.runtime.task import Task, apply_records, replay_manifests
 from streams.serde import Serde
-from streams.topics import ensure_topics
+from streams.topics import declared_topics, ensure_topics
 
 logger = logging.getLogger("streams.runtime")
 
@@ -145,13 +145,13 @@ class Runner:
                 hint="a processor name is letters, digits, '_' and '-' (it names dlq.<name>, state.<name> and the group)",
             )
         proto = processor_cls(config, 0)
-        ensure_topics(log, [dlq_topic(self.name), state_topic(self.name)])
+        ensure_topics(log, [dlq_topic(self.name), state_topic(self.name), *declared_topics(proto.outputs)])  # outputs too
         self.plan = plan_inputs(log, proto)
         missing = [t for t in proto.outputs if t not in {i.name for i in log.list_topics()}]
         if missing:
             raise ConfigError(
-                f"processor {self.name!r}: output topic(s) {', '.join(missing)} do not exist",
-                hint="run `hftstream topics apply` first",
+                f"processor {self.name!r}: output topic(s) {', '.join(missing)} do not exist (and infra/topics.yaml does not declare them)",
+                hint="create them (`hftstream topics apply` creates every declared topic), or declare them in infra/topics.yaml",
             )
         self._proto: Processor | None = proto
         self.codec = RuntimeCodec(serde, self.name)

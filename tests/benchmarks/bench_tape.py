@@ -45,7 +45,7 @@ def run(quick: bool = False) -> list[dict]:
             for i, (v, b) in enumerate(zip(values, encoded)):
                 p.produce("fills", b, v["account"].encode(), timestamp_ns=T0 + i, headers=lineage("orders.in", i % 8, i))
         del values, encoded
-        tape = open_tape(tape_url_for(data))
+        tape = open_tape(tape_url_for(data), create=True)
         try:
             migrate(tape.client)
             tape.client.command("CREATE DATABASE IF NOT EXISTS bench")

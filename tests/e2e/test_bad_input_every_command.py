@@ -102,21 +102,24 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
     "ops reduce-only": [(["--scope", "symbol:"], "bad --scope")],
     "ops kill": [(["--scope", "nowhere"], "bad --scope")],
     "ops cancel-all": [(["--bogus"], "no such option")],
-    "ops set-limit": [([], "missing argument"), (["NOPE", "5"], "unknown limit")],
+    "ops set-limit": [([], "missing argument"), (["NOPE", "5"], "unknown limit"), (["max-order-qty", "-5"], "a limit is >= 0"),
+                      (["max-order-qty", "5"], "names no instrument")],
     "ops state": [(["--config", "/nonexistent/risk.yaml"], "cannot read the risk config")],
-    "tape init": [(["--clickhouse", "ftp://x"], "unknown tape URL scheme"), (["--clickhouse", "http://h:port"], "bad port")],
+    "tape init": [(["--clickhouse", "ftp://x"], "unknown tape URL scheme"), (["--clickhouse", "http://h:port"], "bad port"),
+                  (["--data", "{root}/file-tape"], "is a file, not a tape directory")],
     "tape sink": [(["--topics", "no.such.topic"], "unknown topic"), (["--batch", "0"], "--batch"), (["--from-offset", "-1"], "--from-offset")],
     "tape report": [(["--from", "yesterday"], "not an ISO-8601 time"), (["--from", "2026-01-02", "--to", "2026-01-01"], "not before --to"),
-                    (["--out", "{root}/no/such/dir/r.html"], "does not exist"), ([], "not initialised")],
+                    (["--out", "{root}/no/such/dir/r.html"], "does not exist"), ([], "tape init"), ([], "there is no tape")],
     "tape bars": [([], "missing option '--symbol'"), (["--symbol", "AAPL", "--interval", "5m"], "unknown interval"),
                   (["--symbol", "AAPL"], "tape init"), (["--symbol", "AAPL", "--from", "yesterday"], "not a time"),
-                  (["--symbol", "AAPL", "--source", "dark"], "--source")],
+                  (["--symbol", "AAPL", "--source", "dark"], "--source"),
+                  (["--symbol", "AAPL", "--from", "2026-01-02", "--to", "2026-01-01"], "not before --to")],
     "tape trace": [(["--topic", "orders.in", "--partition", "0"], "missing option '--offset'"),
                    (["--topic", "orders.in", "--partition", "0", "--offset", "5"], "tape init"),
                    (["--topic", "orders.in", "--partition", "-1", "--offset", "5"], "--partition")],
-    "dashboards check": [(["--dir", "{root}/no/such/dir"], "does not exist"), ([], "not initialised"),
+    "dashboards check": [(["--dir", "{root}/no/such/dir"], "does not exist"), ([], "tape init"),
                          (["--from", "yesterday"], "not a timestamp")],
-    "tape query": [([], "missing argument"), (["SELECT nope FROM tape.nowhere"], "the query failed"), (["SELECT 1", "--format", "xml"], "xml"), ([" "], "empty")],
+    "tape query": [([], "missing argument"), (["SELECT 1"], "there is no tape"), (["SELECT 1", "--format", "xml"], "xml"), ([" "], "empty")],
 }
 
 
@@ -151,6 +154,8 @@ def root(tmp_path_factory) -> Path:
                 p.produce(TOPIC, serde.encode("hftstream.md.Trade", trade), trade["symbol"].encode(), timestamp_ns=T0 + i)
     (root / "garbage.yaml").write_text("topics: [\n  - name: x\n   partitions: {{{\n")
     (root / "bad-partitions.yaml").write_text("topics:\n  - name: x.y\n    partitions: -3\n")
+    (root / "file-tape").mkdir()
+    (root / "file-tape" / "tape").touch()  # a file where the tape directory should be
     (root / "feed.ndjson").write_text('{"type":"heartbeat","ts":"2026-01-02T14:30:00Z"}\n')
     import shutil
 

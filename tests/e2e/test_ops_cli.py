@@ -34,7 +34,7 @@ def test_signed_commands_show_in_state_and_a_bad_key_is_refused(log: Path) -> No
     assert ops(log, "halt", "--scope", "symbol:AAPL", "--reason", "news pending").returncode == 0
     assert ops(log, "kill", "--scope", "account:ACC1", "--reason", "runaway").returncode == 0
     assert ops(log, "reduce-only", "--scope", "account:ACC2,symbol:MSFT").returncode == 0
-    assert ops(log, "set-limit", "max-order-qty", "500", "--scope", "account:ACC1,symbol:AAPL").returncode == 0
+    assert ops(log, "set-limit", "max-order-qty", "500", "--raw", "--scope", "account:ACC1,symbol:AAPL").returncode == 0
 
     bad = ops(log, "halt", "--scope", "global", key="not-the-key")
     assert bad.returncode == 2
@@ -47,7 +47,8 @@ def test_signed_commands_show_in_state_and_a_bad_key_is_refused(log: Path) -> No
     assert scopes["symbol:AAPL"]["state"] == "HALTED" and scopes["symbol:AAPL"]["reason"] == "news pending"
     assert scopes["account:ACC1"]["state"] == "HALTED" and scopes["account:ACC1"]["kill_switch"]
     assert scopes["account:ACC2,symbol:MSFT"]["state"] == "REDUCE_ONLY"
-    assert state["limits_changed"] == [{"scope": "account:ACC1,symbol:AAPL", "limit": "MAX_ORDER_QTY", "value": 500, "configured": None}]
+    assert state["limits_changed"] == [{"scope": "account:ACC1,symbol:AAPL", "limit": "MAX_ORDER_QTY", "value": 500, "configured": None,
+                                        "applied": False}]  # risk never ran on this log: pending
     assert state["accepted"] == 4 and state["refused"] == []
 
     # Published anyway (--skip-check), risk's own logic refuses it: recorded, never acted on.

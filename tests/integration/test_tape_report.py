@@ -108,8 +108,21 @@ def test_report_symbol_option_picks_the_charted_symbol(report_tape: Path, tmp_pa
     page = out.read_text()
     assert "AAPL on " in page and "AAPL (price scale 4, size scale 0)" in page
     assert "MSFT on " not in page
+    assert "internal internal" not in page and re.search(r"AAPL on (venue \w+|the internal matching engine)", page)
+    assert "price (USD)" in page and "volume (AAPL units traded)" in page  # the axes say their units
+
+
+def test_report_and_bars_refuse_an_unknown_symbol_alike(report_tape: Path, tmp_path: Path) -> None:
     out = tmp_path / "none.html"
-    assert cli("tape", "report", "--out", str(out), "--symbol", "NOPE", data=report_tape).returncode == 0
-    page = out.read_text()
-    for anchor in ("candles", "spread"):
-        assert "no data" in _section(page, anchor)
+    for args in (["tape", "report", "--out", str(out)], ["tape", "bars"]):
+        done = cli(*args, "--symbol", "NOPE", data=report_tape)
+        assert done.returncode == 2 and done.stderr.startswith("error: symbol 'NOPE' is not on the tape"), done.stderr
+        assert "hint: known symbols: " in done.stderr and "AAPL" in done.stderr.split("hint: ")[1], done.stderr
+    assert not out.exists()
+
+
+def test_report_says_the_size_of_the_file_it_wrote(report_tape: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    done = cli("tape", "report", "--out", str(out), data=report_tape)
+    assert done.returncode == 0, done.stderr
+    assert f"({out.stat().st_size:,} bytes)" in done.stdout  # bytes, not characters (the page has µ and …)

@@ -27,7 +27,7 @@ def test_candles_draws_a_body_and_a_volume_bar_per_bar_coloured_by_direction() -
     assert len(root.findall(f"{NS}line")) >= 3  # wicks
     # the highest high is at the top of the plot, the lowest low at the bottom of the price pane
     wick_ys = [(float(w.get("y1")), float(w.get("y2"))) for w in root.findall(f"{NS}line") if w.get("x1") == w.get("x2")]
-    assert min(y for y, _ in wick_ys) == 10.0
+    assert min(y for y, _ in wick_ys) == 24.0  # the plot's top (room above for the axis title)
     # the exact decimal price appears in the tooltip and the axis
     assert "1.20" in ET.tostring(root, encoding="unicode") and "0.90" in ET.tostring(root, encoding="unicode")
 
@@ -84,3 +84,31 @@ def test_formatting_is_exact() -> None:
     assert micros(1_500) == "1.5 µs"
     assert iso(1_767_364_200_123_456_789) == "2026-01-02T14:30:00.123Z"
     assert re.fullmatch(r"[-\d,.]+", scaled(2)(-5)) and scaled(2)(-5) == "-0.05"
+
+
+def test_ticks_are_round_exact_values_inside_the_range() -> None:
+    assert svg.ticks(1_872_500, 1_873_900) == [1_872_500, 1_872_750, 1_873_000, 1_873_250, 1_873_500, 1_873_750]  # 1, 2, 2.5, 5 x 10^k
+    assert svg.ticks(1_872_550, 1_873_900, 8) == [1_872_600, 1_872_800, 1_873_000, 1_873_200, 1_873_400, 1_873_600, 1_873_800]
+    assert svg.ticks(0, 7) == [0, 2, 4, 6]
+    assert svg.ticks(0, 1000, 2) == [0, 500, 1000]
+    assert svg.ticks(Decimal("-1.25"), Decimal("3.5")) == [Decimal("-1"), Decimal("0"), Decimal("1"), Decimal("2"), Decimal("3")]
+    assert svg.ticks(5, 5) == [5]
+    assert all(isinstance(t, int) for t in svg.ticks(3, 10**12))
+
+
+def test_candle_axes_have_round_ticks_and_say_their_units() -> None:
+    bars = [Candle(f"t{i}", 1_872_500 + 100 * i, 1_872_600 + 100 * i, 1_872_400 + 100 * i, 1_872_550 + 100 * i, 1000 + i) for i in range(30)]
+    markup = svg.candles(bars, scaled(4), str, price_unit="price (USD)", volume_unit="volume (AAPL units traded)")
+    texts = [t.text for t in parse(markup).iter(f"{NS}text")]
+    price_labels = [t for t in texts if t and t.startswith("187.")]
+    assert len(price_labels) >= 3  # round values between the min and the max, not only those two
+    assert "price (USD)" in texts and "volume (AAPL units traded)" in texts
+    assert "0" in texts  # the volume axis starts at zero
+    assert {"t0", "t15", "t29"} <= set(texts)  # first, middle and last time under the x axis
+
+
+def test_the_candles_feed_is_named_in_words() -> None:
+    from connectors.clickhouse.report.queries import feed_name
+
+    assert feed_name("internal", "internal") == "the internal matching engine (md.book)"
+    assert feed_name("venue", "alpha") == "venue alpha"

@@ -63,6 +63,10 @@ def build_report(client: Any, p: ReportParams) -> str:
         scales = q.scales(client)
     except q.MissingView:
         scales = {}
+    try:
+        currencies = q.currencies(client)
+    except q.MissingView:
+        currencies = {}
     counts = q.table_counts(client)
     try:
         symbol = p.symbol or q.top_symbol(client, w)
@@ -82,7 +86,9 @@ def build_report(client: Any, p: ReportParams) -> str:
         feed, step, bars = q.candles(client, w, symbol)
         labelled = [Candle(iso(t), c.open, c.high, c.low, c.close, c.volume) for t, c in bars]
         head = f'<p class="note">{escape(symbol)} on {escape(feed)}, {len(bars)} bars of {micros(step)}</p>' if bars else ""
-        return head + svg.candles(labelled, fmt_p, fmt_z, title=f"{symbol} candles")
+        ccy = currencies.get(symbol, "")
+        return head + svg.candles(labelled, fmt_p, fmt_z, title=f"{symbol} candles", price_unit=f"price ({ccy or 'quote currency'})",
+                                  volume_unit=f"volume ({symbol} units traded)")
 
     def spread_chart() -> str:
         if not symbol:
@@ -93,7 +99,8 @@ def build_report(client: Any, p: ReportParams) -> str:
             return svg.no_data()
         t0 = min(pts)
         return svg.lines({v: [((t - t0) / 1e9, sp) for t, sp in s] for v, s in series.items()}, fmt_p,
-                         x_labels=(iso(t0), iso(max(pts))), title=f"{symbol} spread")
+                         x_labels=(iso(t0), iso(max(pts))), title=f"{symbol} spread",
+                         unit=f"ask - bid ({currencies.get(symbol or '', '') or 'quote currency'})")
 
     def latency_chart() -> str:
         rows = q.latency(client, w)

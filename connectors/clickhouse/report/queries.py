@@ -58,6 +58,11 @@ def scales(client: Any) -> dict[str, tuple[int, int]]:
     return {s: (int(p), int(z)) for s, p, z in rows}
 
 
+def currencies(client: Any) -> dict[str, str]:
+    """symbol -> its currency (the latest instrument record): the unit of its prices."""
+    return {str(s): str(c) for s, c in _rows(client, "SELECT symbol, argMax(currency, updated_ts) FROM tape.instruments GROUP BY symbol")}
+
+
 def top_symbol(client: Any, w: Window) -> str | None:
     """The most traded symbol in the window (tape.time_and_sales)."""
     rows = _rows(client, f"SELECT symbol, count() c FROM tape.time_and_sales WHERE {w.where('ts')} GROUP BY symbol ORDER BY c DESC, symbol LIMIT 1")
@@ -94,7 +99,12 @@ def candles(client: Any, w: Window, symbol: str) -> tuple[str, int, list[tuple[i
     rows = _rows(client, f"SELECT intDiv(toUnixTimestamp64Nano(ts) - {t0}, {step}) k, argMin(price, (ts, offset)), max(price), min(price), "
                          f"argMax(price, (ts, offset)), sum(size) FROM tape.time_and_sales WHERE {cond} GROUP BY k ORDER BY k", p)
     out = [(t0 + int(k) * step, Candle("", int(o), int(h), int(lo), int(c), int(v))) for k, o, h, lo, c, v in rows]
-    return f"{src[0][0]} {src[0][1]}", step, out
+    return feed_name(str(src[0][0]), str(src[0][1])), step, out
+
+
+def feed_name(source: str, venue: str) -> str:
+    """Where a symbol's trades come from, in words: ``venue alpha``, or our own matching engine (md.book)."""
+    return "the internal matching engine (md.book)" if source == "internal" else f"venue {venue}"
 
 
 def spreads(client: Any, w: Window, symbol: str) -> dict[str, list[tuple[int, int]]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from html import escape
 
 Number = int | Decimal
@@ -50,28 +50,63 @@ def _text(x: float, y: float, s: str, anchor: str = "start", size: int = 11) -> 
     return f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" fill="{TEXT}" text-anchor="{anchor}">{escape(s)}</text>'
 
 
-def _y_axis(lo: Number, hi: Number, y: Callable[[float], float], x0: float, x1: float, fmt: Callable[[Number], str]) -> list[str]:
+def ticks(lo: Number, hi: Number, target: int = 6) -> list[Number]:
+    """Round values (1, 2, 2.5 or 5 x 10^k apart) inside [lo, hi], about ``target`` of them; exact, ints stay ints.
+
+    Scaled integers have power-of-ten scales, so a round step of the integer is a round step of the decimal.
+    """
+    if hi <= lo:
+        return [lo]
+    ints = isinstance(lo, int) and isinstance(hi, int)
+    raw = (Decimal(hi) - Decimal(lo)) / target
+    base = Decimal(1).scaleb(raw.adjusted())
+    step = next(base * Decimal(m) for m in ("1", "2", "2.5", "5", "10") if base * Decimal(m) >= raw)
+    if ints:
+        step = max(Decimal(1), step.to_integral_value(rounding=ROUND_CEILING))
+    v = (Decimal(lo) / step).to_integral_value(rounding=ROUND_CEILING) * step
+    out: list[Number] = []
+    while v <= hi:
+        out.append(int(v) if ints else v)
+        v += step
+    return out or [lo, hi]
+
+
+def _y_axis(lo: Number, hi: Number, y: Callable[[float], float], x0: float, x1: float, fmt: Callable[[Number], str],
+            title: str = "", target: int = 6) -> list[str]:
+    """Grid lines and labels at round values between ``lo`` and ``hi``, and the axis title (its unit) above them."""
     out = []
-    for v in (lo, hi) if lo != hi else (lo,):
+    for v in ticks(lo, hi, target):
         py = y(float(v))
         out.append(f'<line x1="{x0}" y1="{py:.1f}" x2="{x1}" y2="{py:.1f}" stroke="{GRID}"/>')
-        out.append(_text(x0 - 4, py + 4, fmt(v), "end"))
+        out.append(_text(x0 - 4, py + 4, fmt(v), "end", size=10))
+    if title:
+        out.append(_text(4, min(y(float(lo)), y(float(hi))) - 12, title, size=10))  # above the top tick's label
     return out
 
 
+def _x_labels(labels: Sequence[str], positions: Sequence[float], y: float) -> list[str]:
+    """First, middle and last labels under the x axis (anchored so none runs off the chart)."""
+    if not labels:
+        return []
+    picks = sorted({0, len(labels) // 2, len(labels) - 1})
+    anchors = {0: "start", len(labels) - 1: "end"}
+    return [_text(positions[i], y, labels[i], anchors.get(i, "middle")) for i in picks]
+
+
 def candles(bars: Sequence[Candle], fmt_price: Callable[[Number], str], fmt_size: Callable[[Number], str],
-            *, width: int = 860, height: int = 320, title: str = "candles") -> str:
-    """Candlesticks (green up, red down) over a volume histogram; the first and last labels under the axis."""
+            *, width: int = 860, height: int = 360, title: str = "candles", price_unit: str = "price",
+            volume_unit: str = "volume") -> str:
+    """Candlesticks (green up, red down) over a volume histogram, each with a labelled axis; times under the x axis."""
     if not bars:
         return no_data()
-    left, right, top, split, bottom = 90, width - 10, 10, int(height * 0.7), height - 20
+    left, right, top, split, bottom = 100, width - 10, 24, int(height * 0.68), height - 20
     lo, hi = min(b.low for b in bars), max(b.high for b in bars)
     y = _scale(float(lo), float(hi), top, split - 10)
     vmax = max(b.volume for b in bars)
-    vy = _scale(0.0, float(vmax) if vmax else 1.0, split + 5, bottom)
+    vy = _scale(0.0, float(vmax) if vmax else 1.0, split + 18, bottom)
     step = (right - left) / len(bars)
-    body = _y_axis(lo, hi, y, left, right, fmt_price)
-    body.append(_text(left - 4, bottom, fmt_size(vmax), "end"))
+    body = _y_axis(lo, hi, y, left, right, fmt_price, price_unit)
+    body += _y_axis(0, vmax, vy, left, right, fmt_size, volume_unit, target=2)
     for i, b in enumerate(bars):
         cx = left + step * (i + 0.5)
         colour = UP if b.close >= b.open else DOWN
@@ -83,24 +118,23 @@ def candles(bars: Sequence[Candle], fmt_price: Callable[[Number], str], fmt_size
                     f'O {fmt_price(b.open)} H {fmt_price(b.high)} L {fmt_price(b.low)} C {fmt_price(b.close)} V {fmt_size(b.volume)}</title></rect>')
         vtop = vy(float(b.volume))
         body.append(f'<rect x="{cx - w / 2:.1f}" y="{vtop:.1f}" width="{w:.1f}" height="{max(0.0, bottom - vtop):.1f}" fill="#9ca3af"/>')
-    body.append(_text(left, height - 4, bars[0].label))
-    body.append(_text(right, height - 4, bars[-1].label, "end"))
+    body += _x_labels([b.label for b in bars], [left + step * (i + 0.5) for i in range(len(bars))], height - 4)
     return _svg(width, height, body, title)
 
 
 def lines(series: dict[str, Sequence[tuple[float, Number]]], fmt: Callable[[Number], str], *,
-          x_labels: tuple[str, str] = ("", ""), width: int = 860, height: int = 240, title: str = "lines") -> str:
-    """One polyline per named series of (x, value) points on shared axes, with a legend."""
+          x_labels: tuple[str, str] = ("", ""), width: int = 860, height: int = 240, title: str = "lines", unit: str = "") -> str:
+    """One polyline per named series of (x, value) points on shared axes (``unit`` titles the y axis), with a legend."""
     points = [p for s in series.values() for p in s]
     if not points:
         return no_data()
-    left, right, top, bottom = 90, width - 130, 10, height - 20
+    left, right, top, bottom = 100, width - 130, 24, height - 20
     xs, vs = [p[0] for p in points], [p[1] for p in points]
     lo, hi = min(vs), max(vs)
     y = _scale(float(lo), float(hi), top, bottom)
     xmin, xmax = min(xs), max(xs)
     x = (lambda v: left + (v - xmin) / (xmax - xmin) * (right - left)) if xmax > xmin else (lambda v: (left + right) / 2)
-    body = _y_axis(lo, hi, y, left, right, fmt)
+    body = _y_axis(lo, hi, y, left, right, fmt, unit)
     for i, (name, pts) in enumerate(series.items()):
         colour = PALETTE[i % len(PALETTE)]
         coords = " ".join(f"{x(px):.1f},{y(float(pv)):.1f}" for px, pv in sorted(pts, key=lambda p: p[0]))

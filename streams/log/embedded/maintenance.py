@@ -43,7 +43,7 @@ from streams.log.embedded.partition import (
     segment_path,
 )
 from streams.log.embedded.segment import OK, FrameScanner, find_valid_after, frame_at, list_segments
-from streams.log.embedded.txn import MARKER_NAME, read_marker, stable_offset
+from streams.log.embedded.txn import LSO, LSO_NAME, MARKER_NAME, read_marker, stable_offset, write_lso
 
 ProblemKind = Literal["corrupt", "missing", "torn-tail", "index", "declared-hole", "open-transaction"]
 
@@ -73,7 +73,7 @@ class Problem:
     @property
     def is_damage(self) -> bool:
         """True for corruption and holes (what makes ``hftstream log check`` exit 1)."""
-        return self.kind in ("corrupt", "missing")
+        return self.kind in ("corrupt", "missing", "torn-lso")
 
     def describe(self) -> str:
         """One line for the CLI."""
@@ -170,8 +170,13 @@ def check_partition(log: EmbeddedLog, topic: str, partition: int) -> PartitionCh
             os.close(fd)
         problems += _check_index(topic, partition, directory, base, starts)
     marker = read_marker(directory)
+    torn = _torn_lso(directory)
+    if torn is not None:
+        problems.append(Problem(topic, partition, str(directory / LSO_NAME), -1, 0, "torn-lso",
+                                f"{torn} byte(s), not 8: a half-written last stable offset; read_committed readers "
+                                "(replay, processors) refuse the partition; `log repair` rewrites it"))
     if marker is not None:
-        lso = stable_offset(directory)
+        lso = stable_offset(directory) if torn is None else None
         problems.append(
             Problem(topic, partition, str(directory / MARKER_NAME), marker.start, 0, "open-transaction",
                     f"transaction {marker.epoch}.{marker.seq} of {marker.transactional_id!r} from offset {marker.start}; "
@@ -179,6 +184,24 @@ def check_partition(log: EmbeddedLog, topic: str, partition: int) -> PartitionCh
                     "(the next write to the partition or `log repair` finishes it)")
         )
     return PartitionCheck(topic, partition, len(bases), records, total, tuple(problems))
+
+
+def _torn_lso(directory: Path) -> int | None:
+    """The size of a partition's ``~lso`` when it holds a partial value (1..7 bytes), else ``None``."""
+    try:
+        size = os.stat(directory / LSO_NAME).st_size
+    except FileNotFoundError:
+        return None
+    return size if 0 < size < LSO.size else None
+
+
+def _rewrite_lso(directory: Path, offset: int) -> None:
+    fd = os.open(directory / LSO_NAME, os.O_RDWR)
+    try:
+        write_lso(fd, offset)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def check(log: EmbeddedLog, topic: str | None = None) -> list[PartitionCheck]:
@@ -202,11 +225,12 @@ class RepairPlan:
     segments_deleted: tuple[int, ...]
     indexes_rebuilt: int
     holes: tuple[tuple[int, int], ...] = ()  # missing offset ranges to declare lost (before any truncation)
+    lso: int | None = None  # a half-written ~lso is rewritten with this offset (the end: no transaction is open)
 
     @property
     def changes(self) -> bool:
-        """True when the repair changes data (truncates or declares a hole), not only indexes."""
-        return self.path is not None or bool(self.holes)
+        """True when the repair changes data (truncates, declares a hole, rewrites ~lso), not only indexes."""
+        return self.path is not None or bool(self.holes) or self.lso is not None
 
     def describe(self) -> str:
         """A sentence for the CLI."""
@@ -223,6 +247,9 @@ class RepairPlan:
                 f"drops {self.records_dropped} record(s) and {self.bytes_dropped} bytes"
                 + (f", deletes {len(self.segments_deleted)} later segment(s)" if self.segments_deleted else "")
             )
+        if self.lso is not None:
+            parts.append(f"{self.topic}/{self.partition}: rewrite the half-written last stable offset (~lso) as {self.lso}, "
+                         "the partition's end (no transaction is open on it)")
         if not parts:
             return f"{self.topic}/{self.partition}: no damaged records" + (
                 f"; rebuilt {self.indexes_rebuilt} index file pair(s)" if self.indexes_rebuilt else ""
@@ -237,8 +264,11 @@ def plan_repair(log: EmbeddedLog, topic: str, partition: int) -> RepairPlan:
     index_bad = len({p.path for p in result.problems if p.kind == "index"})
     cut = damage[0].offset if damage else None
     holes = tuple((p.offset, p.last) for p in result.problems if p.kind == "missing" and (cut is None or p.offset < cut))
+    lso = None
+    if any(p.kind == "torn-lso" for p in result.problems):
+        lso = cut if cut is not None else log.watermarks(topic, partition)[1]
     if not damage:
-        return RepairPlan(topic, partition, None, -1, -1, "", 0, 0, (), index_bad, holes)
+        return RepairPlan(topic, partition, None, -1, -1, "", 0, 0, (), index_bad, holes, lso)
     first = damage[0]
     directory = log.partition_dir(topic, partition)
     bases = list_segments(directory)
@@ -249,7 +279,7 @@ def plan_repair(log: EmbeddedLog, topic: str, partition: int) -> RepairPlan:
     high = log.watermarks(topic, partition)[1]
     dropped = max(high - first.offset, 0)
     return RepairPlan(
-        topic, partition, first.path, first.offset, first.position, first.reason, dropped, bytes_dropped, later, index_bad, holes
+        topic, partition, first.path, first.offset, first.position, first.reason, dropped, bytes_dropped, later, index_bad, holes, lso
     )
 
 
@@ -283,13 +313,15 @@ def repair(log: EmbeddedLog, topic: str, partition: int) -> RepairPlan:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+        if plan.lso is not None and read_marker(directory) is None:
+            _rewrite_lso(directory, plan.lso)
         rebuilt = 0
         for base in list_segments(directory):
             rebuild_indexes(directory, base, log.settings.index_interval_bytes)
             rebuilt += 1
     return RepairPlan(
         plan.topic, plan.partition, plan.path, plan.offset, plan.position, plan.reason,
-        plan.records_dropped, plan.bytes_dropped, plan.segments_deleted, rebuilt, plan.holes,
+        plan.records_dropped, plan.bytes_dropped, plan.segments_deleted, rebuilt, plan.holes, plan.lso,
     )
 
 

@@ -33,7 +33,7 @@ from streams.errors import ConfigError, LogCorruptionError, MissingOffsetsError,
 from streams.log.base import GroupConsumer, RebalanceCallback, Reader, Record, TopicPartition
 from streams.log.embedded.partition import gaps_allowed, is_declared, locate, open_segment, segment_path
 from streams.log.embedded.segment import BAD, INCOMPLETE, find_valid_after, list_segments, parse_records
-from streams.log.embedded.txn import MARKER_NAME, open_lso, read_lso
+from streams.log.embedded.txn import LSO_NAME, MARKER_NAME, open_lso, read_lso
 
 if TYPE_CHECKING:
     from streams.log.embedded.log import EmbeddedLog
@@ -160,7 +160,7 @@ class _Cursor:
             self.lso_fd = open_lso(self.directory, create=False)
             if self.lso_fd is None:
                 return None
-        return read_lso(self.lso_fd)
+        return read_lso(self.lso_fd, self.directory / LSO_NAME)
 
     def _recheck_stable(self, out: list[Record], start: int) -> int:
         """After reading without a limit (no ``~lso`` yet): a transaction may have created it meanwhile.

@@ -60,10 +60,31 @@ def open_lso(directory: Path, *, create: bool) -> int | None:
         return None
 
 
-def read_lso(fd: int) -> int:
-    """The stored last stable offset (0 while the file is being created: nothing is stable yet)."""
+class TornLsoError(LogCorruptionError):
+    """A partition's ``~lso`` holds 1..7 bytes: a half-written last stable offset, so nothing says what is committed."""
+
+    def __init__(self, path: str, size: int) -> None:
+        LogCorruptionError.__init__(self, path, -1, 0, "")
+        self.args = (f"{path} is {size} byte(s), not 8: a half-written last stable offset "
+                     "(read_committed readers cannot tell which records are committed)",)
+        self.hint = ("`hftstream log check` lists it; `hftstream log repair TOPIC PARTITION` rewrites it "
+                     "(see RUNBOOK.md 'Stuck transaction / LSO not advancing')")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def read_lso(fd: int, path: Path | str | None = None) -> int:
+    """The stored last stable offset (0 while the file is being created: nothing is stable yet).
+
+    Raises :class:`TornLsoError` (naming ``path``) when the file holds a partial value.
+    """
     raw = os.pread(fd, 8, 0)
-    return LSO.unpack(raw)[0] if len(raw) == 8 else 0
+    if len(raw) == 8:
+        return LSO.unpack(raw)[0]
+    if raw:
+        raise TornLsoError(str(path or LSO_NAME), len(raw))
+    return 0
 
 
 def write_lso(fd: int, offset: int) -> None:
@@ -77,7 +98,7 @@ def stable_offset(directory: Path) -> int | None:
     if fd is None:
         return None
     try:
-        return read_lso(fd)
+        return read_lso(fd, directory / LSO_NAME)
     finally:
         os.close(fd)
 
