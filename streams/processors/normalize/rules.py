@@ -15,6 +15,7 @@ from connectors.venues.errors import VenueFormatError
 from connectors.venues.events import BookDelta, Heartbeat, Quote, StatusChange, Trade
 from connectors.venues.formats import Codec
 from connectors.venues.instruments import Instrument, RefData
+from connectors.venues.sanity import REASON_CODES as SANITY_CODES
 from streams.processors.base import Reject
 
 # Stable reason codes (dashboards group dead letters by them).
@@ -29,7 +30,7 @@ BAD_REFDATA = "BAD_REFDATA"
 UNEXPECTED_SCHEMA = "UNEXPECTED_SCHEMA"
 REASON_CODES = (
     MALFORMED_PAYLOAD, UNKNOWN_SYMBOL, UNKNOWN_FORMAT, EXCEEDS_SCALE, OFF_TICK, OFF_LOT, SEQ_MISMATCH, BAD_REFDATA,
-    UNEXPECTED_SCHEMA,
+    UNEXPECTED_SCHEMA, *SANITY_CODES,  # NON_POSITIVE_PRICE, NON_POSITIVE_SIZE, CROSSED_QUOTE, PRICE_OUT_OF_BAND
 )
 
 TRADE = "hftstream.md.Trade"
