@@ -241,10 +241,7 @@ class NormalizeProcessor(Processor):
                     raise Reject(rules.UNKNOWN_SYMBOL, f"venue {venue!r}: symbol {symbol!r} is not in refdata.instruments")
             elif cls is StatusChange:
                 self._trading[venue] = f[2]
-        schema, key, value = rules.record(venue, cls, f, recv, seq, inst)
-        problem = self._sanity.admit(cls, f)  # last: what the grid accepts may still be impossible (DECISIONS #41)
-        if problem is not None:
-            raise Reject(problem[0], f"venue {venue!r}: {problem[1]}")
+        schema, key, value = rules.judged_record(venue, cls, f, recv, seq, inst, self._sanity)
         return Output(OUTPUT_TOPIC, key, schema, value)
 
     def _flush(self, outputs: list[Output]) -> list[Output]:
