@@ -50,15 +50,18 @@ class Sanity:
         self.locked = 0  # locked quotes (bid == ask) accepted
 
     def admit(self, cls: type, f: tuple[Any, ...]) -> Problem | None:
-        """``None`` if the event ``cls(*f)`` is possible (and it is then taken into account), else ``(code, reason)``."""
-        if cls is Trade:
-            sym, _, _, price, size, _ = f
-            problem = _price(sym, "trade price", price) or _size(sym, "trade size", size) or self._band(sym, "trade price", price)
-            if problem is None:
-                self.reference[sym] = price
-            return problem
+        """``None`` if the event ``cls(*f)`` is possible (and it is then taken into account), else ``(code, reason)``.
+
+        Each kind first tries the common case in one expression (everything positive, inside the band);
+        only what fails it goes through the checks one by one, which name the first problem.
+        """
+        pct = self.band_pct
         if cls is Quote:
             sym, _, bid, bid_size, ask, ask_size = f
+            if bid is not None and ask is not None and 0 < bid < ask and bid_size > 0 and ask_size > 0:
+                ref = self.reference.get(sym)
+                if ref is None or not pct or (abs(bid - ref) * 100 <= pct * ref and abs(ask - ref) * 100 <= pct * ref):
+                    return None
             problem = self._side(sym, "bid", bid, bid_size) or self._side(sym, "ask", ask, ask_size)
             if problem is None and bid is not None and ask is not None:
                 if bid > ask:
@@ -66,8 +69,22 @@ class Sanity:
                 if bid == ask:
                     self.locked += 1
             return problem
+        if cls is Trade:
+            sym, _, _, price, size, _ = f
+            if price > 0 and size > 0:
+                ref = self.reference.get(sym)
+                if ref is None or not pct or abs(price - ref) * 100 <= pct * ref:
+                    self.reference[sym] = price
+                    return None
+            return _price(sym, "trade price", price) or _size(sym, "trade size", size) or self._band(sym, "trade price", price)
         if cls is BookDelta:
             sym, _, side, action, price, size = f
+            if price > 0:
+                if action == "DELETE":
+                    return None
+                ref = self.reference.get(sym)
+                if size > 0 and (ref is None or not pct or abs(price - ref) * 100 <= pct * ref):
+                    return None
             what = f"{'bid' if side == 'BUY' else 'ask'} level"
             problem = _price(sym, f"{what} price", price)
             if problem is None and action != "DELETE":

@@ -171,3 +171,61 @@ def test_sanity_is_plain_data_and_refuses_a_negative_band():
     assert s.reference == {"AAPL": P} and s.admit(Trade, ("AAPL", T0, "b", P * 2, 1, None))[0] == "PRICE_OUT_OF_BAND"
     with pytest.raises(ValueError):
         Sanity(-1)
+
+
+def _spec(reference: dict, pct: int, cls, f) -> str | None:
+    """The rules of DECISIONS #41 written out plainly: what ``Sanity.admit``'s shortcuts must agree with."""
+    def far(p):
+        ref = reference.get(f[0])
+        return ref is not None and pct and abs(p - ref) * 100 > pct * ref
+
+    if cls is Trade:
+        return "NON_POSITIVE_PRICE" if f[3] <= 0 else "NON_POSITIVE_SIZE" if f[4] <= 0 else "PRICE_OUT_OF_BAND" if far(f[3]) else None
+    if cls is Quote:
+        for price, size in ((f[2], f[3]), (f[4], f[5])):
+            if price is not None:
+                if price <= 0:
+                    return "NON_POSITIVE_PRICE"
+                if size <= 0:
+                    return "NON_POSITIVE_SIZE"
+                if far(price):
+                    return "PRICE_OUT_OF_BAND"
+        return "CROSSED_QUOTE" if f[2] is not None and f[4] is not None and f[2] > f[4] else None
+    _, _, _, action, price, size = f
+    if price <= 0:
+        return "NON_POSITIVE_PRICE"
+    if action == "DELETE":
+        return None
+    return "NON_POSITIVE_SIZE" if size <= 0 else "PRICE_OUT_OF_BAND" if far(price) else None
+
+
+def test_the_shortcuts_agree_with_the_rules_on_random_events():
+    import random
+
+    rng = random.Random(14)
+    for pct in (0, 5, 50):
+        sanity, reference, locked = Sanity(pct), {}, 0
+        for _ in range(20_000):
+            sym = rng.choice(("AAPL", "MSFT"))
+            price = lambda: rng.choice((-1, 0, 1, 50, 90, 100, 104, 106, 150, 151, 1000))  # noqa: E731
+            size = lambda: rng.choice((0, 0, 1, 7))  # noqa: E731
+            kind = rng.randrange(4)
+            if kind == 0:
+                cls, f = Trade, (sym, T0, "t", price(), size(), None)
+            elif kind == 1:
+                cls, f = Quote, (sym, T0, rng.choice((None, price(), price())), size(), rng.choice((None, price(), price())), size())
+            elif kind == 2:
+                cls, f = BookDelta, (sym, T0, rng.choice(("BUY", "SELL")), rng.choice(("ADD", "CHANGE", "DELETE")), price(), size())
+            else:
+                cls, f = StatusChange, (rng.choice((sym, None)), T0, "OPEN", None)
+            expected = _spec(reference, pct, cls, f) if cls is not StatusChange else None
+            got = sanity.admit(cls, f)
+            assert (got[0] if got else None) == expected, (pct, cls.__name__, f, reference)
+            if cls is Trade and expected is None:
+                reference[sym] = f[3]
+            if cls is Quote and expected is None and f[2] is not None and f[2] == f[4]:
+                locked += 1
+            if cls is StatusChange:
+                reference.clear() if f[0] is None else reference.pop(f[0], None)
+            assert sanity.reference == reference
+        assert sanity.locked == locked > 0
