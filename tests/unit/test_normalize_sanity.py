@@ -229,3 +229,23 @@ def test_the_shortcuts_agree_with_the_rules_on_random_events():
                 reference.clear() if f[0] is None else reference.pop(f[0], None)
             assert sanity.reference == reference
         assert sanity.locked == locked > 0
+
+
+@pytest.mark.parametrize("regime", ["calm", "burst", "cancel-storm"])
+def test_the_simulator_never_prints_what_the_rules_refuse(regime):
+    """The demo's feed must pass unchanged: no regime (with a long session, gap-scale 40) trips a sanity rule."""
+    from connectors.venues.sanity import REASON_CODES
+    from connectors.venues.simulator import SimConfig, Simulation
+    from normalize_support import RAW_PARTITIONS, partitioned, task_messages
+
+    sim = Simulation(SimConfig(venues=3, symbols=12, events=15_000, seed=7, regime=regime, gap_scale=40, malformed_rate=0.01))
+    parts = partitioned([*sim.instrument_records(), *sim.records()])
+    normalized = 0
+    for task in range(RAW_PARTITIONS):
+        proc = NormalizeProcessor(NormalizeConfig(), task)
+        proc.process_batch(task_messages(parts, task))
+        counts = proc.counters()
+        assert {code: counts[f"rejected.{code}"] for code in REASON_CODES} == dict.fromkeys(REASON_CODES, 0)
+        assert counts["rejected.MALFORMED_PAYLOAD"] > 0  # the injected faults are still refused as malformed
+        normalized += counts["normalized"]
+    assert normalized > 14_000
