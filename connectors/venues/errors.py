@@ -43,13 +43,22 @@ class FeedFileError(ConfigError):
     """A recorded feed file that is missing, unreadable or in a format we cannot tell."""
 
 
-class SuspectFeedError(FeedFileError):
-    """``feed file --strict`` refused a file: too many lines are not valid for the venue's format. Nothing was published."""
+def suspect_what(fmt: str, suspect: int, refused: int) -> str:
+    """What ``suspect`` bad lines are, ``refused`` of them valid ``fmt`` that normalization refuses: 'not valid json-ticks'..."""
+    if not refused:
+        return f"not valid {fmt}"
+    if refused == suspect:
+        return "refused by normalization (impossible market data or off the instrument's grid)"
+    return f"not valid {fmt} ({suspect - refused}) or refused by normalization ({refused})"
 
-    def __init__(self, path: Path, fmt: str, suspect: int, lines: int, examples: Sequence[str], max_bad: int) -> None:
+
+class SuspectFeedError(FeedFileError):
+    """``feed file --strict`` refused a file: too many lines normalization would dead-letter. Nothing was published."""
+
+    def __init__(self, path: Path, fmt: str, suspect: int, lines: int, examples: Sequence[str], max_bad: int, *, refused: int = 0) -> None:
         allowed = f"more than the {max_bad} allowed by --max-bad" if max_bad else "none allowed"
         super().__init__(
-            f"refused {path.name}: {suspect} of {lines} line(s) are not valid {fmt} ({allowed}); nothing was published",
+            f"refused {path.name}: {suspect} of {lines} line(s) are {suspect_what(fmt, suspect, refused)} ({allowed}); nothing was published",
             hint="fix or remove the lines listed above, or raise --max-bad, or drop --strict to publish them anyway "
             "(normalization dead-letters them)",
         )

@@ -15,10 +15,15 @@ stamping what it receives is the one place the wall clock belongs). ``seq`` and 
 are filled in when the payload is valid for the venue's format (``json-ticks`` instrument
 ids are named from ``refdata.instruments`` when the log has it).
 
-By default the handler does not judge: a payload that is not valid for the venue's format is
-still published (normalization dead-letters it) and counted as *suspect*, with the first
+By default the handler does not judge: a payload that is not valid for the venue's format, or
+that normalization would refuse although the format accepts it (impossible market data -- a
+non-positive price or size, a crossed quote, a price beyond the band around the last trade --, a
+value off the instrument's grid or beyond its scale: the same rules, ``judged_record``, DECISIONS
+#41), is still published (normalization dead-letters it) and counted as *suspect*, with the first
 :data:`MAX_EXAMPLES` line numbers and causes kept for the summary; the CLI then exits 1 when more
-than ``--max-bad`` lines were suspect. With ``strict=True`` the whole file is checked first and
+than ``--max-bad`` lines were suspect. Lines naming instruments that ``refdata.instruments`` does
+not hold are not suspect (the file may be right and the reference data late) but are listed in
+``unknown_symbols`` so the CLI can warn. With ``strict=True`` the whole file is checked first and
 nothing is published when more than ``max_bad`` lines are suspect (:class:`SuspectFeedError`).
 
 Pacing: ``max`` publishes as fast as the log takes it (batched); ``realtime`` sleeps so that
@@ -40,11 +45,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from connectors.venues.errors import FeedFileError, SuspectFeedError, VenueFormatError
+from connectors.venues.events import BookDelta, Quote, Trade
 from connectors.venues.formats import Codec, Inspection, codec_for
 from connectors.venues.instruments import Instrument, RefData
+from connectors.venues.sanity import Sanity
 from connectors.venues.simulator import INSTRUMENTS_TOPIC, RAW_SCHEMA, raw_topic
 from streams.errors import DecodeError
 from streams.log.base import Log, Producer
+from streams.processors.base import Reject
+from streams.processors.normalize import rules
 from streams.serde import Serde
 from streams.timeutil import parse_time_ns
 from streams.topics import ensure_topics
@@ -77,6 +86,9 @@ class FileFeedSummary:
     last_event_ts_ns: int | None = None
     suspect_examples: list[str] = field(default_factory=list)
     oldest_ts_ns: int | None = None  # the smallest record timestamp published (retention check)
+    refused: int = 0  # suspect lines the format accepts but normalization refuses (their cause starts with the reason code)
+    refdata_instruments: int = 0  # instruments refdata.instruments held when the file was read
+    unknown_symbols: dict[str, int] = field(default_factory=dict)  # symbol (or "instrument id N") -> lines naming it
     elapsed_s: float = 0.0
 
     def note_suspect(self, number: int, cause: str) -> None:
@@ -237,25 +249,54 @@ def _recv_ts(fields: dict[str, Any] | None) -> int | None:
     return None
 
 
-def _inspect(codec: Codec, line: _Line, summary: FileFeedSummary) -> Inspection | None:
-    """The payload's inspection, or ``None`` (counted as suspect in ``summary``) when it is not valid for ``codec``."""
-    try:
-        return codec.inspect(line.payload)
-    except VenueFormatError as exc:
-        summary.note_suspect(line.number, exc.cause)
-        return None
+class _Judge:
+    """What normalization would refuse in a line: its format's structure, then the rules it applies to the values."""
+
+    def __init__(self, codec: Codec, refdata: RefData) -> None:
+        self.codec, self.refdata, self.sanity = codec, refdata, Sanity()  # the default band (NormalizeConfig's)
+
+    def __call__(self, line: _Line, summary: FileFeedSummary) -> Inspection | None:
+        """The payload's inspection, or ``None`` when it is not valid for the format; suspect lines are noted in ``summary``."""
+        codec, ref = self.codec, self.refdata
+        try:
+            seen = codec.inspect(line.payload)
+        except VenueFormatError as exc:
+            summary.note_suspect(line.number, exc.cause)
+            return None
+        if seen.kind == "heartbeat":
+            return seen
+        unknown = None
+        if seen.symbol is not None and ref.by_symbol(seen.symbol) is None:
+            unknown = seen.symbol
+        elif seen.instrument_number is not None and ref.by_number(seen.instrument_number) is None:
+            unknown = f"instrument id {seen.instrument_number}"
+        if unknown is not None:
+            summary.unknown_symbols[unknown] = summary.unknown_symbols.get(unknown, 0) + 1
+            return seen
+        try:
+            try:
+                _, cls, f = codec.decode_fields(line.payload, ref)
+            except VenueFormatError as exc:
+                raise rules.classify(codec, line.payload, ref, exc) from None
+            inst = ref.by_symbol(f[0]) if cls in (Trade, Quote, BookDelta) else None
+            rules.judged_record(codec.venue, cls, f, 0, seen.seq, inst, self.sanity)
+        except Reject as rej:
+            summary.refused += 1
+            summary.note_suspect(line.number, f"{rej.reason_code}: {rej}")
+        return seen
 
 
 def _lines(path: Path, fmt: FileFormat, codec: Codec, summary: FileFeedSummary, on_bytes: Callable[[int], None]) -> Iterator[_Line]:
     return _ndjson_lines(path, summary, on_bytes) if fmt == "ndjson" else _csv_lines(path, codec.format == "json-ticks", on_bytes)
 
 
-def scan_file(path: Path, venue: str, fmt: FileFormat, codec: Codec, pace: str) -> FileFeedSummary:
+def scan_file(path: Path, venue: str, fmt: FileFormat, codec: Codec, pace: str, refdata: RefData | None = None) -> FileFeedSummary:
     """Read the whole file and count its suspect lines, publishing nothing (``--strict``'s first pass)."""
     scan = FileFeedSummary(str(path), venue, fmt, codec.format, pace)
+    judge = _Judge(codec, refdata or RefData([]))
     for line in _lines(path, fmt, codec, scan, lambda n: None):
         scan.published += 1  # here: lines that would be published
-        _inspect(codec, line, scan)
+        judge(line, scan)
     return scan
 
 
@@ -296,11 +337,13 @@ def publish_file(
     if max_bad < 0:
         raise FeedFileError(f"max_bad must be >= 0, got {max_bad}", hint="pass --max-bad 0 (no suspect line allowed) or more")
     fmt = infer_format(path, file_format)
+    refdata = load_refdata(log, serde)
     if strict:
-        scan = scan_file(path, venue, fmt, codec, pace)
+        scan = scan_file(path, venue, fmt, codec, pace, refdata)
         if scan.suspect > max_bad:
-            raise SuspectFeedError(path, codec.format, scan.suspect, scan.published, scan.suspect_examples, max_bad)
-    summary = FileFeedSummary(str(path), venue, fmt, codec.format, pace)
+            raise SuspectFeedError(path, codec.format, scan.suspect, scan.published, scan.suspect_examples, max_bad, refused=scan.refused)
+    summary = FileFeedSummary(str(path), venue, fmt, codec.format, pace, refdata_instruments=len(refdata))
+    judge = _Judge(codec, refdata)
     total = path.stat().st_size
     done = 0
 
@@ -311,13 +354,12 @@ def publish_file(
     lines = _lines(path, fmt, codec, summary, on_bytes)
     topic = raw_topic(venue)
     ensure_topics(log, [topic])
-    refdata = load_refdata(log, serde) if codec.format == "json-ticks" else RefData([])
     anchor: tuple[int, float] | None = None  # (first event ts, monotonic time it went out)
     producer = log.producer()
     out = _Publisher(producer, serde, topic, batch_size)
     try:
         for line in lines:
-            inspection = _inspect(codec, line, summary)
+            inspection = judge(line, summary)
             event_ts = _event_ts(inspection, line.fields)
             if event_ts is not None:
                 if summary.first_event_ts_ns is None:

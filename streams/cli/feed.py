@@ -96,13 +96,13 @@ def file_cmd(
     venue: str = typer.Option(..., "--venue", "-v", help="Venue the recording came from (alpha ... hotel); picks the topic md.raw.<venue> and the format used to flag suspect lines."),
     file_format: FileFormat = typer.Option(None, "--format", "-f", help="File format; default: from the extension (.csv -> csv, .ndjson/.jsonl/.json/.fix/.txt -> ndjson)."),
     pace: Pace = typer.Option(Pace.max, "--pace", help="max: as fast as possible (batched). realtime: sleep between records by the differences of their event timestamps (ts / ns / recv_ts_ns)."),
-    max_bad: int = typer.Option(0, "--max-bad", min=0, help="Suspect lines (not valid for the venue's format) tolerated before the command fails (exit 1)."),
+    max_bad: int = typer.Option(0, "--max-bad", min=0, help="Suspect lines (not valid for the venue's format, or refused by normalization's market-data checks) tolerated before the command fails (exit 1)."),
     strict: bool = typer.Option(False, "--strict", help="Check the whole file first and publish nothing when more than --max-bad lines are suspect (exit 2)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of a table."),
 ) -> None:
     """Publish a recorded venue feed to md.raw.<venue>.
 
-    recv_ts_ns comes from a recv_ts_ns field/column when present, else the wall clock at publish. Lines that are not valid for the venue's format are still published (normalization dead-letters them) and counted as suspect; the bad lines are listed (line number and cause, the first 20) and the command exits 1 when there are more than --max-bad of them. --strict publishes nothing instead (exit 2). A warning names any record older than the topic's retention.
+    recv_ts_ns comes from a recv_ts_ns field/column when present, else the wall clock at publish. Lines that are not valid for the venue's format, or that normalization refuses (impossible market data: a price or size <= 0, a crossed quote, a price more than 50% from the last trade; off the tick/lot grid), are still published (normalization dead-letters them) and counted as suspect, with the reason code; the bad lines are listed (line number and cause, the first 20) and the command exits 1 when there are more than --max-bad of them. --strict publishes nothing instead (exit 2). A warning names any record older than the topic's retention, and the symbols missing from refdata.instruments (run `hftstream refdata load FILE` first).
 
     Example: hftstream feed file recordings/alpha-2026-01-02.ndjson --venue alpha --pace realtime --max-bad 10
     """
@@ -123,6 +123,7 @@ def file_cmd(
         _echo_suspects(exc.examples, exc.suspect, err=True)
         raise
     warn_expired(log, {raw_topic(summary.venue): summary.oldest_ts_ns}, "publish with recent recv_ts_ns values (or none: the wall clock stamps the records)")
+    warn_unknown_symbols(summary.unknown_symbols, summary.refdata_instruments)
     if as_json:
         typer.echo(json.dumps(summary.as_dict(), sort_keys=True))
     else:
@@ -132,9 +133,12 @@ def file_cmd(
         _echo_suspects(summary.suspect_examples, summary.suspect, err=False)
     typer.echo(f"published {summary.published} records to md.raw.{summary.venue} in {summary.elapsed_s:.2f} s", err=True)
     if summary.suspect > max_bad:
+        from connectors.venues.errors import suspect_what
+
         allowed = f"more than the {max_bad} allowed by --max-bad" if max_bad else "none allowed"
         fail(
-            f"{summary.suspect} of {summary.published} line(s) of {path.name} are not valid {summary.venue_format} "
+            f"{summary.suspect} of {summary.published} line(s) of {path.name} are "
+            f"{suspect_what(summary.venue_format, summary.suspect, summary.refused)} "
             f"({allowed}); they were published and normalization will dead-letter them",
             hint="fix the file and publish it again, or pass --max-bad N to accept up to N bad lines, "
             "or --strict to publish nothing when the file has bad lines",
@@ -147,6 +151,23 @@ def _echo_suspects(examples: list[str], suspect: int, *, err: bool) -> None:
         typer.echo(f"suspect {example}", err=err)
     if suspect > len(examples):
         typer.echo(f"... and {suspect - len(examples)} more suspect line(s)", err=err)
+
+
+def warn_unknown_symbols(unknown: dict[str, int], instruments: int) -> None:
+    """Warn (stderr) that lines name instruments ``refdata.instruments`` lacks: normalize dead-letters them as UNKNOWN_SYMBOL."""
+    if not unknown:
+        return
+    lines = sum(unknown.values())
+    names = ", ".join(f"{name} ({n})" for name, n in sorted(unknown.items())[:10]) + (", ..." if len(unknown) > 10 else "")
+    if instruments == 0:
+        why = "refdata.instruments is empty"
+    else:
+        why = f"{len(unknown)} instrument(s) are not in refdata.instruments ({instruments} instruments there): {names}"
+    typer.secho(
+        f"warning: {why}; normalization will dead-letter {lines} line(s) as UNKNOWN_SYMBOL and their prices were not checked; "
+        "publish the instruments first with `hftstream refdata load FILE` (see `hftstream refdata --help`)",
+        fg=typer.colors.YELLOW, err=True,
+    )
 
 
 def warn_expired(log: Log, oldest: dict[str, int | None], advice: str) -> None:

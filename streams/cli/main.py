@@ -66,6 +66,8 @@ SUBCOMMANDS: list[tuple[str, str, str, str]] = [
      "Example: hftstream topics apply && hftstream topics list"),
     ("streams.cli.feed", "app", "feed", "Publish venue feeds: a deterministic simulator, or a recorded file.\n\n"
      "Example: hftstream feed simulate --venues 3 --events 10000 --seed 7"),
+    ("streams.cli.refdata", "app", "refdata", "Instrument reference data: load it from a YAML/JSON/CSV file onto refdata.instruments, list it.\n\n"
+     "Example: hftstream refdata load instruments.yaml && hftstream refdata list"),
     ("streams.cli.orders", "app", "orders", "Publish simulated client order flow (with a signed operator script) that exercises risk and matching.\n\n"
      "Example: hftstream orders simulate --accounts 4 --orders 10000 --seed 7"),
     ("streams.cli.schemas", "app", "schemas", "Avro schemas: list them, check backward compatibility, release versions.\n\n"

@@ -75,6 +75,14 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["{root}/feed.ndjson"], "missing option '--venue'"),
         (["{root}/feed.ndjson", "--venue", "alpha", "--format", "xml"], "xml"),
     ],
+    "refdata load": [
+        ([], "missing argument"),
+        (["{root}/missing.yaml"], "missing.yaml does not exist"),
+        (["{root}/garbage.yaml"], "not valid YAML"),
+        (["{root}/bad-partitions.yaml"], "must hold a list of instruments"),
+        (["{root}/feed.ndjson", "--effective", "soon"], "--effective"),
+    ],
+    "refdata list": [(["--symbol", "NOPE"], "no instrument NOPE"), (["--bogus"], "no such option")],
     "orders simulate": [
         (["--accounts", "1"], "--accounts"),
         (["--regime", "sideways"], "sideways"),

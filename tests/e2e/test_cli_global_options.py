@@ -96,6 +96,8 @@ OPENS_LOG: dict[str, list[str] | None] = {
     "feed simulate": [],
     "feed file": ["feed.ndjson", "--venue", "alpha"],
     "orders simulate": ["--orders", "10"],
+    "refdata load": ["feed.ndjson"],
+    "refdata list": [],
     "log check": [],
     "log repair": ["x", "0"],
     "log compact": [],

@@ -339,6 +339,29 @@ def test_strict_library_call_raises_and_publishes_nothing(tmp_path, serde):
         assert log.list_topics() == []
 
 
+def test_impossible_market_data_is_suspect_with_normalizes_reason_and_strict_publishes_nothing(tmp_path, serde):
+    """Issue 14 #1: `feed file` judges lines by normalize's rules (DECISIONS #41); unknown symbols are counted, not suspect."""
+    from connectors.venues.errors import SuspectFeedError
+
+    path = tmp_path / "x.ndjson"
+    trade = '{{"type":"trade","symbol":"{}","price":"{}","size":"{}","ts":"2026-01-02T14:30:00Z","trade_id":"t"}}\n'
+    path.write_text(trade.format("AAPL", "187.25", "5") + trade.format("AAPL", "-5", "50") + trade.format("ZZZ", "1", "1")
+                    + trade.format("AAPL", "187.255", "1") + trade.format("AAPL", "187.25", "0"))
+    with _open(tmp_path / "log") as log:
+        publish_simulation(log, serde, SimConfig(venues=1, symbols=1, events=0))  # refdata.instruments: AAPL only
+        with pytest.raises(SuspectFeedError, match=r"3 of 5 line\(s\) are refused by normalization .*nothing was published") as exc:
+            publish_file(log, serde, path, "alpha", strict=True, max_bad=2)
+        assert exc.value.examples == [
+            "line 2: NON_POSITIVE_PRICE: venue 'alpha': AAPL trade price -50000 must be > 0",
+            "line 4: OFF_TICK: AAPL price 1872550 (scale 4) is not a multiple of the tick size 100",
+            "line 5: NON_POSITIVE_SIZE: venue 'alpha': AAPL trade size 0 must be > 0",
+        ]
+        assert sum(log.watermarks("md.raw.alpha", p)[1] for p in range(log.partitions("md.raw.alpha"))) == 0
+        summary = publish_file(log, serde, path, "alpha", max_bad=3)
+        assert (summary.published, summary.suspect, summary.refused) == (5, 3, 3)
+        assert summary.unknown_symbols == {"ZZZ": 1} and summary.refdata_instruments == 1
+
+
 def test_cli_simulate_start_time_sets_the_simulation_clock(tmp_path):
     result = _cli(tmp_path, "feed", "simulate", "--venues", "1", "--events", "50", "--start", "2030-06-01T00:00:00Z", "--json")
     assert result.exit_code == 0, result.output

@@ -7,8 +7,8 @@ Inputs, in rank order: ``refdata.instruments`` (global: every task reads all of 
 instrument's ``price_scale`` / ``size_scale``.
 
 Parsing is the venue codecs' (:mod:`connectors.venues.formats`): the payload is decoded with
-the reference data this task has seen so far, then judged against the instrument's grid.
-Nothing is ever rounded: a value that does not sit on the grid or fit the scale is a dead letter.
+the reference data this task has seen so far, then judged against the instrument's grid
+and for sanity. Nothing is ever rounded: a value that does not sit on the grid or fit the scale is a dead letter.
 
 Dead letters (:class:`~streams.processors.base.Reject` reason codes, stable)::
 
@@ -23,6 +23,14 @@ Dead letters (:class:`~streams.processors.base.Reject` reason codes, stable)::
     SEQ_MISMATCH       the record's seq and the sequence number inside the payload differ
     BAD_REFDATA        an Instrument whose scales are outside 0..18 or whose tick/lot size is not > 0
     UNEXPECTED_SCHEMA  an input whose value is neither RawVenueMessage nor Instrument
+
+    and what the grid accepts but no market prints (:mod:`connectors.venues.sanity`, DECISIONS #41):
+
+    NON_POSITIVE_PRICE a trade, quoted side or book level at a price <= 0
+    NON_POSITIVE_SIZE  a trade, quoted side or book ADD/CHANGE of size 0 (a locked quote is accepted,
+                       counted in ``locked_quotes``)
+    CROSSED_QUOTE      bid > ask
+    PRICE_OUT_OF_BAND  more than ``price_band_pct`` (50%) from the symbol's last accepted trade
 
 Sequencing (:mod:`.sequencing`). Each partition of a venue topic is one of the venue's
 *channels*, numbered ``1, 2, 3, ...`` on its own; the record's ``seq`` is judged per

@@ -9,6 +9,7 @@ from connectors.venues.errors import VenueFormatError
 from connectors.venues.events import Heartbeat, StatusChange
 from connectors.venues.formats import Codec, codec_for
 from connectors.venues.instruments import Instrument, RefData
+from connectors.venues.sanity import Sanity
 from streams.errors import ConfigError, PoisonError
 from streams.processors.base import Input, Message, Output, Processor, Reject, Result, dump_state, load_state
 from streams.processors.normalize import rules
@@ -49,6 +50,7 @@ class NormalizeProcessor(Processor):
         self._stale = 0
         self._refdata = 0
         self._rejected: dict[str, int] = dict.fromkeys(rules.REASON_CODES, 0)
+        self._sanity = Sanity(self.config.price_band_pct)  # reference prices per symbol (DECISIONS #41)
 
     # -- the contract ----------------------------------------------------------------------
 
@@ -92,6 +94,10 @@ class NormalizeProcessor(Processor):
             "pending": [list(o) for o in self._pending],
             "counts": {"normalized": self._normalized, "stale": self._stale, "refdata": self._refdata, "rejected": self._rejected},
         }
+        sanity = self._sanity
+        if sanity.reference or sanity.locked:  # absent until first used: snapshots of older states keep their bytes
+            state["reference_prices"] = dict(sorted(sanity.reference.items()))
+            state["locked_quotes"] = sanity.locked
         return dump_state(state)
 
     def restore(self, blob: bytes) -> None:
@@ -111,6 +117,8 @@ class NormalizeProcessor(Processor):
         counts = state["counts"]
         self._normalized, self._stale, self._refdata = counts["normalized"], counts["stale"], counts["refdata"]
         self._rejected.update(counts["rejected"])
+        self._sanity.reference.update(state.get("reference_prices", {}))
+        self._sanity.locked = state.get("locked_quotes", 0)
         self._stale_due = self._next_stale_due()
 
     def counters(self) -> dict[str, int]:
@@ -125,6 +133,7 @@ class NormalizeProcessor(Processor):
             "out_of_order": sum(c.out_of_order for c in chans),
             "lost": sum(c.lost for c in chans),
             "stale": self._stale,
+            "locked_quotes": self._sanity.locked,
         }
         out.update({f"rejected.{code}": n for code, n in self._rejected.items()})
         return out
@@ -232,7 +241,7 @@ class NormalizeProcessor(Processor):
                     raise Reject(rules.UNKNOWN_SYMBOL, f"venue {venue!r}: symbol {symbol!r} is not in refdata.instruments")
             elif cls is StatusChange:
                 self._trading[venue] = f[2]
-        schema, key, value = rules.record(venue, cls, f, recv, seq, inst)
+        schema, key, value = rules.judged_record(venue, cls, f, recv, seq, inst, self._sanity)
         return Output(OUTPUT_TOPIC, key, schema, value)
 
     def _flush(self, outputs: list[Output]) -> list[Output]:

@@ -15,6 +15,8 @@ from connectors.venues.errors import VenueFormatError
 from connectors.venues.events import BookDelta, Heartbeat, Quote, StatusChange, Trade
 from connectors.venues.formats import Codec
 from connectors.venues.instruments import Instrument, RefData
+from connectors.venues.sanity import REASON_CODES as SANITY_CODES
+from connectors.venues.sanity import Sanity
 from streams.processors.base import Reject
 
 # Stable reason codes (dashboards group dead letters by them).
@@ -29,7 +31,7 @@ BAD_REFDATA = "BAD_REFDATA"
 UNEXPECTED_SCHEMA = "UNEXPECTED_SCHEMA"
 REASON_CODES = (
     MALFORMED_PAYLOAD, UNKNOWN_SYMBOL, UNKNOWN_FORMAT, EXCEEDS_SCALE, OFF_TICK, OFF_LOT, SEQ_MISMATCH, BAD_REFDATA,
-    UNEXPECTED_SCHEMA,
+    UNEXPECTED_SCHEMA, *SANITY_CODES,  # NON_POSITIVE_PRICE, NON_POSITIVE_SIZE, CROSSED_QUOTE, PRICE_OUT_OF_BAND
 )
 
 TRADE = "hftstream.md.Trade"
@@ -80,6 +82,21 @@ def _off_lot(symbol: str, what: str, size: int, inst: Instrument) -> Reject:
     return Reject(
         OFF_LOT, f"{symbol} {what} {size} (scale {inst.size_scale}) is not a multiple of the lot size {inst.lot_size}"
     )
+
+
+def judged_record(
+    venue: str, cls: type, f: tuple[Any, ...], recv: int, seq: int | None, inst: Instrument | None, sanity: Sanity
+) -> tuple[str, str, dict[str, Any]]:
+    """:func:`record`, then ``sanity``'s verdict (DECISIONS #41): what normalize and ``feed file`` both apply.
+
+    The grid comes first, so what failed it before keeps its reason; what the grid accepts may still be
+    impossible (a negative price on the tick grid) and is refused with the sanity reason code.
+    """
+    out = record(venue, cls, f, recv, seq, inst)
+    problem = sanity.admit(cls, f)
+    if problem is not None:
+        raise Reject(problem[0], f"venue {venue!r}: {problem[1]}")
+    return out
 
 
 def record(venue: str, cls: type, f: tuple[Any, ...], recv: int, seq: int | None, inst: Instrument | None) -> tuple[str, str, dict[str, Any]]:
