@@ -62,10 +62,24 @@ impl Names {
     }
 }
 
+/// A header pair `(name, value)` built once and reused while the same bytes repeat (the lineage topic and
+/// partition headers repeat in every record of a batch); sharing an immutable tuple is invisible to Python.
+struct Seen {
+    start: usize,
+    end: usize,
+    pair: PyObject,
+}
+
 /// Headers of the record body `b[p..rend]`, or `None` when they are not well formed (Python reports why).
-fn headers<'py>(py: Python<'py>, b: &[u8], mut p: usize, count: usize, rend: usize, names: &mut Names) -> Option<(Bound<'py, PyTuple>, usize)> {
-    let mut out: Vec<Bound<'py, PyTuple>> = Vec::with_capacity(count);
-    for _ in 0..count {
+fn headers(py: Python<'_>, b: &[u8], mut p: usize, count: usize, rend: usize, names: &mut Names, seen: &mut Vec<Seen>) -> Option<(PyObject, usize)> {
+    let tuple = unsafe { ffi::PyTuple_New(count as ffi::Py_ssize_t) };
+    if tuple.is_null() {
+        PyErr::fetch(py);
+        return None;
+    }
+    let tuple = unsafe { PyObject::from_owned_ptr(py, tuple) };
+    for i in 0..count {
+        let start = p;
         if p + 2 > rend {
             return None;
         }
@@ -74,18 +88,33 @@ fn headers<'py>(py: Python<'py>, b: &[u8], mut p: usize, count: usize, rend: usi
         if p + nlen + 4 > rend {
             return None;
         }
-        let name = names.get(py, &b[p..p + nlen])?;
+        let name_at = p;
         p += nlen;
         let vlen = u32_at(b, p) as usize;
         p += 4;
         if p + vlen > rend {
             return None;
         }
-        let value = PyBytes::new(py, &b[p..p + vlen]);
+        let value_at = p;
         p += vlen;
-        out.push(PyTuple::new(py, [name.into_bound(py).into_any(), value.into_any()]).ok()?);
+        let pair = match seen.get(i) {
+            Some(s) if b[s.start..s.end] == b[start..p] => s.pair.clone_ref(py),
+            _ => {
+                let name = names.get(py, &b[name_at..name_at + nlen])?;
+                let value = PyBytes::new(py, &b[value_at..p]);
+                let pair = PyTuple::new(py, [name.into_bound(py).into_any(), value.into_any()]).ok()?.into_any().unbind();
+                let entry = Seen { start, end: p, pair: pair.clone_ref(py) };
+                if i < seen.len() {
+                    seen[i] = entry;
+                } else if i == seen.len() && i < 16 {
+                    seen.push(entry);
+                }
+                pair
+            }
+        };
+        unsafe { ffi::PyTuple_SetItem(tuple.as_ptr(), i as ffi::Py_ssize_t, pair.into_ptr()) };
     }
-    Some((PyTuple::new(py, out).ok()?, p))
+    Some((tuple, p))
 }
 
 /// Parse the valid records of `buf[pos:end]` into `out` as `record_type` (streams.log.base.Record).
@@ -115,8 +144,9 @@ pub fn parse_records(
     let mut pos = pos as usize;
     let mut n: i64 = 0;
     let mut names = Names { cache: Vec::new() };
+    let mut seen: Vec<Seen> = Vec::new();
     let tp = record_type.as_type_ptr();
-    let empty = PyTuple::empty(py);
+    let empty = PyTuple::empty(py).into_any().unbind();
     while n < limit && end - pos >= HEADER_SIZE {
         let size = u32_at(b, pos);
         if size < MIN_SIZE || size as u64 > MAX_SIZE {
@@ -157,7 +187,7 @@ pub fn parse_records(
             break;
         }
         let hdrs = if hcount > 0 {
-            match headers(py, b, p, hcount, rend, &mut names) {
+            match headers(py, b, p, hcount, rend, &mut names, &mut seen) {
                 Some((h, q)) => {
                     p = q;
                     h
@@ -165,7 +195,7 @@ pub fn parse_records(
                 None => break,
             }
         } else {
-            empty.clone()
+            empty.clone_ref(py)
         };
         if p != rend {
             break;
