@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 
 mod avro;
 mod segment;
+mod tape;
 
 /// Bumped whenever a signature used by streams/ changes: a stale build is then ignored, not misused.
 const ABI: u32 = 1;
@@ -19,5 +20,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(segment::parse_records, m)?)?;
     m.add_function(wrap_pyfunction!(segment::encode_run, m)?)?;
     m.add_class::<avro::Codec>()?;
+    m.add_function(wrap_pyfunction!(tape::tape_row, m)?)?;
     Ok(())
 }

@@ -322,3 +322,36 @@ def test_logical_types_are_left_to_fastavro() -> None:
         {"type": "record", "name": "t.L", "fields": [{"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}}]}, named_schemas={}
     )
     assert codec.native_codec(schema) is None
+
+
+# -- the tape sink's rows (connectors/clickhouse/avro_block.py) ------------------------------------------
+
+
+def _plan() -> Any:
+    from connectors.clickhouse.avro_block import Plan
+
+    return Plan("fills", "Fill", 10, ("topic",), b"", b"", b"\x08Fill")
+
+
+lineage_values = st.one_of(st.none(), st.sampled_from([b"", b"0", b"17", b"-1", b" 3", b"+4", b"1_0", b"x", b"99999999999999999999"]), st.binary(max_size=4))
+
+
+@needs_native
+@HYP
+@given(
+    key=blobs,
+    value=st.binary(max_size=30),
+    offset=st.integers(0, (1 << 63) - 1),
+    ts=st.integers(-(1 << 63), (1 << 63) - 1),
+    topic=st.one_of(st.none(), st.sampled_from([b"", b"orders.in"]), st.binary(max_size=5)),
+    part=lineage_values,
+    off=lineage_values,
+    extra=st.lists(st.tuples(st.sampled_from(["hft.src.offset", "other", "hft.src.topic"]), st.binary(max_size=3)), max_size=2),
+)
+def test_tape_rows_match_python(key: Any, value: bytes, offset: int, ts: int, topic: Any, part: Any, off: Any, extra: list) -> None:
+    from connectors.clickhouse.avro_block import encode_row, envelope_prefix, py_encode_row
+
+    headers = tuple((n, v) for n, v in (("hft.src.topic", topic), ("hft.src.partition", part), ("hft.src.offset", off)) if v is not None)
+    rec = Record("fills", 2, offset, ts, key, value, headers + tuple(extra))
+    prefix = envelope_prefix("fills", 2)
+    assert _call(encode_row, prefix, _plan(), rec) == _call(py_encode_row, prefix, _plan(), rec)
