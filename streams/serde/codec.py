@@ -172,11 +172,9 @@ class Serde:
         if w is None:
             raise self._unknown(name)
         prefix, parsed, longs, ints = w
-        if self._registry is None:
+        if self._registry is None and values.__class__ is list:  # (an iterator is consumed once: the Python path)
             codec = self._native_enc.get(name)
             if codec is not None:
-                if values.__class__ is not list:
-                    values = list(values)
                 done = codec.encode_many(prefix, values)
                 if done is not None:
                     return done
