@@ -14,13 +14,13 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-ABI = 1  # must equal the crate's ABI constant (native/src/lib.rs); a stale build is ignored
+ABI = 2  # must equal the crate's ABI constant (native/src/lib.rs); a stale build is ignored
 _OFF = ("0", "false", "no", "off")
 
 
 def _load() -> tuple[ModuleType | None, str]:
     if os.environ.get("HFTSTREAM_NATIVE", "1").strip().lower() in _OFF:
-        return None, "native core disabled by HFTSTREAM_NATIVE=0 (pure Python)"
+        return None, "native core disabled by HFTSTREAM_NATIVE=0: pure Python"
     try:
         from streams import _native  # type: ignore[attr-defined]
     except ImportError:

@@ -13,7 +13,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple};
 
-enum Node {
+pub(crate) enum Node {
     Null,
     Boolean,
     Int,
@@ -136,9 +136,9 @@ fn compile(py: Python<'_>, s: &Bound<'_, PyAny>, named: &mut Named) -> PyResult<
 
 // -- decoding ------------------------------------------------------------------------------
 
-struct Reader<'a> {
-    b: &'a [u8],
-    p: usize,
+pub(crate) struct Reader<'a> {
+    pub(crate) b: &'a [u8],
+    pub(crate) p: usize,
 }
 
 impl Reader<'_> {
@@ -191,7 +191,7 @@ fn block_count(r: &mut Reader<'_>) -> Option<usize> {
 }
 
 impl Codec {
-    fn read(&self, py: Python<'_>, node: &Node, r: &mut Reader<'_>) -> Option<PyObject> {
+    pub(crate) fn read(&self, py: Python<'_>, node: &Node, r: &mut Reader<'_>) -> Option<PyObject> {
         Some(match node {
             Node::Null => py.None(),
             Node::Boolean => match r.take(1)?[0] {
@@ -423,7 +423,7 @@ pub(crate) fn write_long(out: &mut Vec<u8>, n: i64) {
 #[pyclass(frozen, module = "streams._native")]
 pub struct Codec {
     named: Named,
-    root: Node,
+    pub(crate) root: Node,
 }
 
 #[pymethods]

@@ -8,11 +8,12 @@
 use pyo3::prelude::*;
 
 mod avro;
+mod hop;
 mod segment;
 mod tape;
 
 /// Bumped whenever a signature used by streams/ changes: a stale build is then ignored, not misused.
-const ABI: u32 = 1;
+const ABI: u32 = 2;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -21,5 +22,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(segment::encode_run, m)?)?;
     m.add_class::<avro::Codec>()?;
     m.add_function(wrap_pyfunction!(tape::tape_row, m)?)?;
+    m.add_function(wrap_pyfunction!(hop::decode_messages, m)?)?;
     Ok(())
 }

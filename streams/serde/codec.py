@@ -202,6 +202,11 @@ class Serde:
 
     # -- decoding ----------------------------------------------------------------
 
+    @property
+    def native_decoders(self) -> dict[bytes, tuple[str, Any]] | None:
+        """Single-object header -> (schema name, native codec) for the versions the native core decodes, or ``None``."""
+        return self._native_dec or None
+
     def decode(self, data: bytes) -> Decoded:
         """Decode one framed record (either framing). Raises :class:`DecodeError` / :class:`UnknownSchemaError`."""
         if data.__class__ is not bytes:

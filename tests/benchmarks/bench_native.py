@@ -8,6 +8,8 @@ pure-Python path, called directly on the same data):
 * framing: ``segment.encode_run`` vs ``segment.py_encode_run``;
 * Avro decode / encode: ``Serde.decode``/``encode`` native vs the same serde with its native codecs removed
   (fastavro underneath), and native vs raw fastavro ``schemaless_reader``/``schemaless_writer`` (unframed);
+* the batch hop: ``runtime.runner.apply_batch`` (decode, a passthrough ``process_batch``, encode with lineage) with the
+  native core vs the same with a pure-Python serde and codec (framing is the producer's, measured above);
 * the demo: ``hftstream demo`` with ``HFTSTREAM_NATIVE=1`` vs ``HFTSTREAM_NATIVE=0`` (orders/s).
 
 Run alone: ``.venv/bin/python tests/benchmarks/run.py --only bench_native`` (``--quick`` for a smoke run).
@@ -67,6 +69,23 @@ def _demo(flag: str, orders: int, data: str) -> tuple[float, str]:
     return float(report["orders_per_s"]), report["digest"]
 
 
+def _hop_row(nat: Serde, py: Serde, blobs: list[bytes], n: int, rounds: int) -> dict:
+    from runtime_worker import PassConfig, Passthrough
+
+    from streams.log.base import Record
+    from streams.runtime.codec import RuntimeCodec
+    from streams.runtime.metrics import RunCounts
+    from streams.runtime.runner import apply_batch
+
+    proc = Passthrough(PassConfig(source="md.normalized", sink="bench.out"), 0)
+    records = [Record("md.normalized", 3, i, 1_700_000_000_000_000_000 + i, b"SYM%d" % (i % 50), b, LINEAGE) for i, b in enumerate(blobs)]
+    fast, slow = RuntimeCodec(nat, proc.name), RuntimeCodec(py, proc.name)
+    assert apply_batch(proc, fast, records, RunCounts()) == apply_batch(proc, slow, records, RunCounts())
+    return _pair("native: batch hop, passthrough (decode, process_batch, encode, lineage)",
+                 lambda: apply_batch(proc, fast, records, RunCounts()), lambda: apply_batch(proc, slow, records, RunCounts()), n, rounds,
+                 ("apply_batch, native", "apply_batch, Python path"))
+
+
 def run(quick: bool = False, demo: bool = True) -> list[dict]:
     """Rows for parse, framing, decode and encode (native vs Python path, native vs fastavro) and the demo."""
     if not native.active():
@@ -117,6 +136,7 @@ def run(quick: bool = False, demo: bool = True) -> list[dict]:
                       ("Serde.decode, native (framed)", "fastavro schemaless_reader (unframed)")))
     rows.append(_pair(f"native: Avro encode vs raw fastavro ({name})", lambda: [nat.encode(name, v) for v in values], raw_encode, n, rounds,
                       ("Serde.encode, native (framed)", "fastavro schemaless_writer (unframed)")))
+    rows.append(_hop_row(nat, py, blobs, n, rounds))
     if demo:
         orders = 4_000 if quick else 20_000
         with tempfile.TemporaryDirectory(prefix="bench-native-") as tmp:

@@ -355,3 +355,35 @@ def test_tape_rows_match_python(key: Any, value: bytes, offset: int, ts: int, to
     rec = Record("fills", 2, offset, ts, key, value, headers + tuple(extra))
     prefix = envelope_prefix("fills", 2)
     assert _call(encode_row, prefix, _plan(), rec) == _call(py_encode_row, prefix, _plan(), rec)
+
+
+# -- the decode half of a processor hop (streams/runtime/task.py apply_records) ------------------------------
+
+
+@needs_native
+@HYP
+@given(seeds=st.lists(st.integers(0, 1000), min_size=1, max_size=12), data=st.data())
+def test_hop_decode_batch_matches_per_record_decode(serdes: tuple[Serde, Serde], seeds: list[int], data: st.DataObject) -> None:
+    """Each Message the batch call builds equals ``RuntimeCodec.decode`` of that record; the rest it leaves to it."""
+    from streams.runtime.codec import RuntimeCodec
+
+    nat, py = serdes
+    records, kinds = [], []
+    for i, seed in enumerate(seeds):
+        name = NAMES[seed % len(NAMES)]
+        value: Any = nat.encode(name, sample(REPO.current(name).schema, seed))
+        kind = data.draw(st.sampled_from(["ok", "ok", "tombstone", "truncated", "trailing", "confluent", "short"]))
+        value = {"ok": value, "tombstone": None, "truncated": value[:-1], "trailing": value + b"\x00", "confluent": b"\x00\x00\x00\x00\x01" + value[10:],
+                 "short": value[:7]}[kind]
+        kinds.append(kind)
+        records.append(Record("orders.in", i % 3, 100 + i, T0 + i, None if i % 4 == 0 else b"acct-%d" % i, value, LINEAGE))
+    fast, ref = RuntimeCodec(nat, "p"), RuntimeCodec(py, "p")
+    pre = fast.decode_batch(records)
+    assert pre is not None and len(pre) == len(records) and ref.decode_batch(records) is None
+    for rec, msg, kind in zip(records, pre, kinds):
+        assert (msg is not None) == (kind == "ok"), kind  # every damaged or foreign value is declined: Python decides
+        if msg is not None:
+            want = ref.decode(rec)
+            assert type(msg) is type(want) and msg == want and repr(msg) == repr(want)
+        else:
+            assert _call(fast.decode, rec) == _call(ref.decode, rec)

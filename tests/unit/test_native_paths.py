@@ -24,7 +24,7 @@ def test_env_switch_forces_pure_python() -> None:
     code = "from streams import native; from streams.log.embedded import segment; from streams.serde.codec import Serde, SchemaRepo; " \
            "s = Serde(SchemaRepo.load()); print(native.status(), segment._native_parse is None, len(s._native_enc))"
     out = subprocess.run([sys.executable, "-c", code], env=_env("0"), capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "native core disabled by HFTSTREAM_NATIVE=0 (pure Python) True 0"
+    assert out.strip() == "native core disabled by HFTSTREAM_NATIVE=0: pure Python True 0"
     cli = str(Path(sys.executable).with_name("hftstream"))
     version = subprocess.run([cli, "--version"], env=_env("0"), capture_output=True, text=True, cwd=ROOT)
     assert version.returncode == 0 and "disabled by HFTSTREAM_NATIVE=0" in version.stdout, version.stdout + version.stderr
