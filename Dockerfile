@@ -6,7 +6,8 @@ COPY streams ./streams
 COPY connectors ./connectors
 COPY schemas ./schemas
 COPY infra ./infra
-RUN pip install --no-cache-dir -e .   # editable: schemas/ and infra/ are read from /app
+COPY native ./native
+RUN pip install --no-cache-dir -e .   # editable: schemas/ and infra/ are read from /app; no cargo here: pure Python (DECISIONS #56)
 ENV HFTSTREAM_DATA=/data
 VOLUME ["/data"]
 ENTRYPOINT ["hftstream"]

@@ -10,11 +10,16 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: setup prereqs kafka-jars lint test demo bench clean
 
-$(STAMP): pyproject.toml
+NATIVE_SRC := native/Cargo.toml native/build.rs native/hatch_build.py $(wildcard native/src/*.rs)
+
+# The install builds the native core (native/, release mode) when cargo is on PATH, else stays pure
+# Python; the last line printed says which (DECISIONS #56).
+$(STAMP): pyproject.toml $(NATIVE_SRC)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
+	@$(VENV)/bin/hftstream --version
 
 # Java and Maven run the local Kafka broker; Chromium renders the tape report in its test (headless);
 # Prometheus and promtool run in the metrics tests. Install them from Debian's packages when missing

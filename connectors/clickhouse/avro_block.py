@@ -28,6 +28,7 @@ from typing import Any
 
 from streams.lineage import SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
 from streams.log.base import Record
+from streams.native import NATIVE
 
 from connectors.clickhouse.tables import ROUTES, Column
 
@@ -164,8 +165,24 @@ def envelope_prefix(topic: str, partition: int) -> bytes:
     return _string(topic.encode()) + varint(partition)
 
 
+_native_row = NATIVE.tape_row if NATIVE is not None else None
+
+
 def encode_row(prefix: bytes, plan: Plan, rec: Record) -> bytes:
-    """``rec`` as one wrapper record: envelope + its body bytes (``rec.value`` past the framing header)."""
+    """``rec`` as one wrapper record: envelope + its body bytes (``rec.value`` past the framing header).
+
+    The native core (streams/native.py) encodes the common case; :func:`py_encode_row` is the reference and
+    takes everything else (lineage values that are not plain digits, odd types).
+    """
+    if _native_row is not None:
+        row = _native_row(prefix, plan.record_type_bytes, plan.body_offset, rec)
+        if row is not None:
+            return row
+    return py_encode_row(prefix, plan, rec)
+
+
+def py_encode_row(prefix: bytes, plan: Plan, rec: Record) -> bytes:
+    """:func:`encode_row` in pure Python."""
     key = rec.key or b""
     src_t = src_p = src_o = None
     for k, v in rec.headers:

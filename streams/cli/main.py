@@ -133,8 +133,9 @@ def root(
     """
     if version:
         from streams import __version__
+        from streams.native import status
 
-        typer.echo(f"hftstream {__version__}")
+        typer.echo(f"hftstream {__version__} ({status()})")
         raise typer.Exit()
     if ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())

@@ -12,11 +12,13 @@ the record was refused), never the wall clock, so a rerun writes byte-identical 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from streams.errors import PoisonError
 from streams.lineage import lineage_headers
 from streams.log.base import Headers, Record
+from streams.native import NATIVE
 from streams.processors.base import Message, Output
 from streams.serde import Serde
 
@@ -43,6 +45,14 @@ class RuntimeCodec:
         self.dlq = dlq_topic(processor)
         self._decode = serde.decode
         self._encode = serde.encode
+        self._native_decoders = serde.native_decoders if NATIVE is not None else None
+
+    def decode_batch(self, records: Sequence[Record]) -> list[Message | None] | None:
+        """The native core's :class:`Message` for each record, ``None`` where :meth:`decode` must decide (tombstones,
+        damage, other framings: it raises the :class:`PoisonError`); ``None`` for the batch without the native core."""
+        if self._native_decoders is None or records.__class__ is not list:
+            return None
+        return NATIVE.decode_messages(records, self._native_decoders, Message)  # type: ignore[union-attr]
 
     def decode(self, rec: Record) -> Message:
         """The :class:`Message` for ``rec``. Raises :class:`PoisonError` (DECODE_ERROR, UNKNOWN_SCHEMA...)."""

@@ -67,11 +67,16 @@ def apply_records(processor: Processor, codec: RuntimeCodec, records: Sequence[R
     """
     msgs = []
     failures: dict[int, PoisonError] = {}
+    pre = codec.decode_batch(records)  # the native core's decode of the batch in one call, or None
     for i, rec in enumerate(records):
-        try:
-            msgs.append(codec.decode(rec))
-        except PoisonError as exc:
-            failures[i] = exc
+        msg = pre[i] if pre is not None else None
+        if msg is None:
+            try:
+                msg = codec.decode(rec)
+            except PoisonError as exc:
+                failures[i] = exc
+                continue
+        msgs.append(msg)
     results = iter(processor.process_batch(msgs) if msgs else ())
     counts.records_in += len(records)
     for i, rec in enumerate(records):

@@ -25,6 +25,7 @@ from fastavro import schemaless_reader, schemaless_writer
 from fastavro.validation import validate
 
 from streams.errors import DecodeError, UnknownSchemaError, ValidationError
+from streams.native import NATIVE
 from streams.serde.repo import SchemaRepo, SchemaVersion
 
 if TYPE_CHECKING:
@@ -50,6 +51,18 @@ _Writer = tuple[bytes, dict[str, Any], tuple[str, ...], tuple[str, ...]]
 # (schema full name, parsed writer schema, parsed reader schema or None when the same, body offset)
 _Reader = tuple[str, dict[str, Any], "dict[str, Any] | None", int]
 _new_tuple = tuple.__new__  # Decoded(...) without NamedTuple's Python-level __new__ (hot path)
+
+
+def native_codec(parsed: dict[str, Any]) -> Any:
+    """The native core's codec compiled from fastavro's ``parsed`` schema, or ``None`` (no native core, or a
+    schema it does not compile, e.g. one with logical types). Its ``decode``/``encode`` return ``None`` for
+    anything fastavro should judge, so every error still comes from the fastavro path below."""
+    if NATIVE is None:
+        return None
+    try:
+        return NATIVE.Codec(parsed)
+    except ValueError:
+        return None
 
 
 def integer_fields(schema: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -82,12 +95,22 @@ class Serde:
         self.repo = repo
         self._writers: dict[str, _Writer] = {}
         self._readers: dict[bytes, _Reader] = {}
+        # native fast paths (streams/native.py): by record name for encoding, by header for decoding;
+        # only the single-object framing of schemas read as written (no resolution across versions)
+        self._native_enc: dict[str, Any] = {}
+        self._native_dec: dict[bytes, tuple[str, Any]] = {}
         for name in repo.names():
             cur = repo.current(name)
             longs, ints = integer_fields(cur.schema)
             self._writers[name] = (SINGLE_OBJECT_MAGIC + cur.fingerprint, cur.parsed, longs, ints)
+            codec = native_codec(cur.parsed)
+            if codec is not None:
+                self._native_enc[name] = codec
         for ver in repo.versions():
-            self._readers[SINGLE_OBJECT_MAGIC + ver.fingerprint] = self._reader_for(ver, _SO_HEADER)
+            r = self._readers[SINGLE_OBJECT_MAGIC + ver.fingerprint] = self._reader_for(ver, _SO_HEADER)
+            codec = native_codec(ver.parsed) if r[2] is None else None
+            if codec is not None:
+                self._native_dec[SINGLE_OBJECT_MAGIC + ver.fingerprint] = (ver.name, codec)
         self._registry: Registry | None = None
         if registry_url or registry_client is not None:
             from streams.serde.registry import Registry
@@ -121,6 +144,12 @@ class Serde:
         if w is None:
             raise self._unknown(name)
         prefix, parsed, longs, ints = w
+        if self._registry is None:
+            codec = self._native_enc.get(name)
+            if codec is not None:
+                out = codec.encode(prefix, value)
+                if out is not None:
+                    return out
         try:
             for f in longs:
                 if value.get(f, 0).__class__ is not int:
@@ -143,6 +172,12 @@ class Serde:
         if w is None:
             raise self._unknown(name)
         prefix, parsed, longs, ints = w
+        if self._registry is None and values.__class__ is list:  # (an iterator is consumed once: the Python path)
+            codec = self._native_enc.get(name)
+            if codec is not None:
+                done = codec.encode_many(prefix, values)
+                if done is not None:
+                    return done
         lo, hi = _INT32
         out: list[bytes] = []
         append = out.append
@@ -167,10 +202,20 @@ class Serde:
 
     # -- decoding ----------------------------------------------------------------
 
+    @property
+    def native_decoders(self) -> dict[bytes, tuple[str, Any]] | None:
+        """Single-object header -> (schema name, native codec) for the versions the native core decodes, or ``None``."""
+        return self._native_dec or None
+
     def decode(self, data: bytes) -> Decoded:
         """Decode one framed record (either framing). Raises :class:`DecodeError` / :class:`UnknownSchemaError`."""
         if data.__class__ is not bytes:
             data = _as_bytes(data)
+        nat = self._native_dec.get(data[:_SO_HEADER])
+        if nat is not None:
+            value = nat[1].decode(data, _SO_HEADER)
+            if value is not None:
+                return _new_tuple(Decoded, (nat[0], value))
         # fast path: the 10-byte single-object header (magic + fingerprint) is the key
         r = self._readers.get(data[:_SO_HEADER]) or self._slow_reader(data)
         bio = BytesIO(data)
@@ -188,11 +233,18 @@ class Serde:
         out: list[Decoded] = []
         append = out.append
         readers = self._readers
+        natives = self._native_dec
         slow = self._slow_reader
         data: Any = None
         for data in datas:
             if data.__class__ is not bytes:
                 data = _as_bytes(data)
+            nat = natives.get(data[:_SO_HEADER])
+            if nat is not None:
+                value = nat[1].decode(data, _SO_HEADER)
+                if value is not None:
+                    append(_new_tuple(Decoded, (nat[0], value)))
+                    continue
             try:
                 r = readers.get(data[:_SO_HEADER]) or slow(data)
             except DecodeError as exc:

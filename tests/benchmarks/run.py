@@ -22,7 +22,7 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))  # the modules import their siblings (bench_kafka_eos, runtime_worker...)
 MODULES = [
     "bench_serde", "bench_embedded", "bench_kafka", "bench_kafka_eos", "bench_decoders", "bench_normalize", "bench_runtime",
-    "bench_matching", "bench_risk", "bench_trading", "bench_tape", "bench_demo",
+    "bench_matching", "bench_risk", "bench_trading", "bench_tape", "bench_demo", "bench_native",
 ]
 
 

@@ -159,11 +159,12 @@ def test_simulated_feed_replays_identically_on_embedded_and_kafka(tmp_path, kafk
 
 def test_version_and_help_answer_without_a_log(tmp_path, monkeypatch):
     from streams import __version__
+    from streams.native import status
 
     monkeypatch.chdir(tmp_path)  # where the default data folder would appear
 
     result = CliRunner().invoke(app, ["--version"])
-    assert result.exit_code == 0 and result.stdout.strip() == f"hftstream {__version__}"
+    assert result.exit_code == 0 and result.stdout.strip() == f"hftstream {__version__} ({status()})"
     for group in ["topics", "feed", "replay", "schemas", "log", "dev", "demo"]:
         helped = CliRunner().invoke(app, [group, "--help"])
         assert helped.exit_code == 0 and "Usage:" in helped.stdout, group

@@ -38,6 +38,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from streams.log.base import Headers, Record
+from streams.native import NATIVE
+
+# The native core (streams/native.py) takes the valid prefix of a parse and whole encode runs;
+# the Python functions below stay the reference: damage, odd types and every error are theirs.
+_native_parse = NATIVE.parse_records if NATIVE is not None else None
+_native_encode_run = NATIVE.encode_run if NATIVE is not None else None
 
 FORMAT = 0xE1
 HEADER = struct.Struct("<IIBqqiiH")
@@ -129,6 +135,24 @@ def encode_run(
     ``index_interval`` bytes have been written since the last one; an index point records the
     largest timestamp seen before it, so a time lookup can start there.
     """
+    if _native_encode_run is not None:
+        run = _native_encode_run(batch, start, offset, pos, segment_bytes, index_interval, last_index_pos, max_ts)
+        if run is not None:
+            return EncodedRun(*run)
+    return py_encode_run(batch, start, offset, pos, segment_bytes, index_interval, last_index_pos, max_ts)
+
+
+def py_encode_run(
+    batch: Sequence[tuple[bytes | None, bytes | None, int, Headers | None]],
+    start: int,
+    offset: int,
+    pos: int,
+    segment_bytes: int,
+    index_interval: int,
+    last_index_pos: int,
+    max_ts: int,
+) -> EncodedRun:
+    """:func:`encode_run` in pure Python: the reference, and the path for what the native core does not take."""
     parts: list[bytes] = []
     put = parts.append
     head = BODY_HEAD.pack
@@ -239,7 +263,29 @@ def parse_records(
     Records with ``offset < min_offset`` are verified but not returned. Stops after ``limit``
     records were appended. Returns ``(pos, status, reason)``: ``pos`` is where parsing
     stopped, ``status`` is :data:`OK`, :data:`INCOMPLETE` or :data:`BAD`.
+
+    With the native core, it parses the valid records and stops at the first one it does not
+    accept; :func:`py_parse_records` goes on from there (so the status and reason are its own).
     """
+    if _native_parse is not None and buf.__class__ is bytes:
+        pos, n = _native_parse(buf, pos, end, topic, partition, min_offset, limit, out, Record)
+        limit -= n
+        if limit <= 0:
+            return pos, OK, ""
+    return py_parse_records(buf, pos, end, topic, partition, min_offset, limit, out)
+
+
+def py_parse_records(
+    buf: bytes,
+    pos: int,
+    end: int,
+    topic: str,
+    partition: int,
+    min_offset: int,
+    limit: int,
+    out: list[Record],
+) -> tuple[int, int, str]:
+    """:func:`parse_records` in pure Python: the reference, and the path for damage and incomplete records."""
     unpack = HEADER.unpack_from
     crc32 = zlib.crc32
     mv = memoryview(buf)
