@@ -26,13 +26,11 @@ callback. SIGTERM / SIGINT (the CLI sets ``stop``) finish the batch, commit, ret
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,7 +40,14 @@ from streams.log.base import GroupConsumer, Log, Reader, TopicPartition, Transac
 from streams.processors.base import Processor
 from streams.runtime.codec import Encoded, RuntimeCodec, dlq_topic
 from streams.runtime.faults import armed, fault
-from streams.runtime.preflight import HistoryBehindGroup, check_group_agrees, check_inputs_present, check_topics
+from streams.runtime.preflight import (  # InputPlan, plan_inputs: re-exported, they were defined here
+    HistoryBehindGroup,
+    InputPlan,
+    check_group_agrees,
+    check_inputs_present,
+    check_topics,
+    plan_inputs,
+)
 from streams.runtime.reset import global_group_of, group_of
 from streams.runtime.metrics import RunCounts, RuntimeMetrics
 from streams.runtime.state import Manifest, StateStore, TaskHistory, ranges_between, state_topic
@@ -67,57 +72,6 @@ class RunOptions(BaseModel):
     poll_records: int = Field(5000, gt=0, description="Most records per poll.")
     until_idle: bool = Field(False, description="Return once every input is consumed and committed.")
     state_wait_s: float = Field(30.0, ge=0, description="How long recovery waits for state.<processor> to catch up with the group.")
-
-
-@dataclass(frozen=True, slots=True)
-class InputPlan:
-    """The resolved inputs: topic names, ranks, partition counts, which are keyed."""
-
-    keyed: tuple[str, ...]
-    global_: tuple[str, ...]
-    ranks: dict[str, int]
-    partitions: dict[str, int]
-
-    @property
-    def tasks(self) -> int:
-        """How many tasks the processor has (1 with only global inputs)."""
-        return self.partitions[self.keyed[0]] if self.keyed else 1
-
-    def task_partitions(self, task: int) -> list[tuple[TopicPartition, int]]:
-        """``((topic, partition), rank)`` of every input partition of ``task``."""
-        out = [((t, task), self.ranks[t]) for t in self.keyed]
-        out += [((t, p), self.ranks[t]) for t in self.global_ for p in range(self.partitions[t])]
-        return out
-
-
-def plan_inputs(log: Log, processor: Processor) -> InputPlan:
-    """Resolve ``processor.inputs`` (names and ``*`` patterns) against the topics on ``log``."""
-    existing = {t.name: t.partitions for t in log.list_topics()}
-    keyed: list[str] = []
-    global_: list[str] = []
-    ranks: dict[str, int] = {}
-    for rank, inp in enumerate(processor.inputs):
-        names = sorted(n for n in existing if fnmatch.fnmatchcase(n, inp.topic)) if "*" in inp.topic else (
-            [inp.topic] if inp.topic in existing else []
-        )
-        if not names:
-            raise ConfigError(
-                f"processor {processor.name!r}: input {inp.topic!r} matches no topic on the log",
-                hint="run `hftstream topics apply` (and publish the feed) first; `hftstream topics list` shows what exists",
-            )
-        for n in names:
-            if n in ranks:
-                raise ConfigError(f"processor {processor.name!r}: topic {n!r} is named by two inputs")
-            ranks[n] = rank
-            (keyed if inp.scope == "keyed" else global_).append(n)
-    counts = {existing[t] for t in keyed}
-    if len(counts) > 1:
-        detail = ", ".join(f"{t}={existing[t]}" for t in keyed)
-        raise ConfigError(
-            f"processor {processor.name!r}: keyed inputs must have the same partition count ({detail})",
-            hint="co-partitioned inputs need equal partition counts: fix infra/topics.yaml and re-create the topic",
-        )
-    return InputPlan(tuple(keyed), tuple(global_), ranks, {t: existing[t] for t in keyed + global_})
 
 
 class Runner:
