@@ -127,6 +127,10 @@ def status(
     """Where each processor is: committed positions, lag per partition, dead letters, last commit.
 
     Read from the log alone (works for processors running elsewhere, and for stopped ones).
+    The problem column shows what `hftstream run` would refuse to start with (the same checks:
+    damaged group offsets or commit log, a group moved away from its commit manifests, input
+    records removed by `log repair` or retention), with its hint below the table. A global
+    input (read by every task) counts once, at the slowest task's position.
 
     Examples:
 
@@ -153,12 +157,15 @@ def status(
         last = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(s.last_commit_ns / 1e9)) + "Z" if s.last_commit_ns else "never"
         rows.append([s.name, f"{s.committed_tasks}/{s.tasks}", s.lag, s.dead_letters, last, s.problem or ""])
     typer.echo(table(["processor", "tasks committed", "lag", "dead letters", "last commit", "problem"], rows))
+    for s in result:
+        if s.problem and s.hint:
+            typer.echo(f"{s.name}: hint: {s.hint}")
     if partitions:
         for s in result:
-            prow = [[s.name, p.topic, p.partition, p.committed, p.end, p.lag] for p in s.partitions]
+            prow = [[s.name, p.topic, p.partition, p.scope, p.committed, p.end, p.lag] for p in s.partitions]
             if prow:
                 typer.echo("")
-                typer.echo(table(["processor", "topic", "partition", "committed", "end", "lag"], prow))
+                typer.echo(table(["processor", "topic", "partition", "scope", "committed", "end", "lag"], prow))
 
 
 def verify(
@@ -211,13 +218,17 @@ def verify(
     assert d is not None
     report = {
         **summary, "identical": False, "task": d.task, "commit": d.seq, "kind": d.kind,
-        "input": {"topic": d.source[0], "partition": d.source[1], "offset": d.source[2]},
+        ("record" if d.kind == "foreign" else "input"): {"topic": d.source[0], "partition": d.source[1], "offset": d.source[2]},
         "expected": describe_rows(serde, d.expected), "actual": describe_rows(serde, d.actual),
     }
     if as_json:
         typer.echo(json.dumps(report, sort_keys=True, default=str))
     else:
-        typer.echo(f"DIVERGENCE ({d.kind}) in task {d.task}, commit {d.seq}, caused by input {d.source[0]}/{d.source[1]}@{d.source[2]}")
+        if d.kind == "foreign":
+            typer.echo(f"DIVERGENCE (foreign): {d.source[0]}/{d.source[1]}@{d.source[2]} lies in the verified range of the "
+                       f"output but {res.processor} did not write it (its lineage leads to none of its inputs)")
+        else:
+            typer.echo(f"DIVERGENCE ({d.kind}) in task {d.task}, commit {d.seq}, caused by input {d.source[0]}/{d.source[1]}@{d.source[2]}")
         typer.echo("expected (what the code produces):")
         for row in report["expected"] or ["(nothing)"]:
             typer.echo(f"  {json.dumps(row, default=str)}")

@@ -21,7 +21,7 @@ Semantics follow Kafka's:
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
@@ -44,6 +44,15 @@ class Record(NamedTuple):
     key: bytes | None
     value: bytes | None
     headers: Headers = ()
+
+
+class Loss(NamedTuple):
+    """Offsets ``[first, end)`` of a partition that the log knows are gone, why, and since when (wall ns; 0: unknown)."""
+
+    first: int
+    end: int
+    cause: str
+    ts_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +303,23 @@ class Log(abc.ABC):
     def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
         """``(low, high)``: the first offset still stored and the next offset to be written."""
 
+    def end_offsets(self, partitions: Iterable[TopicPartition], *, read_committed: bool = True) -> dict[TopicPartition, int]:
+        """Each partition's end, asked of the log now: the last stable offset (``read_committed``) or
+        the high watermark. The default asks :meth:`watermarks` per partition."""
+        return {tp: self.watermarks(*tp)[1] for tp in partitions}
+
+    def losses(self, topic: str, partition: int) -> list[Loss]:
+        """Records of the partition the log knows were removed other than by retention (``log repair``); default none."""
+        return []
+
+    #: True when a partition's offsets ``[low, high)`` are all records (no transaction markers or
+    #: aborted records taking offsets, as on Kafka): counting records is then ``high - low``.
+    offsets_are_records: bool = True
+
+    #: True when readers' :meth:`Reader.end_offset` is a cached value that may lag the log (Kafka):
+    #: a decision that must not miss records (the lockstep settle) asks :meth:`end_offsets` too.
+    reader_ends_cached: bool = False
+
     @abc.abstractmethod
     def offset_for_time(self, topic: str, partition: int, timestamp_ns: int) -> int:
         """The first offset whose timestamp is >= ``timestamp_ns``; the high watermark if none."""
@@ -307,6 +333,17 @@ class Log(abc.ABC):
     def delete_group(self, group: str) -> bool:
         """Forget a consumer group's committed offsets (it must have no live members). True if it existed."""
         raise NotImplementedError(f"{type(self).__name__} cannot delete consumer groups")
+
+    def group_offsets(self, group: str, partitions: Iterable[TopicPartition] | None = None) -> dict[TopicPartition, int]:
+        """``group``'s committed next offsets (every partition it committed, or those listed), without joining it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read consumer group offsets")
+
+    def publish_group_offsets(self, group: str, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commit ``offsets`` for ``group``, a group without members, for other tools to see (best effort).
+
+        Not part of any transaction, never read back by hftstream: the runtime's positions are
+        its commit manifests. The default does nothing (the embedded log has no outside tools).
+        """
 
     def transactional_producer(self, transactional_id: str) -> TransactionalProducer:
         """A transactional producer for ``transactional_id``; fences (and resolves) its previous holder."""

@@ -144,6 +144,8 @@ class Processor:
     outputs: Sequence[str]
     # True when process() already returns a list: process_batch then skips the list() copy (hot path)
     returns_lists: ClassVar[bool] = False
+    # outputs that others write too (operators' commands): `verify` does not count their records without lineage as foreign
+    shared_outputs: ClassVar[tuple[str, ...]] = ()
 
     def process(self, msg: Message) -> Iterable[Output]:
         """Handle one input; return (or yield) its outputs. Raise :class:`Reject` to dead-letter it."""

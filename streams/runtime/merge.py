@@ -18,7 +18,10 @@ back, because its next record could sort first. A partition that is caught up do
 So on input that is already on the log, the order is a pure function of the input and
 not of how records happened to be polled or batched; ``hftstream verify`` and recovery
 rely on that. Live, an upstream that is late by more than ``max_wait`` is not waited for
-(the runtime passes ``force=True``), like Kafka Streams' ``max.task.idle.ms``.
+(the runtime passes ``force=True``), like Kafka Streams' ``max.task.idle.ms`` -- but only
+past a partition *known to be empty at the broker* (KIP-695): the runtime asks the broker
+for its stable end (:meth:`Merger.set_broker_end`), and a partition whose reader is below it
+has records on the broker and is always waited for, however long fetching them takes.
 
 **Horizons.** A partition may carry a horizon (:meth:`Merger.set_horizon`, in ms,
 exclusive): its records at or past it are kept buffered, and a partition whose next record
@@ -41,7 +44,7 @@ NO_HORIZON = 1 << 62  # ms: no record is that late
 class PartitionQueue:
     """Buffered records of one input partition, with where reading has got to."""
 
-    __slots__ = ("tp", "rank", "records", "position", "reader_position", "end", "horizon")
+    __slots__ = ("tp", "rank", "records", "position", "reader_position", "end", "broker_end", "horizon")
 
     def __init__(self, tp: TopicPartition, rank: int, position: int) -> None:
         self.tp = tp
@@ -50,6 +53,7 @@ class PartitionQueue:
         self.position = position  # one past the last record buffered (where a commit resumes once it is handed out)
         self.reader_position = position  # where the reader is (past transaction markers, compacted offsets)
         self.end: int | None = None  # the partition's end as last seen (None: unknown)
+        self.broker_end: int | None = None  # its stable end as the broker just said (None: not asked)
         self.horizon = NO_HORIZON  # ms, exclusive: records at or past it are not handed out
 
     def ready(self) -> bool:
@@ -63,6 +67,14 @@ class PartitionQueue:
     def caught_up(self) -> bool:
         """Nothing buffered and the reader has reached the partition's known end."""
         return not self.records and self.end is not None and self.reader_position >= self.end
+
+    def known_empty(self) -> bool:
+        """Nothing buffered and the broker said it holds nothing past the reader (KIP-695: may be forced past)."""
+        return not self.records and self.broker_end is not None and self.reader_position >= self.broker_end
+
+    def holds_back(self, force: bool) -> bool:
+        """An empty partition that may still hold records, unless forced past one known to be empty."""
+        return not self.records and not self.caught_up() and not (force and self.known_empty())
 
 
 class Merger:
@@ -97,6 +109,15 @@ class Merger:
         if position is not None and position > q.reader_position:
             q.reader_position = position
 
+    def set_broker_end(self, ends: dict[TopicPartition, int | None]) -> None:
+        """Record the stable end the broker gave for each listed partition (``None``: forget it).
+
+        Only what the broker said *now* may justify forcing the merge past a partition: the
+        caller clears it again once the forced pop is done.
+        """
+        for tp, end in ends.items():
+            self.queues[tp].broker_end = end
+
     def set_horizon(self, horizons: dict[TopicPartition, int] | None) -> None:
         """Set each listed partition's horizon (ms, exclusive); the others get none."""
         horizons = horizons or {}
@@ -118,9 +139,16 @@ class Merger:
         """Records waiting to be handed out."""
         return sum(len(q.records) for q in self.queues.values())
 
-    def blocked(self) -> bool:
-        """True when an empty partition that may still hold records holds the merge back."""
-        return any(not q.records and not q.caught_up() for q in self._ordered)
+    def blocked(self, force: bool = False) -> bool:
+        """True when an empty partition that may still hold records holds the merge back.
+
+        With ``force``, partitions the broker said are empty (:meth:`set_broker_end`) do not.
+        """
+        return any(q.holds_back(force) for q in self._ordered)
+
+    def holding_back(self) -> list[TopicPartition]:
+        """The empty partitions that may still hold records (what to ask the broker about)."""
+        return [q.tp for q in self._ordered if q.holds_back(False)]
 
     def idle(self) -> bool:
         """Every partition is caught up and nothing is buffered."""
@@ -129,8 +157,9 @@ class Merger:
     def pop(self, limit: int, *, force: bool = False) -> list[Record]:
         """Up to ``limit`` records in merge order.
 
-        Stops as soon as a partition runs empty while it may still hold records (unless
-        ``force``): the next record there could sort before anything still buffered.
+        Stops as soon as a partition runs empty while it may still hold records: the next
+        record there could sort before anything still buffered. ``force`` goes on past such
+        a partition only when the broker said it is empty (KIP-695), never past known lag.
         """
         out: list[Record] = []
         if limit <= 0:
@@ -138,7 +167,7 @@ class Merger:
         active = [q for q in self._ordered if q.ready()]
         if not active:
             return out
-        if not force and len(active) < len(self._ordered) and self.blocked():
+        if len(active) < len(self._ordered) and self.blocked(force):
             return out
         if len(active) == 1:  # the others are caught up, past their horizon (or forced): no comparisons needed
             q = active[0]
@@ -164,7 +193,7 @@ class Merger:
                     heapq.heappop(heap)  # the rest of this partition is past its horizon
             else:
                 heapq.heappop(heap)
-                if not force and not q.caught_up():
+                if q.holds_back(force):
                     break  # this partition may have more records that sort before the others
         return out
 

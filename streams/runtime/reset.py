@@ -18,6 +18,11 @@ def group_of(processor: str) -> str:
     return f"hftstream.{processor}"
 
 
+def global_group_of(processor: str) -> str:
+    """The member-less group under which a processor's global input positions are published for Kafka's tools."""
+    return f"hftstream.{processor}.global"
+
+
 def reset_processor(log: Log, processor: str) -> list[str]:
     """Delete ``state.<processor>``, ``dlq.<processor>`` and the group's offsets; return what was removed."""
     removed = []
@@ -27,6 +32,10 @@ def reset_processor(log: Log, processor: str) -> list[str]:
             removed.append(topic)
         except UnknownTopicError:
             pass
-    if log.delete_group(group_of(processor)):
-        removed.append(f"group {group_of(processor)}")
+    for group in (group_of(processor), global_group_of(processor)):
+        try:
+            if log.delete_group(group):
+                removed.append(f"group {group}")
+        except NotImplementedError:
+            pass
     return removed

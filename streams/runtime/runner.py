@@ -26,13 +26,11 @@ callback. SIGTERM / SIGINT (the CLI sets ``stop``) finish the batch, commit, ret
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,7 +40,15 @@ from streams.log.base import GroupConsumer, Log, Reader, TopicPartition, Transac
 from streams.processors.base import Processor
 from streams.runtime.codec import Encoded, RuntimeCodec, dlq_topic
 from streams.runtime.faults import armed, fault
-from streams.runtime.reset import group_of
+from streams.runtime.preflight import (  # InputPlan, plan_inputs: re-exported, they were defined here
+    HistoryBehindGroup,
+    InputPlan,
+    check_group_agrees,
+    check_inputs_present,
+    check_topics,
+    plan_inputs,
+)
+from streams.runtime.reset import global_group_of, group_of
 from streams.runtime.metrics import RunCounts, RuntimeMetrics
 from streams.runtime.state import Manifest, StateStore, TaskHistory, ranges_between, state_topic
 from streams.runtime.task import Task, apply_records, replay_manifests
@@ -66,57 +72,6 @@ class RunOptions(BaseModel):
     poll_records: int = Field(5000, gt=0, description="Most records per poll.")
     until_idle: bool = Field(False, description="Return once every input is consumed and committed.")
     state_wait_s: float = Field(30.0, ge=0, description="How long recovery waits for state.<processor> to catch up with the group.")
-
-
-@dataclass(frozen=True, slots=True)
-class InputPlan:
-    """The resolved inputs: topic names, ranks, partition counts, which are keyed."""
-
-    keyed: tuple[str, ...]
-    global_: tuple[str, ...]
-    ranks: dict[str, int]
-    partitions: dict[str, int]
-
-    @property
-    def tasks(self) -> int:
-        """How many tasks the processor has (1 with only global inputs)."""
-        return self.partitions[self.keyed[0]] if self.keyed else 1
-
-    def task_partitions(self, task: int) -> list[tuple[TopicPartition, int]]:
-        """``((topic, partition), rank)`` of every input partition of ``task``."""
-        out = [((t, task), self.ranks[t]) for t in self.keyed]
-        out += [((t, p), self.ranks[t]) for t in self.global_ for p in range(self.partitions[t])]
-        return out
-
-
-def plan_inputs(log: Log, processor: Processor) -> InputPlan:
-    """Resolve ``processor.inputs`` (names and ``*`` patterns) against the topics on ``log``."""
-    existing = {t.name: t.partitions for t in log.list_topics()}
-    keyed: list[str] = []
-    global_: list[str] = []
-    ranks: dict[str, int] = {}
-    for rank, inp in enumerate(processor.inputs):
-        names = sorted(n for n in existing if fnmatch.fnmatchcase(n, inp.topic)) if "*" in inp.topic else (
-            [inp.topic] if inp.topic in existing else []
-        )
-        if not names:
-            raise ConfigError(
-                f"processor {processor.name!r}: input {inp.topic!r} matches no topic on the log",
-                hint="run `hftstream topics apply` (and publish the feed) first; `hftstream topics list` shows what exists",
-            )
-        for n in names:
-            if n in ranks:
-                raise ConfigError(f"processor {processor.name!r}: topic {n!r} is named by two inputs")
-            ranks[n] = rank
-            (keyed if inp.scope == "keyed" else global_).append(n)
-    counts = {existing[t] for t in keyed}
-    if len(counts) > 1:
-        detail = ", ".join(f"{t}={existing[t]}" for t in keyed)
-        raise ConfigError(
-            f"processor {processor.name!r}: keyed inputs must have the same partition count ({detail})",
-            hint="co-partitioned inputs need equal partition counts: fix infra/topics.yaml and re-create the topic",
-        )
-    return InputPlan(tuple(keyed), tuple(global_), ranks, {t: existing[t] for t in keyed + global_})
 
 
 class Runner:
@@ -146,13 +101,7 @@ class Runner:
             )
         proto = processor_cls(config, 0)
         ensure_topics(log, [dlq_topic(self.name), state_topic(self.name), *declared_topics(proto.outputs)])  # outputs too
-        self.plan = plan_inputs(log, proto)
-        missing = [t for t in proto.outputs if t not in {i.name for i in log.list_topics()}]
-        if missing:
-            raise ConfigError(
-                f"processor {self.name!r}: output topic(s) {', '.join(missing)} do not exist (and infra/topics.yaml does not declare them)",
-                hint="create them (`hftstream topics apply` creates every declared topic), or declare them in infra/topics.yaml",
-            )
+        self.plan: InputPlan = check_topics(log, self.name, proto)
         self._proto: Processor | None = proto
         self.codec = RuntimeCodec(serde, self.name)
         self.store = StateStore(log, serde, self.name)
@@ -168,6 +117,8 @@ class Runner:
         self._horizons: dict[str, int] = {}  # topic -> ms (exclusive), set by the lockstep schedule
         self.idle_wait_s = 0.01  # how long a tick with nothing buffered waits for input (run_all: 0, it waits once a round)
         self.group = group_of(self.name)
+        self._globals_published = 0.0  # when the global inputs' positions were last published (see _publish_global_positions)
+        self._globals_last: dict[TopicPartition, int] = {}
         self.transactional_id = f"hftstream.{self.name}.{self.options.instance_id}"
 
     # -- lifecycle --------------------------------------------------------------------
@@ -222,6 +173,10 @@ class Runner:
 
     def close(self) -> None:
         """Abort anything uncommitted, leave the group, close the producer."""
+        try:
+            self._publish_global_positions(now=True)
+        except Exception as exc:  # informational only: never in the way of closing
+            logger.warning("%s: could not publish the global inputs' positions: %s", self.name, exc)
         for task in self.tasks.values():
             task.close()
         if self._producer is not None and self._producer.in_transaction:
@@ -296,7 +251,7 @@ class Runner:
                 self._buffer(self._consumer.poll(opts.poll_records, timeout=0.0))
             for task in self.tasks.values():
                 self._refresh(task)
-            if len(self.tasks) == self.plan.tasks and not self._pending and all(t.merger.settled() for t in self.tasks.values()):
+            if len(self.tasks) == self.plan.tasks and not self._pending and self._settled():
                 break
             if time.monotonic() > deadline:
                 raise ConfigError(
@@ -321,12 +276,36 @@ class Runner:
             return self.step_to_horizon(timeout_s)
         return processed
 
+    def _settled(self) -> bool:
+        """Every task settled, judged on ends asked of the log now (not only a reader's cached ones).
+
+        A Kafka reader's end is the high watermark of its last fetch response: right after an
+        upstream stage committed a slice it can still say the partition ends where this
+        reader is, and settling on it would leave that slice's records for the next one (a
+        different digest on every run). So once the cached ends say "settled", the high
+        watermarks are asked of the broker (one request) and kept as the ends' floor.
+        """
+        tasks = self.tasks.values()
+        if not all(t.merger.settled() for t in tasks):
+            return False
+        if not self.log.reader_ends_cached:
+            return True
+        tps = [tp for t in tasks for tp in t.merger.queues]
+        fresh = self.log.end_offsets(tps, read_committed=False)
+        for task in tasks:
+            for tp in task.merger.queues:
+                if tp in fresh and fresh[tp] > task.fresh_ends.get(tp, -1):
+                    task.fresh_ends[tp] = fresh[tp]
+            self._refresh(task)
+        return all(t.merger.settled() for t in tasks)
+
     def recover_task(self, p: int) -> Task:
         """Task ``p`` at its last commit: snapshot restored, later manifests replayed, inputs positioned."""
         proc = self._new_processor(p)
         partitions = self.plan.task_partitions(p)
         keyed = [tp for tp, _ in partitions[: len(self.plan.keyed)]]
         hist = self._history_matching_group(p, keyed)
+        check_inputs_present(self.log, self.name, p, hist)
         if hist.snapshot is not None:
             proc.restore(hist.snapshot)
         base = hist.snapshot_manifest.ends() if hist.snapshot_manifest else {}
@@ -360,18 +339,12 @@ class Runner:
         deadline = time.monotonic() + self.options.state_wait_s
         while True:
             hist = self.store.history(p)
-            ends = hist.last.ends() if hist.last else {}
-            behind = {tp: c for tp, c in committed.items() if c is not None and (tp not in ends or ends[tp] < c)}
-            ahead = {tp: ends[tp] for tp, c in committed.items() if tp in ends and (c is None or ends[tp] > c)}
-            if not behind and not ahead:
+            try:
+                check_group_agrees(self.name, p, hist, committed)
                 return hist
-            if ahead or time.monotonic() >= deadline:
-                tp, c = next(iter((behind or ahead).items()))
-                raise ConfigError(
-                    f"{self.name}: group {self.group!r} committed {tp[0]}/{tp[1]} at {committed.get(tp)}, but the last "
-                    f"commit manifest of task {p} says {ends.get(tp)}",
-                    hint="the group offsets and state.<processor> disagree; see RUNBOOK.md 'Processor state lost or damaged'",
-                )
+            except HistoryBehindGroup:
+                if time.monotonic() >= deadline:
+                    raise
             time.sleep(0.1)
 
     # -- the batch --------------------------------------------------------------------
@@ -388,19 +361,40 @@ class Runner:
         room = opts.batch - sum(t.pending.records_in for t in self.tasks.values())
         for task in self.tasks.values():
             self._refresh(task)
-            force = task.blocked_since is not None and (now - task.blocked_since) * 1000 >= opts.max_wait_ms
+            force = (
+                not opts.until_idle and task.blocked_since is not None
+                and (now - task.blocked_since) * 1000 >= opts.max_wait_ms and self._ask_broker_ends(task, now)
+            )
             while room > 0:
-                records = task.merger.pop(room, force=force and not opts.until_idle)
+                records = task.merger.pop(room, force=force)
                 if not records:
                     break
                 self._process(task, records)
                 room -= len(records)
                 processed = True
+            if force:
+                task.merger.set_broker_end(dict.fromkeys(task.merger.queues))
             if task.merger.buffered() and task.merger.blocked():
                 task.blocked_since = task.blocked_since or now
             else:
                 task.blocked_since = None
         return processed
+
+    def _ask_broker_ends(self, task: Task, now: float) -> bool:
+        """Ask the log where the partitions holding ``task`` back end (KIP-695); True when some is empty there.
+
+        Only a partition the log says holds nothing past the reader may be forced past; one
+        with records on the log is waited for. Asked at most every 20 ms per task.
+        """
+        if now - task.broker_asked < 0.02:
+            return False
+        task.broker_asked = now
+        waiting = task.merger.holding_back()
+        if not waiting:
+            return False
+        ends = self.log.end_offsets(waiting, read_committed=True)
+        task.merger.set_broker_end({tp: ends.get(tp) for tp in waiting})
+        return any(task.merger.queues[tp].known_empty() for tp in waiting)
 
     def _buffer(self, records: list) -> None:
         """Hand records polled from the group consumer to their tasks' mergers."""
@@ -424,7 +418,8 @@ class Runner:
             end = reader.end_offset(*tp)
             if end is None:
                 end = self.log.watermarks(*tp)[1]
-            merger.set_end(tp, end, reader.position(*tp))
+            fresh = task.fresh_ends.get(tp)
+            merger.set_end(tp, end if fresh is None or fresh < end else fresh, reader.position(*tp))
 
     def _process(self, task: Task, records: list) -> None:
         producer = self._producer
@@ -512,6 +507,26 @@ class Runner:
             task.pending = RunCounts()
         self.metrics.committed([d[0] for d in done], self.tasks.values())
         self._last_commit = time.monotonic()
+        self._publish_global_positions()
+
+    def _publish_global_positions(self, *, now: bool = False) -> None:
+        """Publish the global inputs' positions (slowest task) under ``hftstream.<processor>.global``, at most once a second.
+
+        Kafka's group tools see only the keyed inputs of ``hftstream.<processor>``; this member-less
+        companion group shows how far behind the global inputs are. Outside the transaction
+        and never read back (the positions that count are the commit manifests').
+        """
+        if not self.plan.global_ or not self.tasks or (not now and time.monotonic() < self._globals_published + 1.0):
+            return
+        self._globals_published = time.monotonic()
+        slowest: dict[TopicPartition, int] = {}
+        for task in self.tasks.values():
+            for tp in task.global_tps:
+                at = task.committed[tp]
+                slowest[tp] = min(at, slowest.get(tp, at))
+        if slowest != self._globals_last:
+            self._globals_last = slowest
+            self.log.publish_group_offsets(global_group_of(self.name), slowest)
 
     def _count(self, c: RunCounts) -> None:
         total, m = self.counts, self.metrics

@@ -32,6 +32,7 @@ COMMIT_SCHEMA = "hftstream.runtime.Commit"
 CHUNK_SCHEMA = "hftstream.runtime.SnapshotChunk"
 CHUNK_BYTES = 512 * 1024  # under Kafka's default max.message.bytes (1 MiB) with room for framing
 _SCAN_STEP = 4096
+_EMPTY_POLLS_MAX = 150  # x 0.2 s: how long read_range waits for records the log says are there
 
 
 def state_topic(processor: str) -> str:
@@ -236,8 +237,10 @@ def read_range(log: Log, topic: str, partition: int, start: int, end: int) -> It
 
     ``end`` may lie beyond the last committed record (aborted records and transaction
     markers take offsets too): reading stops once the reader has reached the partition's
-    stable end (:meth:`~streams.log.base.Reader.end_offset`) or, where the log cannot say,
-    after two empty polls.
+    stable end. A reader's own idea of it (:meth:`~streams.log.base.Reader.end_offset`) is
+    cached on Kafka and unknown before the first fetch, so before stopping short of ``end``
+    the log is asked (:meth:`~streams.log.base.Log.end_offsets`): a slow first fetch must not
+    pass for an empty range. Gives up after ``_EMPTY_POLLS_MAX`` empty polls short of that end.
     """
     if start >= end:
         return
@@ -247,11 +250,15 @@ def read_range(log: Log, topic: str, partition: int, start: int, end: int) -> It
             batch = reader.poll(2000, timeout=0.2)
             if not batch:
                 pos = reader.position(topic, partition)
-                stable = reader.end_offset(topic, partition)
-                if pos >= end or (stable is not None and pos >= stable):
+                if pos >= end:
                     return
+                stable = reader.end_offset(topic, partition)
+                if stable is None or pos >= stable or log.reader_ends_cached:
+                    stable = log.end_offsets([(topic, partition)]).get((topic, partition), pos)
+                    if pos >= stable:
+                        return
                 empty += 1
-                if stable is None and empty >= 2:
+                if empty >= _EMPTY_POLLS_MAX:
                     return
                 continue
             empty = 0

@@ -17,6 +17,7 @@ from streams.processors.base import Processor
 from streams.runtime.codec import TOMBSTONE, Encoded, RuntimeCodec
 from streams.runtime.merge import Merger
 from streams.runtime.metrics import NO_INPUT_TS, RunCounts
+from streams.runtime.preflight import gone_cause
 from streams.runtime.state import Manifest
 
 Emit = Callable[[Encoded], None]
@@ -47,6 +48,8 @@ class Task:
         self.commits_since_snapshot = 0
         self.records_since_snapshot = 0
         self.blocked_since: float | None = None
+        self.broker_asked = 0.0  # when the log was last asked for the ends of the partitions holding the merge back
+        self.fresh_ends: dict[TopicPartition, int] = {}  # ends asked of the log (a floor for readers' cached ones)
 
     def moved(self) -> bool:
         """True when records were handed to the processor since the last commit."""
@@ -105,6 +108,7 @@ class ManifestFeeder:
     """Reads consecutive manifests' input ranges with one reader, as merged batches."""
 
     def __init__(self, log: Log, partitions: Sequence[tuple[TopicPartition, int]], starts: dict[TopicPartition, int]) -> None:
+        self._log = log
         self._ranks = dict(partitions)
         self._reader = log.reader([(t, p, starts[(t, p)]) for (t, p), _ in partitions])
         self._carry: dict[TopicPartition, deque[Record]] = {tp: deque() for tp, _ in partitions}
@@ -135,9 +139,10 @@ class ManifestFeeder:
                 idle += 1
                 if idle > 50:
                     missing = {f"{t}/{p}": end for (t, p), end in need.items() if merger.queues[(t, p)].position < end}
+                    causes = [gone_cause(self._log, tp, start, end, manifest.committed_ts_ns) for tp, start, end in ranges]
                     raise ConfigError(
                         f"cannot read the input ranges of commit {manifest.seq} of task {manifest.task}: "
-                        f"records before {missing} are gone (retention?)",
+                        f"records before {missing} are gone: {next((c for c in causes if c), 'cause unknown')}",
                         hint="recovery and verify need every input since the last snapshot; see RUNBOOK.md "
                         "'Processor state lost or damaged'",
                     )

@@ -7,7 +7,15 @@ is compared with what is on the log, matched by lineage (the input's topic, part
 offset): topic, partition, key, value bytes, headers and timestamp (at millisecond
 precision, which is what Kafka keeps). Nothing is excluded by accident: processors take
 time only from their inputs, and dead letters carry the input's timestamp, so there is no
-wall-clock field to skip. The result is "identical" or the first divergence.
+wall-clock field to skip.
+
+A record the processor did not write is a divergence too ("foreign"): one that sits in the
+verified range of an output partition -- between the first and the last record the checked
+commits wrote there (from the partition's start when every commit is checked) -- and whose
+lineage does not lead to one of the processor's input partitions (a non-transactional
+producer writing into the output, say). Outputs others write by design
+(``Processor.shared_outputs``, e.g. operators' commands) accept records without lineage.
+The result is "identical" or the first divergence.
 """
 
 from __future__ import annotations
@@ -37,8 +45,8 @@ class Divergence:
 
     task: int
     seq: int
-    source: Source
-    kind: str  # "different" | "missing" | "unexpected"
+    source: Source  # the input that caused the records; for "foreign": the foreign record's own position
+    kind: str  # "different" | "missing" | "unexpected" | "foreign"
     expected: list[Row]
     actual: list[Row]
 
@@ -88,7 +96,7 @@ def verify(
     """Re-run ``cls`` over its recorded inputs and compare with the log (see the module docstring)."""
     name = name or cls.name
     proto = cls(config, 0)
-    plan_inputs(log, proto)  # fails early, with a hint, when an input is missing
+    plan = plan_inputs(log, proto)  # fails early, with a hint, when an input is missing
     store = StateStore(log, serde, name)
     result = VerifyResult(name)
     by_task: dict[int, list[Manifest]] = {}
@@ -136,7 +144,9 @@ def verify(
     if not ranges:
         result.notes.append("no committed batches in the requested range")
         return result
-    actual = _actual(log, out_topics, partitions, ranges)
+    inputs = {tp for task in by_task for tp, _ in plan.task_partitions(task)}
+    everything = from_offset is None and since_ns is None
+    actual, foreign = _actual(log, out_topics, partitions, ranges, inputs, set(getattr(proto, "shared_outputs", ())), everything)
     for task, seq, src in order:
         exp = sorted(expected[src], key=_sort_key)
         got = sorted(actual.pop(src, []), key=_sort_key)
@@ -144,6 +154,10 @@ def verify(
             kind = "missing" if not got else "different"
             result.divergence = Divergence(task, seq, src, kind, exp, got)
             return result
+    if foreign:
+        rec = foreign[0]
+        result.divergence = Divergence(-1, -1, (rec.topic, rec.partition, rec.offset), "foreign", [], [_record_row(rec)])
+        return result
     if actual:
         src = min(actual)
         owner = next(((task, seq) for t, p, s, e, task, seq in ranges if t == src[0] and p == src[1] and s <= src[2] < e), (-1, -1))
@@ -156,22 +170,34 @@ def _sort_key(row: Row) -> tuple[Any, ...]:
 
 
 def _actual(
-    log: Log, topics: Iterable[str], partitions: dict[str, int], ranges: list[tuple[str, int, int, int, int, int]]
-) -> dict[Source, list[Row]]:
-    """Every committed output record whose lineage points into ``ranges``, by source."""
+    log: Log, topics: Iterable[str], partitions: dict[str, int], ranges: list[tuple[str, int, int, int, int, int]],
+    inputs: set[tuple[str, int]], shared: set[str], everything: bool,
+) -> tuple[dict[Source, list[Row]], list[Record]]:
+    """Every committed output record whose lineage points into ``ranges``, by source; and the foreign
+    records in the verified range of each output partition (see the module docstring), in log order."""
     index: dict[tuple[str, int], list[tuple[int, int]]] = {}
     for t, p, s, e, _, _ in ranges:
         index.setdefault((t, p), []).append((s, e))
     out: dict[Source, list[Row]] = {}
+    foreign: list[Record] = []
     for topic in topics:
         for p in range(partitions[topic]):
             low, high = log.watermarks(topic, p)
+            strangers: list[Record] = []  # records not the processor's, until its last one here is seen
+            first = last = -1
             for rec in read_range(log, topic, p, low, high):
                 src = source_of(rec.headers)
-                if src is None or not _inside(index.get(src[:2]), src[2]):
+                if src is not None and _inside(index.get(src[:2]), src[2]):
+                    out.setdefault(src, []).append(_record_row(rec))
+                    first = rec.offset if first < 0 else first
+                    last = rec.offset
+                elif src is None and topic in shared:
                     continue
-                out.setdefault(src, []).append(_record_row(rec))
-    return out
+                elif src is None or src[:2] not in inputs:
+                    strangers.append(rec)
+            foreign += [r for r in strangers if (everything or r.offset > first >= 0) and r.offset < last]
+    foreign.sort(key=lambda r: (r.timestamp_ns, r.topic, r.partition, r.offset))
+    return out, foreign
 
 
 def _inside(spans: list[tuple[int, int]] | None, offset: int) -> bool:

@@ -62,7 +62,36 @@ def test_an_empty_partition_that_may_hold_records_holds_the_merge_back() -> None
     m.set_end(("b", 0), 3, 0)  # b has 3 records we have not read yet
     assert m.blocked()
     assert m.pop(10) == []
-    assert ids(m.pop(10, force=True)) == [("a", 0, 0)]
+
+
+def test_force_never_goes_past_a_partition_with_records_on_the_broker() -> None:
+    """KIP-695: after max_wait the merge may go on only past partitions the broker says are empty."""
+    m = Merger([(("a", 0), 0, 0), (("b", 0), 0, 0)])
+    m.add([rec("a", 0, 0, 10), rec("a", 0, 1, 11)])
+    m.set_end(("a", 0), 2, 2)
+    m.set_end(("b", 0), 3, 0)  # b has 3 records on the broker, not fetched yet
+    assert m.pop(10, force=True) == []  # not asked: unknown lag is waited for
+    m.set_broker_end({("b", 0): 3})  # the broker: b's stable end is 3, the reader is at 0
+    assert m.blocked(force=True)
+    assert m.pop(10, force=True) == []
+    m.set_broker_end({("b", 0): 0})  # b's records are an open transaction: nothing stable past the reader
+    assert m.holding_back() == [("b", 0)]
+    assert ids(m.pop(10, force=True)) == [("a", 0, 0), ("a", 0, 1)]
+
+
+def test_force_in_the_middle_of_a_merge_stops_at_a_partition_with_lag() -> None:
+    """A partition that runs empty during a forced pop stops it unless the broker says it is empty."""
+    m = Merger([(("a", 0), 0, 0), (("b", 0), 0, 0), (("c", 0), 0, 0)])
+    m.add([rec("a", 0, 0, 1), rec("a", 0, 1, 9)])
+    m.add([rec("b", 0, 0, 2)])
+    m.set_end(("a", 0), 2, 2)
+    m.set_end(("b", 0), 5, 1)  # b: 4 more on the broker
+    m.set_end(("c", 0), 1, 0)
+    m.set_broker_end({("c", 0): 0, ("b", 0): 5})  # c is empty at the broker; b is not
+    assert ids(m.pop(10, force=True)) == [("a", 0, 0), ("b", 0, 0)]  # stops where b ran empty
+    m.add([rec("b", 0, 1, 3)])
+    m.set_broker_end({("b", 0): 2, ("c", 0): 0})
+    assert ids(m.pop(10, force=True)) == [("b", 0, 1), ("a", 0, 1)]
 
 
 def test_a_caught_up_empty_partition_does_not_block() -> None:

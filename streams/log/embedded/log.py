@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -31,9 +31,9 @@ from pydantic import ValidationError
 
 from streams.config import EmbeddedSettings
 from streams.errors import ConfigError, UnknownPartitionError, UnknownTopicError
-from streams.log.base import DeliveryCallback, Log, RebalanceCallback, TopicChange, TopicInfo, TopicSpec
+from streams.log.base import DeliveryCallback, Log, Loss, RebalanceCallback, TopicChange, TopicInfo, TopicPartition, TopicSpec
 from streams.log.embedded.offsets import OFFSETS_DIR, OffsetsStore
-from streams.log.embedded.partition import create_partition_dir
+from streams.log.embedded.partition import create_partition_dir, hole_records, truncations
 from streams.log.embedded.partition import offset_for_time as _offset_for_time
 from streams.log.embedded.partition import watermarks as _watermarks
 from streams.log.embedded.producer import EmbeddedProducer
@@ -297,6 +297,25 @@ class EmbeddedLog(Log):
             return _watermarks(directory, self.settings.index_interval_bytes)
         except FileNotFoundError:
             raise UnknownTopicError(topic) from None
+
+    def end_offsets(self, partitions: Iterable[TopicPartition], *, read_committed: bool = True) -> dict[TopicPartition, int]:
+        """Each partition's last stable offset (``read_committed``; the high watermark where it has no ``~lso``) or high watermark."""
+        out = {}
+        for topic, partition in partitions:
+            out[(topic, partition)] = self.stable_offset(topic, partition) if read_committed else self.watermarks(topic, partition)[1]
+        return out
+
+    def group_offsets(self, group: str, partitions: Iterable[TopicPartition] | None = None) -> dict[TopicPartition, int]:
+        """``group``'s committed offsets from its file (a damaged file raises :class:`ConfigError`, as joining would)."""
+        offsets = self._offsets.load(group)
+        return offsets if partitions is None else {tp: offsets[tp] for tp in partitions if tp in offsets}
+
+    def losses(self, topic: str, partition: int) -> list[Loss]:
+        """The holes ``log repair`` declared lost and the truncations it made in this partition."""
+        directory = self.partition_dir(topic, partition)
+        out = [Loss(a, b + 1, "declared lost by `hftstream log repair`", ts) for a, b, ts in hole_records(directory)]
+        out += [Loss(a, b, "dropped by `hftstream log repair` (it truncated the partition there)", ts) for a, b, ts in truncations(directory)]
+        return out
 
     def offset_for_time(self, topic: str, partition: int, timestamp_ns: int) -> int:
         """The first offset whose timestamp is ``>= timestamp_ns``; the high watermark if none."""

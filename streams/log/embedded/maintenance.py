@@ -7,6 +7,7 @@ tests call them directly. See RUNBOOK.md 'Corrupt segment'.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -36,6 +37,7 @@ from streams.log.embedded.partition import (
     CLEAN_LOCK_NAME,
     LOCK_NAME,
     declare_holes,
+    declare_truncation,
     gaps_allowed,
     is_declared,
     open_segment,
@@ -302,8 +304,11 @@ def repair(log: EmbeddedLog, topic: str, partition: int) -> RepairPlan:
     with flocked(directory / CLEAN_LOCK_NAME), flocked(directory / LOCK_NAME):
         plan = plan_repair(log, topic, partition)
         if plan.holes:
-            declare_holes(directory, list(plan.holes))
+            declare_holes(directory, list(plan.holes), time.time_ns())
         if plan.path is not None:
+            high = log.watermarks(topic, partition)[1]
+            if high > plan.offset:
+                declare_truncation(directory, plan.offset, high, time.time_ns())
             base = int(Path(plan.path).name[:20])
             for later in reversed(plan.segments_deleted):
                 remove_segment(directory, later)

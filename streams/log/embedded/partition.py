@@ -8,7 +8,7 @@ Layout of ``<root>/<topic>/<partition>/``::
     00000000000000004096.log         the next segment, and so on; the last one is *active*
     ~lock                            writers' flock, held only while appending one batch
     ~clean.lock                      retention / compaction / repair exclusion
-    ~holes                           offset ranges declared lost by ``hftstream log repair`` (JSON)
+    ~holes                           offset ranges declared lost, and truncations made, by ``hftstream log repair`` (JSON)
     ~lso                             last stable offset (int64); ``~txn``: a transaction's marker (see :mod:`.txn`)
 
 Segments of a ``delete`` topic are contiguous: each one's base is one past the last offset
@@ -285,15 +285,39 @@ def gaps_allowed(directory: Path) -> bool:
         return False
 
 
-def declared_holes(directory: Path) -> list[tuple[int, int]]:
-    """The ``(first, last)`` offset ranges declared lost in this partition (``hftstream log repair``)."""
+def _repairs(directory: Path) -> dict:  # type: ignore[type-arg]
     try:
         with open(directory / HOLES_NAME) as f:
-            return [(int(a), int(b)) for a, b in json.load(f)["holes"]]
+            raw = json.load(f)
+        if not isinstance(raw, dict):
+            raise TypeError("not a JSON object")
+        return raw
     except FileNotFoundError:
-        return []
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return {}
+    except (OSError, ValueError, TypeError) as exc:
         raise LogCorruptionError(str(directory / HOLES_NAME), 0, 0, f"unreadable list of declared holes: {exc}") from exc
+
+
+def declared_holes(directory: Path) -> list[tuple[int, int]]:
+    """The ``(first, last)`` offset ranges declared lost in this partition (``hftstream log repair``)."""
+    return [(a, b) for a, b, _ in hole_records(directory)]
+
+
+def hole_records(directory: Path) -> list[tuple[int, int, int]]:
+    """``(first, last, ts_ns)`` of every declared hole; ``ts_ns`` 0 when it was declared by an older version."""
+    try:
+        return [(int(h[0]), int(h[1]), int(h[2]) if len(h) > 2 else 0) for h in _repairs(directory).get("holes", [])]
+    except (ValueError, TypeError, IndexError) as exc:
+        raise LogCorruptionError(str(directory / HOLES_NAME), 0, 0, f"unreadable list of declared holes: {exc}") from exc
+
+
+def truncations(directory: Path) -> list[tuple[int, int, int]]:
+    """``(offset, old_high, ts_ns)`` of every truncation ``hftstream log repair`` made here: offsets
+    ``offset..old_high-1`` were dropped at wall time ``ts_ns`` (later records reuse those offsets)."""
+    try:
+        return [(int(a), int(b), int(c)) for a, b, c in _repairs(directory).get("truncated", [])]
+    except (ValueError, TypeError) as exc:
+        raise LogCorruptionError(str(directory / HOLES_NAME), 0, 0, f"unreadable list of truncations: {exc}") from exc
 
 
 def is_declared(directory: Path, first: int, last: int) -> bool:
@@ -301,12 +325,26 @@ def is_declared(directory: Path, first: int, last: int) -> bool:
     return any(a <= first and last <= b for a, b in declared_holes(directory))
 
 
-def declare_holes(directory: Path, holes: list[tuple[int, int]]) -> None:
-    """Add ``holes`` to the partition's declared holes (atomically: tmp + fsync + rename)."""
-    merged = sorted(set(declared_holes(directory)) | set(holes))
+def declare_holes(directory: Path, holes: list[tuple[int, int]], ts_ns: int = 0) -> None:
+    """Add ``holes`` (declared at wall time ``ts_ns``) to the partition's declared holes (atomically: tmp + fsync + rename)."""
+    known = {(a, b): ts for a, b, ts in hole_records(directory)}
+    for hole in holes:
+        known.setdefault(hole, ts_ns)
+    _write_repairs(directory, [(a, b, ts) for (a, b), ts in sorted(known.items())], truncations(directory))
+
+
+def declare_truncation(directory: Path, offset: int, old_high: int, ts_ns: int) -> None:
+    """Record that ``log repair`` dropped offsets ``offset..old_high-1`` at ``ts_ns`` (so a consumer past them can be told why)."""
+    _write_repairs(directory, hole_records(directory), [*truncations(directory), (offset, old_high, ts_ns)])
+
+
+def _write_repairs(directory: Path, holes: list[tuple[int, int, int]], truncated: list[tuple[int, int, int]]) -> None:
+    body: dict[str, object] = {"holes": [list(h) if h[2] else list(h[:2]) for h in holes]}
+    if truncated:
+        body["truncated"] = [list(t) for t in truncated]
     tmp = directory / f"{HOLES_NAME}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
-        json.dump({"holes": [list(h) for h in merged]}, f)
+        json.dump(body, f)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, directory / HOLES_NAME)

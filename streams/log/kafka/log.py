@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, Literal, TypeVar
 
@@ -72,6 +72,9 @@ def topic_config(spec: TopicSpec) -> dict[str, str]:
 class KafkaLog(Log):
     """A Kafka cluster as an hftstream :class:`Log`. ``bootstrap`` is ``host:port[,host:port]``."""
 
+    reader_ends_cached = True  # librdkafka's end_offset is the high watermark of the last fetch response
+    offsets_are_records = False  # transaction markers and aborted records take offsets
+
     def __init__(self, bootstrap: str, *, settings: KafkaSettings | None = None) -> None:
         if not bootstrap or not bootstrap.strip():
             raise ConfigError("no Kafka bootstrap servers given", hint="use kafka://HOST:PORT[,HOST:PORT]")
@@ -84,6 +87,7 @@ class KafkaLog(Log):
         self._errors = ErrorSink(self.bootstrap)
         self._lock = threading.Lock()
         self._partition_cache: dict[str, int] = {}  # topic -> partition count, shared with producers
+        self._published: Future[Any] | None = None  # the last publish_group_offsets request
 
     def __repr__(self) -> str:
         return f"KafkaLog({self.bootstrap!r})"
@@ -533,3 +537,21 @@ class KafkaLog(Log):
             if tp.offset >= 0:
                 out[(tp.topic, tp.partition)] = int(tp.offset)
         return out
+
+    def publish_group_offsets(self, group: str, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commit ``offsets`` for ``group`` (a group without members) through the admin API, without waiting.
+
+        For Kafka's own tools (``kafka-consumer-groups --describe``, lag exporters): a failure is
+        logged at the next call, never raised -- hftstream's positions are its commit manifests.
+        """
+        pending = self._published
+        if pending is not None and pending.done() and pending.exception() is not None:
+            logging.getLogger("streams.log.kafka").warning("publishing offsets of group %s failed: %s", group, pending.exception())
+        if not offsets:
+            return
+        admin = self._admin_client()
+        request = [ConsumerGroupTopicPartitions(group, [KTP(t, p, o) for (t, p), o in sorted(offsets.items())])]
+        try:
+            self._published = admin.alter_consumer_group_offsets(request, request_timeout=self._timeout)[group]
+        except KafkaException as exc:
+            logging.getLogger("streams.log.kafka").warning("publishing offsets of group %s failed: %s", group, exc)

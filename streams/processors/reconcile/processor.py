@@ -73,6 +73,7 @@ class ReconcileProcessor(Processor):
 
     name: ClassVar[str] = "reconcile"
     returns_lists: ClassVar[bool] = True  # process() returns lists: process_batch skips the copy
+    shared_outputs: ClassVar[tuple[str, ...]] = (OPS_TOPIC,)  # operators publish signed commands there too
     config_class: ClassVar[type[ReconcileConfig]] = ReconcileConfig
 
     def __init__(self, config: ReconcileConfig, task: int, repo: SchemaRepo | None = None) -> None:
