@@ -181,7 +181,7 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
     latency_figures: dict[str, Any] | None = None
     if o["latency"]:
         say(f"[5/7] latency: {o['latency_orders']:,} orders paced at {o['latency_rate']:,}/s on a scratch log", bold=True)
-        from streams.demo.latency import measure_latency
+        from streams.demo.latency import describe, measure_latency
 
         data_dir = os.path.dirname(st.settings.log.removeprefix("embedded://").rstrip("/")) if st.settings.log.startswith(
             "embedded://") else "hftstream-data"
@@ -189,8 +189,8 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
                        events=max(1000, o["latency_orders"] // 2))
         t0 = time.monotonic()
         latency_figures = measure_latency(os.path.join(data_dir or ".", "latency"), lparams)
-        say(f"      p50 {latency_figures['p50']:.1f} ms, p99 {latency_figures['p99']:.1f} ms, max {latency_figures['max']:.1f} ms "
-            f"over {latency_figures['measured']:,} orders ({time.monotonic() - t0:.1f} s)")
+        say(f"      {describe(latency_figures)} ({time.monotonic() - t0:.1f} s)",
+            fg="yellow" if latency_figures.get("pacer_late_records") else None)
     else:
         say("[5/7] latency: skipped (--no-latency)", bold=True)
 
@@ -303,8 +303,11 @@ def _print_summary(r: dict[str, Any], say: Any) -> None:
     say("trading state: " + ("; ".join(f"{s['scope']} {s['state']}" for s in states) if states else "every scope ACTIVE"))
     say(f"recon: {r['recon_status']} (breaks: {', '.join(f'{k} {v}' for k, v in r['recon_breaks'].items()) or 'none'})")
     lat = r["latency_ms"]
-    say(f"throughput: {r['orders_per_s']:,} orders/s end to end"
-        + (f"; latency p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms" if lat else ""))
+    say(f"throughput: {r['orders_per_s']:,} orders/s end to end")
+    if lat:
+        from streams.demo.latency import describe
+
+        say(f"latency (order to outcome, paced at {lat['rate']:,}/s): {describe(lat)}")
     say(f"digest: {r['digest']}")
     tp = r.get("tape")
     if tp and "error" not in tp:
