@@ -92,39 +92,31 @@ class SinkCounts:
         }
 
 
-def sink_topics(log: Log, requested: Sequence[str] | None) -> list[str]:
-    """``requested`` (each must exist and be declared), or every declared topic on the log whose schemas all have a table.
-
-    A topic ``infra/topics.yaml`` does not declare is left out: it is a copy (``replay --into T --create-target``),
-    and its records must not count twice in ``tape.fills`` and every other business table and view.
-    """
-    from streams.topic_schemas import declared_spec, value_schemas
+def declared_topic(topic: str) -> bool:
+    """Whether ``infra/topics.yaml`` declares ``topic`` (by name or through a template)."""
     from streams.topics import load_catalog
 
-    catalog = load_catalog()
+    return load_catalog().declares(topic)
 
-    def declared(topic: str) -> bool:
-        try:
-            catalog.spec_for(topic)
-        except UnknownTopicError:
-            return False
-        return True
+
+def sink_topics(log: Log, requested: Sequence[str] | None) -> list[str]:
+    """``requested`` (each must exist), or every *declared* topic on the log whose schemas all have a table.
+
+    By default a topic ``infra/topics.yaml`` does not declare is left out: it is a copy (``replay --into T
+    --create-target``), and its records must not count twice in ``tape.fills`` and every other business table
+    and view. Naming it in ``requested`` sinks it all the same (the CLI warns).
+    """
+    from streams.topic_schemas import declared_spec, value_schemas
 
     existing = {t.name for t in log.list_topics()}
     if requested:
         for topic in requested:
             if topic not in existing:
                 raise UnknownTopicError(topic)
-            if not declared(topic):
-                raise ConfigError(
-                    f"{topic} is not declared in {catalog.source}: the tape keeps declared topics only, so that a copy "
-                    "(`replay --into ... --create-target`) never counts twice in its business tables",
-                    hint=f"declare {topic} in {catalog.source.name} if it is a real stream, or read it with `hftstream replay -t {topic}`",
-                )
         return list(dict.fromkeys(requested))
     out = []
     for topic in sorted(existing):
-        if not declared(topic):
+        if not declared_topic(topic):
             continue
         schemas = value_schemas(declared_spec(log, topic))
         if schemas and all(s in ROUTES for s in schemas):

@@ -44,7 +44,8 @@ def demo(
         help="Simulation start (ISO-8601 or ns). Default: today 00:00 UTC (inside the raw topics' retention), or the "
         "start of the run already on --data. Pin it to compare digests across days.",
     ),
-    slice_ms: int = typer.Option(250, "--slice-ms", min=1, help="Event-time slice of the lockstep schedule, in ms."),
+    span: str = typer.Option("2m", "--span", help="Event time the simulated market covers (e.g. 2m, 90s, 10m); the order flow is spread over 90% of it. Event time is not wall time: an unpaced run takes about as long for a few minutes (a long span needs more slices, see --slice-ms)."),
+    slice_ms: int = typer.Option(None, "--slice-ms", min=1, show_default=False, help="Event-time slice of the lockstep schedule, in ms. Default: the span / 60, between 250 ms and 2 s (2 s for 2m): at most 2 s keeps the reconciler's 5 s window honest."),
     reset: bool = typer.Option(False, "--reset", help="Delete the demo's topics, state and groups first: start from offset 0."),
     verify_: bool = typer.Option(True, "--verify/--no-verify", help="Re-run each processor over its committed inputs and compare."),
     latency: bool = typer.Option(True, "--latency/--no-latency", help="Measure order-to-outcome latency with paced orders."),
@@ -71,7 +72,7 @@ def demo(
     st = state(ctx)
     say = (lambda text="", **kw: typer.secho(text, err=True, **kw)) if as_json else (lambda text="", **kw: typer.secho(text, **kw))
     result = _run(st, say, seed=seed, orders=orders, accounts=accounts, venues=venues, symbols=symbols, events=events,
-                  regime=regime, start=start, slice_ms=slice_ms, reset=reset, verify_=verify_, latency=latency,
+                  regime=regime, start=start, span=span, slice_ms=slice_ms, reset=reset, verify_=verify_, latency=latency,
                   latency_rate=latency_rate, latency_orders=latency_orders, tape=tape)
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True))
@@ -97,6 +98,11 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
     from streams.runtime.lockstep import MarkStore, Schedule
     from streams.topics import apply_topics
 
+    from streams.cli.common import duration_ns
+    from streams.demo.inputs import default_slice_ms
+
+    span_ns = duration_ns(o["span"], "--span")
+    slice_ms = o["slice_ms"] or default_slice_ms(span_ns)
     log, serde = st.log(), st.serde()
     if o["reset"]:
         if o["tape"]:  # first: a tape held by another process stops the reset before the log is touched
@@ -115,7 +121,7 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
     last = marks.last()
     params: dict[str, Any] = {
         "seed": o["seed"], "orders": o["orders"], "accounts": o["accounts"], "venues": o["venues"], "symbols": o["symbols"],
-        "events": o["events"], "regime": o["regime"], "slice_ms": o["slice_ms"],
+        "events": o["events"], "regime": o["regime"], "slice_ms": slice_ms, "span_ns": span_ns,
     }
     if last is not None:
         previous = {k: v for k, v in last.params.items() if k in params}
@@ -135,7 +141,8 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
         params["start_ns"] = sim_start_ns(o["start"])
 
     say(f"[2/7] inputs: {o['venues']} venues x {o['symbols']} symbols, {o['events']:,} market events, {o['orders']:,} orders "
-        f"from {o['accounts']} accounts, seed {o['seed']}, start {format_iso_ns(params['start_ns'])}", bold=True)
+        f"from {o['accounts']} accounts, seed {o['seed']}, start {format_iso_ns(params['start_ns'])}, "
+        f"span {params['span_ns'] / 1e9:,.0f} s of event time", bold=True)
     with progress("publishing", None) as update:
         inputs = publish_inputs(log, serde, params, (lambda what, n: update(n, None)) if update else None)
     if inputs.feed_summary is not None:
@@ -232,6 +239,8 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
         "verify_failed": [n for n, v in verified.items() if v != "identical"],
         "seed": params["seed"],
         "start_ns": params["start_ns"],
+        "span_ns": params.get("span_ns"),
+        "slice_ms": params["slice_ms"],
         "log": st.settings.log,
         "tape": tape_figures,
     }

@@ -150,14 +150,9 @@ def _run(log, serde, req, spans, reader, *, fmt: Format, headers: bool, quiet: b
 
 def _declared(topic: str) -> bool:
     """Whether infra/topics.yaml declares ``topic`` (by name or through a template)."""
-    from streams.errors import UnknownTopicError
     from streams.topics import load_catalog
 
-    try:
-        load_catalog().spec_for(topic)
-    except UnknownTopicError:
-        return False
-    return True
+    return load_catalog().declares(topic)
 
 
 def _declared_schemas(topic: str) -> tuple[str, ...]:

@@ -46,7 +46,6 @@ def test_a_redrive_copy_and_a_tape_sink_leave_the_fill_counts_unchanged(tmp_path
     with tape_at(data) as tape:
         assert scalar(tape, "SELECT count() FROM tape.records WHERE topic = 'fills.redrive'") == 0
 
-    asked = cli("tape", "sink", "--until-idle", "--topics", "fills.redrive", data=data)
-    assert asked.returncode == 2, asked.stderr
-    assert "not declared" in asked.stderr and "hint:" in asked.stderr and "Traceback" not in asked.stderr
-    assert _counts(data) == (40, 40, 40)
+    asked = cli("tape", "sink", "--until-idle", "--topics", "fills.redrive", data=data)  # named explicitly: sunk, with a warning
+    assert asked.returncode == 0, asked.stderr
+    assert "warning: fills.redrive is not declared" in asked.stderr and "count twice" in asked.stderr
