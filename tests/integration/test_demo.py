@@ -30,8 +30,8 @@ from streams.timeutil import floor_day_ns
 
 HFTSTREAM = str(Path(sys.executable).with_name("hftstream"))
 START = str(floor_day_ns(time.time_ns()))  # inside the raw topics' 7-day retention on Kafka
-SMALL = ["--orders", "1500", "--events", "2000", "--venues", "2", "--symbols", "3", "--accounts", "4", "--slice-ms", "250",
-         "--start", START, "--no-latency"]
+SMALL = ["--orders", "1500", "--events", "2000", "--venues", "2", "--symbols", "3", "--accounts", "4", "--span", "4s",
+         "--slice-ms", "250", "--start", START, "--no-latency"]  # a short market: ~43 slices, as many kill points as before
 BUSINESS = ("fills", "rejects_by_reason", "pnl", "orders", "accepted", "order_events", "ledger_balanced", "recon_status",
             "recon_breaks", "ledger_entries")
 
