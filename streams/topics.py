@@ -59,6 +59,14 @@ class TopicCatalog:
             hint=f"{name!r} is not declared in {self.source}; add it there (or match a template such as md.raw.{{venue}})",
         )
 
+    def declares(self, name: str) -> bool:
+        """Whether ``name`` is declared, by name or through a template."""
+        try:
+            self.spec_for(name)
+        except UnknownTopicError:
+            return False
+        return True
+
     def all(self) -> list[TopicSpec]:
         """Every concrete declared topic, sorted by name."""
         return [self.topics[n] for n in sorted(self.topics)]

@@ -143,7 +143,7 @@ def _select(c: Column) -> str:
     """The SELECT expression of a column: times as ns; header arrays hex-encoded (bytes survive inside tuples)."""
     if c.is_time:
         return f"toUnixTimestamp64Nano(`{c.name}`)"
-    if c.type.startswith("Array(Tuple("):
+    if c.type.startswith("Array(Tuple(key String, value String)"):
         return f"arrayMap(h -> (hex(tupleElement(h, 1)), hex(tupleElement(h, 2))), `{c.name}`)"
     return f"`{c.name}`"
 
@@ -169,8 +169,11 @@ def _field(ftype: Any, v: Any) -> Any:
         branch = next(b for b in ftype if b != "null")
         return _field(branch, v)
     kind = ftype.get("type") if isinstance(ftype, dict) else ftype
-    if kind == "array":  # DeadLetter.headers: [(key, value)] -> [{"key", "value"}]
-        return [{"key": _unhex(k).decode(), "value": _unhex(val)} for k, val in v]
+    if kind == "array":
+        items = ftype["items"]
+        if [f["name"] for f in items["fields"]] == ["key", "value"]:  # DeadLetter.headers, hex-encoded by _select
+            return [{"key": _unhex(k).decode(), "value": _unhex(val)} for k, val in v]
+        return [{f["name"]: _field(f["type"], x) for f, x in zip(items["fields"], tup)} for tup in v]  # Commit.inputs
     if isinstance(v, bytes) and kind != "bytes":
         return v.decode()
     return v

@@ -92,8 +92,20 @@ class SinkCounts:
         }
 
 
+def declared_topic(topic: str) -> bool:
+    """Whether ``infra/topics.yaml`` declares ``topic`` (by name or through a template)."""
+    from streams.topics import load_catalog
+
+    return load_catalog().declares(topic)
+
+
 def sink_topics(log: Log, requested: Sequence[str] | None) -> list[str]:
-    """``requested`` (each must exist), or every topic on the log whose declared schemas all have a table."""
+    """``requested`` (each must exist), or every *declared* topic on the log whose schemas all have a table.
+
+    By default a topic ``infra/topics.yaml`` does not declare is left out: it is a copy (``replay --into T
+    --create-target``), and its records must not count twice in ``tape.fills`` and every other business table
+    and view. Naming it in ``requested`` sinks it all the same (the CLI warns).
+    """
     from streams.topic_schemas import declared_spec, value_schemas
 
     existing = {t.name for t in log.list_topics()}
@@ -104,6 +116,8 @@ def sink_topics(log: Log, requested: Sequence[str] | None) -> list[str]:
         return list(dict.fromkeys(requested))
     out = []
     for topic in sorted(existing):
+        if not declared_topic(topic):
+            continue
         schemas = value_schemas(declared_spec(log, topic))
         if schemas and all(s in ROUTES for s in schemas):
             out.append(topic)

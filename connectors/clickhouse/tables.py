@@ -39,6 +39,8 @@ ROUTES: dict[str, str] = {
     "hftstream.recon.ReconBreak": "recon_breaks",
     "hftstream.recon.ReconStatus": "recon_status",
     "hftstream.dlq.DeadLetter": "dead_letters",
+    "hftstream.runtime.Commit": "commits",  # state.<processor>: the commit manifests (append times, stage latency)
+    "hftstream.runtime.SnapshotChunk": "snapshot_chunks",
     **{f"hftstream.ops.{n}": "ops_commands" for n in ("Halt", "Resume", "ReduceOnly", "KillSwitch", "CancelAll", "SetLimit")},
     **{
         f"hftstream.orders.{n}": "order_events"
@@ -128,8 +130,8 @@ class TableWriter:
         source = _field_for(column, fields)
         if source is None:
             raise ValueError(f"tape.{self.name}.{name} is neither a common column nor a field of the schemas routed to it")
-        if column.type.startswith("Array(Tuple("):  # DeadLetter.headers: [{key, value}] -> [(key, value)]
-            return lambda rows: [[(h["key"], h["value"]) for h in (r.value.get(source) or ())] for r in rows]
+        if column.type.startswith("Array(Tuple("):  # an array of records -> tuples in field order (DeadLetter.headers, Commit.inputs)
+            return lambda rows: [[tuple(h.values()) for h in (r.value.get(source) or ())] for r in rows]
         return lambda rows: [r.value.get(source) for r in rows]
 
     def columns_for(self, rows: list[Row]) -> list[list[Any]]:

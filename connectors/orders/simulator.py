@@ -50,9 +50,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from connectors.orders import script
 from connectors.orders.shadow import CANCEL_ORDER, NEW_ORDER, REPLACE_ORDER, Shadow
-from connectors.venues.market import REGIMES as FEED_REGIMES
 from connectors.venues.market import Fundamentals
-from connectors.venues.simulator import DEFAULT_START_NS, SimConfig
+from connectors.venues.simulator import DEFAULT_START_NS, SimConfig, mean_gap_ns
 from connectors.venues.universe import MAX_SYMBOLS, Listing, universe
 from streams.errors import ConfigError
 from streams.processors.risk.config import RiskConfig
@@ -175,12 +174,11 @@ class OrderSimConfig(BaseModel):
 
 def feed_span_ns(feed: SimConfig) -> int:
     """A conservative estimate of a venue simulation's event-time span: 90% of the expected time its
-    least busy venue needs for its events (the mean inter-arrival gap of the regime, bursts half the time)."""
-    regime = FEED_REGIMES[feed.regime]
-    quiet = sum(regime.quiet.gap_ns) / 2
-    mean_gap = quiet if regime.burst is None else (quiet + sum(regime.burst.gap_ns) / 2) / 2
-    per_venue = feed.events // feed.venues
-    return max(int(per_venue * mean_gap * feed.gap_scale * 0.9), 1)
+    least busy venue needs for its events (``SimConfig.expected_span_ns``: its ``span_ns`` when given, else
+    the mean inter-arrival gap of the regime, bursts half the time)."""
+    if feed.span_ns is not None:
+        return max(int(feed.span_ns * 0.9), 1)
+    return max(int(feed.events // feed.venues * mean_gap_ns(feed.regime) * feed.gap_scale * 0.9), 1)
 
 
 class OrderRecord(NamedTuple):

@@ -102,10 +102,11 @@ class VenueMarket:
 
     def __init__(
         self, venue: str, listings: list[Listing], fundamentals: Fundamentals, regime: Regime, rng: random.Random,
-        gap_scale: int = 1,
+        gap_scale: int = 1, gap_divisor: int = 1,
     ) -> None:
         self.venue = venue
-        self.gap_scale = gap_scale  # inter-arrival gaps x this: a slower market, same draws
+        self.gap_scale = gap_scale  # inter-arrival gaps x gap_scale // gap_divisor: a slower market, same draws
+        self.gap_divisor = gap_divisor
         self.listings = listings
         self.fundamentals = fundamentals
         self.regime = regime
@@ -137,7 +138,7 @@ class VenueMarket:
         """Advance past one inter-arrival gap from ``now_ns``; return ``(event time, event)``."""
         mix = self._mix()
         rng = self.rng
-        t = now_ns + rng.randint(*mix.gap_ns) * self.gap_scale
+        t = now_ns + rng.randint(*mix.gap_ns) * self.gap_scale // self.gap_divisor
         if not self.opened:  # every venue starts its day by announcing it is open
             self.opened = True
             return t, StatusChange(None, t, "OPEN")

@@ -51,6 +51,13 @@ RAW_SCHEMA = "hftstream.md.RawVenueMessage"
 INSTRUMENTS_TOPIC = "refdata.instruments"
 
 
+def mean_gap_ns(regime_name: str) -> float:
+    """The mean inter-arrival gap of a regime's events (bursts half the time), before any scaling."""
+    regime = REGIMES[regime_name]
+    quiet = sum(regime.quiet.gap_ns) / 2
+    return quiet if regime.burst is None else (quiet + sum(regime.burst.gap_ns) / 2) / 2
+
+
 def raw_topic(venue: str) -> str:
     """The topic a venue's raw messages go to."""
     return f"md.raw.{venue}"
@@ -62,6 +69,9 @@ class SimConfig:
 
     ``channels``: how many sequence-numbered channels each venue has; ``None`` = the partition
     count of ``md.raw.<venue>`` in the topic catalog, so channel = the partition a record lands on.
+    ``span_ns``: stretch (or shrink) every inter-arrival gap so that each venue's events cover about this much
+    event time (:meth:`expected_span_ns`); ``None`` = the regime's own gaps (x ``gap_scale``). The event count is the
+    same either way; prices walk with the clock, so what the events are follows the longer time.
     """
 
     venues: int = 3
@@ -76,6 +86,7 @@ class SimConfig:
     malformed_rate: float = 0.0
     channels: int | None = None
     gap_scale: int = 1  # every inter-arrival gap x this (a slower market for paced runs); 1 = the regime's own
+    span_ns: int | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.venues <= len(VENUES):
@@ -90,12 +101,29 @@ class SimConfig:
             raise ConfigError(f"channels must be >= 1, got {self.channels}")
         if self.gap_scale < 1:
             raise ConfigError(f"gap_scale must be >= 1, got {self.gap_scale}")
+        if self.span_ns is not None and self.span_ns <= 0:
+            raise ConfigError(f"span must be positive, got {self.span_ns} ns", hint="e.g. --span 5m")
         if self.start_ns < 0:
             raise ConfigError(f"start time {self.start_ns} is before the epoch")
         for name in ("gap_rate", "dup_rate", "reorder_rate", "malformed_rate"):
             rate = getattr(self, name)
             if not 0.0 <= rate <= 1.0:
                 raise ConfigError(f"{name.replace('_', '-')} must be between 0 and 1, got {rate}")
+
+    def natural_span_ns(self) -> int:
+        """The expected event time one venue's events take with the regime's own gaps x ``gap_scale`` (mean gap, bursts
+        half the time), ignoring ``span_ns``."""
+        return max(int(self.events // self.venues * mean_gap_ns(self.regime) * self.gap_scale), 1)
+
+    def gap_ratio(self) -> tuple[int, int]:
+        """``(multiplier, divisor)`` applied to every drawn gap (integer arithmetic: the same times on every platform)."""
+        if self.span_ns is None:
+            return self.gap_scale, 1
+        return self.span_ns * self.gap_scale, self.natural_span_ns()
+
+    def expected_span_ns(self) -> int:
+        """The expected event time of one venue's events: ``span_ns`` when given, else :meth:`natural_span_ns`."""
+        return self.span_ns if self.span_ns is not None else self.natural_span_ns()
 
     @property
     def venue_names(self) -> tuple[str, ...]:
@@ -237,7 +265,7 @@ class Simulation:
         """Market events -> encoded messages, minus gaps, with malformed payloads injected."""
         cfg, counts = self.config, self.counts[venue]
         market = VenueMarket(venue, self.listings, fundamentals, REGIMES[cfg.regime], random.Random(f"{cfg.seed}:{venue}"),
-                             cfg.gap_scale)
+                             *cfg.gap_ratio())
         gaps = random.Random(f"{cfg.seed}:{venue}:gap")
         malformed = random.Random(f"{cfg.seed}:{venue}:malformed")
         n_channels = self.channels[venue]

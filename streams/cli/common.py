@@ -69,6 +69,27 @@ def report(exc: HftError) -> NoReturn:
     fail(str(exc), hint=getattr(exc, "hint", ""), code=2)
 
 
+def duration_ns(text: str | None, option: str = "--span") -> int | None:
+    """A duration option: ``5m``, ``18s``, ``500ms``, ``250us``, ``2h``, or integer ns (``None`` stays ``None``)."""
+    if text is None:
+        return None
+    units = (("ms", 1_000_000), ("us", 1_000), ("ns", 1), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000))
+    raw = text.strip().lower()
+    for suffix, scale in units:
+        if raw.endswith(suffix):
+            number = raw[: -len(suffix)]
+            break
+    else:
+        number, scale = raw, 1
+    try:
+        value = int(number) * scale
+    except ValueError:
+        fail(f"{option} {text!r} is not a duration", hint=f"e.g. {option} 5m, {option} 18s, {option} 500ms, or integer nanoseconds")
+    if value <= 0:
+        fail(f"{option} {text!r} must be positive", hint=f"e.g. {option} 5m")
+    return value
+
+
 def progress_enabled() -> bool:
     """Progress bars only on an interactive terminal: pipes and CI get clean output."""
     return sys.stderr.isatty()

@@ -45,7 +45,8 @@ def demo(
         help="Simulation start (ISO-8601 or ns). Default: today 00:00 UTC (inside the raw topics' retention), or the "
         "start of the run already on --data. Pin it to compare digests across days.",
     ),
-    slice_ms: int = typer.Option(250, "--slice-ms", min=1, help="Event-time slice of the lockstep schedule, in ms."),
+    span: str = typer.Option("2m", "--span", help="Event time the simulated market covers (e.g. 2m, 90s, 10m); the order flow is spread over 90% of it. Event time is not wall time: an unpaced run takes about as long for a few minutes (a long span needs more slices, see --slice-ms)."),
+    slice_ms: int = typer.Option(None, "--slice-ms", min=1, show_default=False, help="Event-time slice of the lockstep schedule, in ms. Default: the span / 60, between 250 ms and 2 s (2 s for 2m): at most 2 s keeps the reconciler's 5 s window honest."),
     reset: bool = typer.Option(False, "--reset", help="Delete the demo's topics, state and groups first: start from offset 0."),
     verify_: bool = typer.Option(True, "--verify/--no-verify", help="Re-run each processor over its committed inputs and compare."),
     latency: bool = typer.Option(True, "--latency/--no-latency", help="Measure order-to-outcome latency with paced orders."),
@@ -74,7 +75,7 @@ def demo(
     st = state(ctx)
     say = (lambda text="", **kw: typer.secho(text, err=True, **kw)) if as_json else (lambda text="", **kw: typer.secho(text, **kw))
     result = _run(st, say, seed=seed, orders=orders, accounts=accounts, venues=venues, symbols=symbols, events=events,
-                  regime=regime.value, start=start, slice_ms=slice_ms, reset=reset, verify_=verify_, latency=latency,
+                  regime=regime.value, start=start, span=span, slice_ms=slice_ms, reset=reset, verify_=verify_, latency=latency,
                   latency_rate=latency_rate, latency_orders=latency_orders, tape=tape)
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True))
@@ -100,7 +101,12 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
     from streams.runtime.lockstep import MarkStore, Schedule
     from streams.topics import apply_topics
 
-    _check_arguments(o)  # every argument, before a topic is created or anything deleted
+    from streams.cli.common import duration_ns
+    from streams.demo.inputs import default_slice_ms
+
+    span_ns = duration_ns(o["span"], "--span")
+    slice_ms = o["slice_ms"] or default_slice_ms(span_ns)
+    _check_arguments({**o, "slice_ms": slice_ms, "span_ns": span_ns})  # every argument, before a topic is created or anything deleted
     log, serde = st.log(), st.serde()
     if o["reset"]:
         if o["tape"]:  # first: a tape held by another process stops the reset before the log is touched
@@ -119,7 +125,7 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
     last = marks.last()
     params: dict[str, Any] = {
         "seed": o["seed"], "orders": o["orders"], "accounts": o["accounts"], "venues": o["venues"], "symbols": o["symbols"],
-        "events": o["events"], "regime": o["regime"], "slice_ms": o["slice_ms"],
+        "events": o["events"], "regime": o["regime"], "slice_ms": slice_ms, "span_ns": span_ns,
     }
     if last is not None:
         previous = {k: v for k, v in last.params.items() if k in params}
@@ -139,7 +145,8 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
         params["start_ns"] = sim_start_ns(o["start"])
 
     say(f"[2/7] inputs: {o['venues']} venues x {o['symbols']} symbols, {o['events']:,} market events, {o['orders']:,} orders "
-        f"from {o['accounts']} accounts, seed {o['seed']}, start {format_iso_ns(params['start_ns'])}", bold=True)
+        f"from {o['accounts']} accounts, seed {o['seed']}, start {format_iso_ns(params['start_ns'])}, "
+        f"span {params['span_ns'] / 1e9:,.0f} s of event time", bold=True)
     with progress("publishing", None) as update:
         inputs = publish_inputs(log, serde, params, (lambda what, n: update(n, None)) if update else None)
     if inputs.feed_summary is not None:
@@ -185,7 +192,7 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
     latency_figures: dict[str, Any] | None = None
     if o["latency"]:
         say(f"[5/7] latency: {o['latency_orders']:,} orders paced at {o['latency_rate']:,}/s on a scratch log", bold=True)
-        from streams.demo.latency import measure_latency
+        from streams.demo.latency import describe, measure_latency
 
         data_dir = os.path.dirname(st.settings.log.removeprefix("embedded://").rstrip("/")) if st.settings.log.startswith(
             "embedded://") else "hftstream-data"
@@ -193,8 +200,8 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
                        events=max(1000, o["latency_orders"] // 2))
         t0 = time.monotonic()
         latency_figures = measure_latency(os.path.join(data_dir or ".", "latency"), lparams)
-        say(f"      p50 {latency_figures['p50']:.1f} ms, p99 {latency_figures['p99']:.1f} ms, max {latency_figures['max']:.1f} ms "
-            f"over {latency_figures['measured']:,} orders ({time.monotonic() - t0:.1f} s)")
+        say(f"      {describe(latency_figures)} ({time.monotonic() - t0:.1f} s)",
+            fg="yellow" if latency_figures.get("pacer_late_records") else None)
     else:
         say("[5/7] latency: skipped (--no-latency)", bold=True)
 
@@ -236,6 +243,8 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
         "verify_failed": [n for n, v in verified.items() if v != "identical"],
         "seed": params["seed"],
         "start_ns": params["start_ns"],
+        "span_ns": params.get("span_ns"),
+        "slice_ms": params["slice_ms"],
         "log": st.settings.log,
         "tape": tape_figures,
     }
@@ -248,7 +257,7 @@ def _check_arguments(o: dict[str, Any]) -> None:
     from streams.demo.inputs import order_config
 
     keys = ("seed", "orders", "accounts", "venues", "symbols", "events", "regime", "slice_ms")
-    order_config({**{k: o[k] for k in keys}, "start_ns": sim_start_ns(o["start"])})
+    order_config({**{k: o[k] for k in keys}, "span_ns": o["span_ns"], "start_ns": sim_start_ns(o["start"])})
 
 
 def _verify_all(log: Any, serde: Any, names: list[str], say: Any) -> dict[str, str]:
@@ -328,8 +337,11 @@ def _print_summary(r: dict[str, Any], say: Any) -> None:
     say(f"recon: {r['recon_status']} (breaks: {', '.join(f'{k} {v}' for k, v in r['recon_breaks'].items()) or 'none'}); "
         f"fills awaiting their drop-copy report: {waiting['fills']:,}{past}")
     lat = r["latency_ms"]
-    say(f"throughput: {r['orders_per_s']:,} orders/s end to end"
-        + (f"; latency p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms" if lat else ""))
+    say(f"throughput: {r['orders_per_s']:,} orders/s end to end")
+    if lat:
+        from streams.demo.latency import describe
+
+        say(f"latency (order to outcome, paced at {lat['rate']:,}/s): {describe(lat)}")
     say(f"digest: {r['digest']}")
     tp = r.get("tape")
     if tp and "error" not in tp:

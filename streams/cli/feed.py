@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from streams.cli.common import fail, progress, state, table
+from streams.cli.common import duration_ns, fail, progress, state, table
 from streams.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ def simulate_cmd(
     dup_rate: float = typer.Option(0.0, "--dup-rate", min=0.0, max=1.0, help="Probability a message is received twice (same bytes, same sequence number)."),
     reorder_rate: float = typer.Option(0.0, "--reorder-rate", min=0.0, max=1.0, help="Probability a message swaps places with the next one."),
     malformed_rate: float = typer.Option(0.0, "--malformed-rate", min=0.0, max=1.0, help="Probability a payload is corrupted (truncated JSON, bad FIX checksum, garbage)."),
+    span: str = typer.Option(None, "--span", help="Event time the market covers (e.g. 5m, 90s, 500ms, or ns): the arrival gaps are stretched so each venue's events last about this long. Default: the regime's own pace (about 0.5 ms per event per venue in calm). Give `orders simulate` about 0.9 x this as its --span.", show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of a table."),
 ) -> None:
     """Simulate N venues x M symbols and publish raw venue messages to md.raw.<venue>.
@@ -73,6 +74,7 @@ def simulate_cmd(
     config = SimConfig(
         venues=venues, symbols=symbols, events=events, seed=seed, regime=regime.value, start_ns=start_ns,
         gap_rate=gap_rate, dup_rate=dup_rate, reorder_rate=reorder_rate, malformed_rate=malformed_rate,
+        span_ns=duration_ns(span, "--span"),
     )
     st = state(ctx)
     log, serde = st.log(), st.serde()

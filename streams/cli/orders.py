@@ -11,7 +11,7 @@ from enum import Enum
 
 import typer
 
-from streams.cli.common import fail, progress, state, table
+from streams.cli.common import duration_ns, progress, state, table
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -40,7 +40,7 @@ def simulate_cmd(
     regime: Regime = typer.Option(Regime.calm, "--regime", help="calm: resting liquidity, steady arrivals; burst: clustered arrivals, takers (market, IOC, FOK); cancel-storm: cancels and replaces dominate."),
     rate: float = typer.Option(None, "--rate", "-r", min=0.001, help="Pace the publishing at R order commands per second of wall time. Default: as fast as possible.", show_default=False),
     start: str = typer.Option(None, "--start", help="The feed's start (ISO-8601 or ns; default: today 00:00 UTC, as `feed simulate`). Orders begin 20 ms later.", show_default=False),
-    span: str = typer.Option(None, "--span", help="Event time from --start to the last order (e.g. 18s, 500ms, or ns). Keep it inside the feed's span so risk sees fresh market data. Default: --orders / --event-rate.", show_default=False),
+    span: str = typer.Option(None, "--span", help="Event time from --start to the last order (e.g. 5m, 18s, 500ms, or ns). Keep it inside the feed's span (`feed simulate --span S`: give about 0.9 x S, as `hftstream demo` does) so risk sees fresh market data. Default: --orders / --event-rate.", show_default=False),
     event_rate: int = typer.Option(1000, "--event-rate", min=1, help="Order commands per second of event time when --span is not given (risk limits each account to 2000/s by default)."),
     probe_rate: float = typer.Option(0.06, "--probe-rate", min=0.0, max=1.0, help="Share of order commands that probe a rejection (reused id, fat finger, off-band price, unknown order, ...)."),
     no_ops: bool = typer.Option(False, "--no-ops", help="Leave out the operator script (halt, reduce-only, temporary limits, cancel-all, kill switch)."),
@@ -82,20 +82,4 @@ def simulate_cmd(
 
 def _span_ns(text: str | None) -> int | None:
     """``--span``: ``18s``, ``500ms``, ``250us``, ``2m`` or integer ns."""
-    if text is None:
-        return None
-    units = (("ms", 1_000_000), ("us", 1_000), ("ns", 1), ("s", 1_000_000_000), ("m", 60_000_000_000))
-    raw = text.strip().lower()
-    for suffix, scale in units:
-        if raw.endswith(suffix):
-            number = raw[: -len(suffix)]
-            break
-    else:
-        number, scale = raw, 1
-    try:
-        value = int(number) * scale
-    except ValueError:
-        fail(f"--span {text!r} is not a duration", hint="e.g. --span 18s, --span 500ms, or integer nanoseconds")
-    if value <= 0:
-        fail(f"--span {text!r} must be positive", hint="e.g. --span 18s")
-    return value
+    return duration_ns(text, "--span")

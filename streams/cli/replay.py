@@ -35,6 +35,7 @@ def replay(
     headers: bool = typer.Option(False, "--headers", help="Show record headers (lineage hft.src.topic/partition/offset): a \"headers\" object in json, \\[src=topic/p@offset] in table."),
     into: str = typer.Option(None, "--into", help="Also re-publish the replayed records (same key, value, timestamp; lineage headers added) to this topic, partitioned by key."),
     keep_partition: bool = typer.Option(False, "--keep-partition", help="With --into: keep each record's partition number instead of re-partitioning by key (needs equal partition counts)."),
+    create_target: bool = typer.Option(False, "--create-target", help="With --into: allow a target infra/topics.yaml does not declare, created (if missing) with the source's layout. Such a copy stays off the tape: `tape sink` keeps declared topics only."),
     force: bool = typer.Option(False, "--force", help="With --into: publish records whose schema the target topic does not declare (and undecodable ones)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no records (useful with --into); the summary still goes to stderr."),
     source: Source = typer.Option(Source.log, "--source", help="log: read the topic from the log; tape: rebuild its records from the ClickHouse tape (when retention dropped them), same output."),
@@ -47,7 +48,8 @@ def replay(
     a warning when retention already removed part of the requested range.
 
     --into writes each record to its key's partition in the target (murmur2), refuses the source topic
-    itself, and refuses records whose schema the target does not declare (infra/topics.yaml) unless --force.
+    itself, refuses a target infra/topics.yaml does not declare unless --create-target (such a copy is
+    not sunk into the tape), and refuses records whose schema the target does not declare unless --force.
 
     Examples:
 
@@ -57,7 +59,7 @@ def replay(
 
       hftstream replay -t md.normalized --format json --headers --speed 10x
 
-      hftstream replay -t md.raw.alpha --from-time 2026-01-02T14:30:05Z --into md.raw.alpha.replay --quiet
+      hftstream replay -t md.raw.alpha --from-time 2026-01-02T14:30:05Z --into md.raw.alpha.redrive --create-target --quiet
 
       hftstream replay -t fills --source tape --from-offset 0 --format table
     """
@@ -98,6 +100,12 @@ def replay(
             check_filter_names(serde.repo, topic, value_schemas(spec), [name for name, _ in pairs])
             spans = plan(log, req)
         if into:
+            if into != topic and not _declared(into) and not create_target:
+                fail(
+                    f"--into {into}: the topic is not declared in infra/topics.yaml; nothing was written",
+                    hint=f"replay into a declared topic, declare {into} there (then `hftstream topics apply`), or pass "
+                    f"--create-target to publish into an undeclared copy shaped like {topic} (kept off the tape)",
+                )
             if into not in {t.name for t in log.list_topics()} and into != topic:
                 _create_target(log, source=topic, target=into)
             check_into_target(log, topic, into, keep_partition=keep_partition)
@@ -138,6 +146,13 @@ def _run(log, serde, req, spans, reader, *, fmt: Format, headers: bool, quiet: b
     out.flush()
     for line in summary.lines():
         typer.echo(line, err=True)
+
+
+def _declared(topic: str) -> bool:
+    """Whether infra/topics.yaml declares ``topic`` (by name or through a template)."""
+    from streams.topics import load_catalog
+
+    return load_catalog().declares(topic)
 
 
 def _declared_schemas(topic: str) -> tuple[str, ...]:
@@ -184,5 +199,6 @@ def _create_target(log, source: str, target: str) -> None:  # type: ignore[no-un
         spec = load_catalog().spec_for(target)
     except UnknownTopicError:
         spec = replace(log.describe_topic(source), name=target)
-        typer.echo(f"created topic {target} (not declared in topics.yaml; same layout as {source})", err=True)
+        typer.echo(f"created topic {target} (--create-target: not declared in topics.yaml; same layout as {source}; "
+                   "the tape sink leaves it out)", err=True)
     log.create_topic(spec)

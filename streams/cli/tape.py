@@ -62,7 +62,7 @@ def init_cmd(ctx: typer.Context) -> None:
 @app.command("sink")
 def sink_cmd(
     ctx: typer.Context,
-    topics: list[str] = typer.Option(None, "--topics", "-t", help="Topics to sink (repeat the option, or comma-separate). Default: every topic on the log whose schemas have a tape table (not state.*)."),
+    topics: list[str] = typer.Option(None, "--topics", "-t", help="Topics to sink (repeat the option, or comma-separate). Default: every topic on the log that infra/topics.yaml declares and whose schemas have a tape table (state.* included: commit manifests give append times; undeclared copies made by `replay --into --create-target` left out)."),
     from_offset: int = typer.Option(None, "--from-offset", min=0, help="Start every partition here instead of at the tape's position (re-sink a range: records already on the tape are not inserted again)."),
     until_idle: bool = typer.Option(False, "--until-idle", help="Exit 0 once every partition is on the tape."),
     batch: int = typer.Option(10_000, "--batch", min=1, max=1_000_000, help="Most records per insert; batches are windows of this many offsets per partition, so re-runs cut the same batches."),
@@ -106,6 +106,12 @@ def sink_cmd(
             serve_metrics(metrics_port, metrics.registry)
             typer.echo(f"metrics: http://127.0.0.1:{metrics_port}/metrics", err=True)
         stop = _stop_on_signals()
+        from connectors.clickhouse.sink import declared_topic
+
+        for t in sink.topics:
+            if not declared_topic(t):
+                typer.secho(f"warning: {t} is not declared in infra/topics.yaml (a replay --into copy?): its records go "
+                            "into the same tables as the originals and count twice in every view", fg="yellow", err=True)
         typer.echo(f"sinking {len(sink.topics)} topic(s) from {st.settings.log} into {tape.url.display}", err=True)
         t0 = time.monotonic()
         counts = sink.run(stop)

@@ -45,6 +45,20 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[int(rank) - 1]
 
 
+def describe(figures: dict[str, Any]) -> str:
+    """The paced latency figures as one line: percentiles, how many orders were paced and measured, and a
+    warning when the pacer itself fell behind (then the figures include the pacer's own delay)."""
+    f = figures
+    paced = f.get("paced", f.get("orders", 0))
+    text = (f"p50 {f['p50']:.1f} ms, p99 {f['p99']:.1f} ms, max {f['max']:.1f} ms; "
+            f"{f['measured']:,} of {paced:,} paced orders measured")
+    late = f.get("pacer_late_records", 0)
+    if late:
+        text += (f" (PACER FELL BEHIND: {late:,} records sent over 50 ms late, so these figures include the pacer's "
+                 f"delay; lower --latency-rate)")
+    return text
+
+
 def paced_records(params: dict[str, Any], start_ns: int) -> tuple[list[Any], Iterator[tuple[int, str, bytes, str, dict[str, Any]]]]:
     """``(instrument records, (ts, topic, key, schema, value) in time order)`` for the paced phase.
 
@@ -155,9 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     tail.join(5)
     lat = sorted((tail.seen[k] - t0) / 1e6 for k, t0 in appended.items() if k in tail.seen)
     out = {
-        "orders": len(appended), "measured": len(lat), "missing": len(appended) - len(lat),
+        "orders": len(appended), "paced": len(appended), "measured": len(lat), "missing": len(appended) - len(lat),
         "p50": round(percentile(lat, 50), 3), "p99": round(percentile(lat, 99), 3), "max": round(lat[-1], 3) if lat else 0.0,
-        "rate": params["rate"], "pacer_late_records": late,
+        "rate": params["rate"], "pacer_late_records": late, "pacer_fell_behind": late > 0,
     }
     with open(args.out, "w") as f:
         json.dump(out, f)

@@ -107,7 +107,7 @@ def test_from_time_starts_at_the_first_record_at_or_after(url):
 
 def test_into_republishes_with_lineage(url):
     """--force: the undecodable record (not a declared Trade) is copied too; each record lands on its key's partition."""
-    result = run(url, "-t", TOPIC, "-p", "0", "--from-offset", "3", "--into", "md.test.copy", "--quiet", "--force")
+    result = run(url, "-t", TOPIC, "-p", "0", "--from-offset", "3", "--into", "md.test.copy", "--create-target", "--quiet", "--force")
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     with open_log(url) as log:
@@ -174,7 +174,7 @@ def test_into_repartitions_by_key_when_the_target_has_another_partition_count(ur
     """3 source partitions into 5: every record lands on murmur2(key) % 5, never on its source partition number."""
     with open_log(url) as log:
         log.create_topic(TopicSpec("md.test.five", partitions=5, key="symbol", value_schema="hftstream.md.Trade"))
-    result = run(url, "-t", TOPIC, "--filter", "type=Trade", "--into", "md.test.five", "-q")
+    result = run(url, "-t", TOPIC, "--filter", "type=Trade", "--into", "md.test.five", "--create-target", "-q")
     assert result.exit_code == 0, result.output
     with open_log(url) as log:
         dst = list(log.reader([("md.test.five", p, 0) for p in range(5)]))
@@ -188,17 +188,32 @@ def test_keep_partition_keeps_numbers_and_needs_equal_counts(url):
     with open_log(url) as log:
         log.create_topic(TopicSpec("md.test.same", partitions=3, value_schema="hftstream.md.Trade"))
         log.create_topic(TopicSpec("md.test.four", partitions=4, value_schema="hftstream.md.Trade"))
-    kept = run(url, "-t", TOPIC, "--into", "md.test.same", "--keep-partition", "--force", "-q")
+    kept = run(url, "-t", TOPIC, "--into", "md.test.same", "--create-target", "--keep-partition", "--force", "-q")
     assert kept.exit_code == 0, kept.output
     with open_log(url) as log:
         dst = list(log.reader([("md.test.same", p, 0) for p in range(3)]))
     assert len(dst) == N + 1 and all(r.partition == source_of(r.headers)[1] for r in dst)
 
-    refused = run(url, "-t", TOPIC, "--into", "md.test.four", "--keep-partition", "--force", "-q")
+    refused = run(url, "-t", TOPIC, "--into", "md.test.four", "--create-target", "--keep-partition", "--force", "-q")
     assert refused.exit_code == 2
     assert "md.test has 3, md.test.four has 4" in refused.stderr and "hint: drop --keep-partition" in refused.stderr
     with open_log(url) as log:
         assert sum(log.watermarks("md.test.four", p)[1] for p in range(4)) == 0
+
+
+def test_into_an_undeclared_topic_is_refused_unless_asked(url):
+    """issue 14: `--into nosuch.topic` created an undeclared topic without asking."""
+    refused = run(url, "-t", TOPIC, "--into", "nosuch.topic", "-q", "--force")
+    assert refused.exit_code == 2, refused.output
+    assert "not declared in infra/topics.yaml" in refused.stderr and "--create-target" in refused.stderr
+    assert "Traceback" not in refused.output
+    with open_log(url) as log:
+        assert "nosuch.topic" not in {t.name for t in log.list_topics()}
+    asked = run(url, "-t", TOPIC, "--into", "nosuch.topic", "-q", "--force", "--create-target")
+    assert asked.exit_code == 0, asked.output
+    assert "created topic nosuch.topic" in asked.stderr and "leaves it out" in asked.stderr
+    with open_log(url) as log:
+        assert sum(log.watermarks("nosuch.topic", p)[1] for p in range(3)) == N + 1
 
 
 def test_into_the_source_topic_is_refused(url):
@@ -283,7 +298,7 @@ def test_speed_accepts_any_multiple(url):
 
 
 def test_json_headers_show_lineage(url):
-    assert run(url, "-t", TOPIC, "-p", "0", "--to-offset", "2", "--into", "md.test.copy", "-q").exit_code == 0
+    assert run(url, "-t", TOPIC, "-p", "0", "--to-offset", "2", "--into", "md.test.copy", "--create-target", "-q").exit_code == 0
     copied = lines(run(url, "-t", "md.test.copy", "--headers"))
     assert copied and all(set(d["headers"]) == {"hft.src.topic", "hft.src.partition", "hft.src.offset"} for d in copied)
     assert sorted(int(d["headers"]["hft.src.offset"]) for d in copied) == [0, 1, 2]

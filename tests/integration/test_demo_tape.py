@@ -154,3 +154,33 @@ def test_the_tapes_pnl_and_positions_equal_the_demos_exact_figures(demo_tape: Pa
     assert len(want) >= 4
     assert {(a, c): Decimal(v) for a, c, v in last} == want
     assert {(a, c): Decimal(v) for a, c, v in latest} == want
+
+
+def test_a_default_span_demo_tape_has_minutes_of_market_more_than_one_1m_bar_per_symbol(demo_tape: Path) -> None:
+    """issue 14 item 8: 20,000 orders put all market data in 2.5 s of event time, so 1 min bars had one bar."""
+    demo = json.loads((demo_tape / "demo.json").read_text())
+    assert demo["span_ns"] == 120 * 1_000_000_000 and demo["slice_ms"] == 2000
+    with tape_at(demo_tape, init=False) as tape:
+        bars = dict(tape.client.query(
+            "SELECT symbol, uniqExact(bucket) FROM tape.ohlcv_1m WHERE source = 'venue' GROUP BY symbol").result_rows)
+        first, last = tape.client.query(
+            "SELECT toUnixTimestamp64Nano(min(ts)), toUnixTimestamp64Nano(max(ts)) FROM tape.trades WHERE source = 'venue'").result_rows[0]
+        orders = tape.client.query("SELECT toUnixTimestamp64Nano(min(log_ts)), toUnixTimestamp64Nano(max(log_ts)) FROM tape.orders "
+                                   "WHERE topic = 'orders.in' AND record_type = 'NewOrder'").result_rows[0]
+    assert len(bars) == 8 and all(n > 1 for n in bars.values()), bars
+    assert last - first > 90 * 1_000_000_000, "the market covers most of the 2 min span"
+    assert orders[1] - orders[0] > 90 * 1_000_000_000, "the order flow is spread over the same span"
+
+
+def test_stage_latency_on_a_demo_tape_is_append_to_append_not_zero(demo_tape: Path) -> None:
+    """issue 14: the tape's latency per stage was 0.0 us for every processor (outputs inherit their input's time)."""
+    with tape_at(demo_tape, init=False) as tape:
+        rows = tape.client.query("SELECT stage, processor, count(), min(latency_ns), quantileExact(0.5)(latency_ns) "
+                                 "FROM tape.stage_latency GROUP BY stage, processor").result_rows
+        commits = tape.client.query("SELECT DISTINCT processor FROM tape.commits").result_rows
+    by = {(s, p): (n, lo, med) for s, p, n, lo, med in rows}
+    assert {p for (p,) in commits} >= {"normalize", "risk", "matching", "ledger", "dropcopy", "reconcile"}
+    assert {p for _, p in by} >= {"matching", "ledger", "dropcopy", "reconcile"}, by
+    assert ("orders.accepted -> fills", "matching") in by and ("fills -> exec.reports", "dropcopy") in by
+    assert all(lo >= 0 for _, lo, _ in by.values()), "an output is appended after its input"
+    assert all(med > 0 for _, _, med in by.values()), by

@@ -14,7 +14,7 @@ from streams.log import open_log
 from streams.log.base import Record
 from streams.serde import Serde
 
-PYTHON_ONLY = {"hftstream.dlq.DeadLetter"}  # an array of header records: no plan (the Python path takes it)
+PYTHON_ONLY = {"hftstream.dlq.DeadLetter", "hftstream.runtime.Commit"}  # arrays of records (headers, input ranges): no plan, the Python path
 
 
 def _records(serde: Serde, schema: str, n: int) -> list[Record]:

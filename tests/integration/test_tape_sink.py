@@ -32,6 +32,7 @@ TOPIC_OF = {
     "hftstream.risk.RiskDecision": "risk.decisions", "hftstream.fills.Fill": "fills", "hftstream.ledger.LedgerEntry": "ledger.entries",
     "hftstream.ledger.Position": "positions", "hftstream.exec.ExecutionReport": "exec.reports", "hftstream.recon.ReconBreak": "recon.breaks",
     "hftstream.recon.ReconStatus": "recon.status", "hftstream.dlq.DeadLetter": "dlq.risk", "hftstream.md.Trade": "md.book",
+    "hftstream.runtime.Commit": "state.risk", "hftstream.runtime.SnapshotChunk": "state.risk",
 }
 
 
@@ -66,7 +67,9 @@ def test_every_schema_has_a_table_and_every_field_a_typed_column(tmp_path, serde
     with tape_at(tmp_path) as tape:
         columns = table_columns(tape.client)
         engines = dict(tape.client.query("SELECT name, engine_full FROM system.tables WHERE database = 'tape'").result_rows)
-    records = [n for n in serde.repo.names() if serde.repo.schema(n)["type"] == "record" and not n.startswith("hftstream.runtime.")]
+    # the runtime's schemas: its commit manifests and snapshots are sunk (append times), its schedule marks are not
+    records = [n for n in serde.repo.names() if serde.repo.schema(n)["type"] == "record" and n != "hftstream.runtime.ScheduleMark"
+               and n != "hftstream.runtime.InputRange"]
     assert sorted(ROUTES) == sorted(records), "a schema without a tape table (or a route to a schema that does not exist)"
     fields = schema_fields(serde.repo)
     for table in TABLES:
@@ -96,11 +99,11 @@ def test_init_is_idempotent_and_records_migrations(tmp_path):
                                                                                "0003_order_answers")), first.stderr
     second = cli("tape", "init", data=tmp_path)
     assert second.returncode == 0 and "up to date" in second.stdout, second.stderr
-    views = len({s.split()[4] for m in load_migrations() for s in m.statements if s.startswith("CREATE OR REPLACE VIEW")})
+    views = {s.split()[4] for m in load_migrations() for s in m.statements if s.startswith("CREATE OR REPLACE VIEW")}  # a later one may replace
     with tape_at(tmp_path, init=False) as tape:
-        assert scalar(tape, "SELECT count() FROM tape.schema_migrations") == len(load_migrations()) == 3
+        assert scalar(tape, "SELECT count() FROM tape.schema_migrations") == len(load_migrations()) >= 3
         assert scalar(tape, "SELECT count() FROM system.tables WHERE database = 'tape' AND engine != 'View'") == len(TABLES) + 2
-        assert scalar(tape, "SELECT count() FROM system.tables WHERE database = 'tape' AND engine = 'View'") == views == 18
+        assert scalar(tape, "SELECT count() FROM system.tables WHERE database = 'tape' AND engine = 'View'") == len(views) >= 18
 
 
 # -- deduplication: token and engine ------------------------------------------------------------------------------
@@ -211,13 +214,13 @@ def test_restart_resumes_from_the_tables_and_a_resink_adds_nothing(tmp_path, ser
 def test_bad_records_go_to_dead_letters_with_the_reason(tmp_path, serde):
     log = open_log(f"embedded://{tmp_path / 'log'}")
     log.create_topic(TopicSpec("fills", partitions=1, value_schema="hftstream.fills.Fill"))
-    commit = value_of(serde, "hftstream.runtime.Commit", 1)
+    commit = value_of(serde, "hftstream.runtime.ScheduleMark", 1)  # a schema no table takes
     with log.producer() as p:
         for i in range(20):
             p.produce("fills", serde.encode("hftstream.fills.Fill", fill(serde, i, quantity=-5 if i == 13 else 100 + i)), b"k", timestamp_ns=T0 + i)
         p.produce("fills", b"\x00garbage", b"k", timestamp_ns=T0 + 20)  # offset 20: undecodable
         p.produce("fills", None, b"k", timestamp_ns=T0 + 21)  # 21: a tombstone
-        p.produce("fills", serde.encode("hftstream.runtime.Commit", commit), b"k", timestamp_ns=T0 + 22)  # 22: no table
+        p.produce("fills", serde.encode("hftstream.runtime.ScheduleMark", commit), b"k", timestamp_ns=T0 + 22)  # 22: no table
         p.produce("fills", serde.encode("hftstream.fills.Fill", fill(serde, 23)), b"k", timestamp_ns=T0 + 23)
     with tape_at(tmp_path) as tape:
         # An operator's rule on the table: the sink must dead-letter the row it refuses and insert the others.
@@ -227,7 +230,7 @@ def test_bad_records_go_to_dead_letters_with_the_reason(tmp_path, serde):
         dead = tape.client.query("SELECT offset, processor, reason_code, reason, source_offset, length(value) > 0 FROM tape.dead_letters ORDER BY offset").result_rows
         assert [(o, p, c, so) for o, p, c, _, so, _ in dead] == [
             (13, "tape", "INSERT_REFUSED", 13), (20, "tape", "DECODE_ERROR", 20), (21, "tape", "TOMBSTONE", 21), (22, "tape", "NO_TABLE", 22)]
-        assert "positive_quantity" in dead[0][3] and "hftstream.runtime.Commit" in dead[3][3]
+        assert "positive_quantity" in dead[0][3] and "hftstream.runtime.ScheduleMark" in dead[3][3]
         assert scalar(tape, "SELECT groupArray(offset) FROM (SELECT offset FROM tape.fills ORDER BY offset)") == [i for i in range(24) if i not in (13, 20, 21, 22)]
         m = _scrape(sink)
         assert m["hftstream_sink_rows_inserted_total"] == {(("table", "fills"),): 20, (("table", "dead_letters"),): 4}

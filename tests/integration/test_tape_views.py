@@ -184,13 +184,39 @@ def test_trading_state_changes_name_their_outcome_and_cancels(tape):
         ("KillSwitch", "k1", "applied", "", 3), ("Halt", "k1", "refused", "REPLAYED_COMMAND_ID", 0)]
 
 
-def test_stage_latency_joins_each_record_to_its_lineage_source(tape):
+def commit(processor: str, seq: int, committed: int, ranges: list[tuple[str, int, int, int]], task: int = 0) -> dict[str, Any]:
+    return {"topic": f"state.{processor}", "partition": 0, "offset": seq, "processor": processor, "task": task, "seq": seq,
+            "inputs": ranges, "committed_ts": ("t", committed)}
+
+
+def test_stage_latency_is_append_to_append_from_the_commit_manifests(tape):
+    """issue 14: outputs inherit their input's log time, so log_ts differences were 0 for every stage. Append times come
+    from the commit of the transaction that wrote each record; a stage fed by a source (no append time) is left out."""
+    c1, c2, c3, c4 = T0 + 10 * SEC, T0 + 10 * SEC + 1_500_000, T0 + 10 * SEC + 4_000_000, T0 + 10 * SEC + 9_000_000
+    insert(tape, "commits", [
+        commit("risk", 1, c1, [("orders.in", 2, 5, 10), ("md.normalized", 0, 0, 0)], task=2),
+        commit("matching", 1, c1 - 100, [("orders.accepted", 2, 0, 3)]),
+        commit("matching", 2, c2, [("orders.accepted", 2, 3, 8)]),
+        commit("dropcopy", 1, c3, [("fills", 1, 0, 10)], task=1),
+        commit("ledger", 1, c4, [("fills", 1, 4, 5)], task=1),
+    ])
     insert(tape, "orders", [{"topic": "orders.in", "partition": 2, "offset": 7, "log_ts": ("t", T0)}])
-    insert(tape, "risk_decisions", [{"topic": "orders.decisions", "partition": 0, "offset": 0, "log_ts": ("t", T0 + 1500),
-                                     "src_topic": "orders.in", "src_partition": 2, "src_offset": 7},
-                                    {"topic": "orders.decisions", "partition": 0, "offset": 1, "log_ts": ("t", T0 + 10),
-                                     "src_topic": "orders.in", "src_partition": 2, "src_offset": 99}]) # source not on the tape
-    insert(tape, "fills", [{"topic": "fills", "partition": 0, "offset": 0, "log_ts": ("t", T0 + 4000),
-                            "src_topic": "orders.decisions", "src_partition": 0, "src_offset": 0}])
-    assert rows(tape, "SELECT stage, latency_ns FROM tape.stage_latency ORDER BY ts") == [
-        ("orders.in -> orders.decisions", 1500), ("orders.decisions -> fills", 2500)]
+    insert(tape, "risk_decisions", [{"topic": "risk.decisions", "partition": 0, "offset": 0, "log_ts": ("t", T0),
+                                     "src_topic": "orders.in", "src_partition": 2, "src_offset": 7}])
+    insert(tape, "orders", [{"topic": "orders.accepted", "partition": 2, "offset": 3, "log_ts": ("t", T0),
+                             "src_topic": "orders.in", "src_partition": 2, "src_offset": 7}])
+    insert(tape, "fills", [{"topic": "fills", "partition": 1, "offset": 4, "log_ts": ("t", T0),
+                            "src_topic": "orders.accepted", "src_partition": 2, "src_offset": 3},
+                           {"topic": "fills", "partition": 1, "offset": 5, "log_ts": ("t", T0),  # no commit holds its source
+                            "src_topic": "orders.accepted", "src_partition": 2, "src_offset": 99}])
+    insert(tape, "exec_reports", [{"topic": "exec.reports", "partition": 1, "offset": 0, "log_ts": ("t", T0 + 1_000_000),
+                                   "src_topic": "fills", "src_partition": 1, "src_offset": 4}])
+    insert(tape, "ledger_entries", [{"topic": "ledger.entries", "partition": 0, "offset": 0, "log_ts": ("t", T0),
+                                     "src_topic": "fills", "src_partition": 1, "src_offset": 4}])
+    assert rows(tape, "SELECT stage, processor, latency_ns FROM tape.stage_latency ORDER BY stage") == [
+        ("fills -> exec.reports", "dropcopy", c3 - c2), ("fills -> ledger.entries", "ledger", c4 - c2),
+        ("orders.accepted -> fills", "matching", c2 - c1)]
+    assert rows(tape, "SELECT topic, offset, processor, toUnixTimestamp64Nano(appended_ts) FROM tape.record_appends "
+                      "ORDER BY appended_ts, topic") == [
+        ("orders.accepted", 3, "risk", c1), ("risk.decisions", 0, "risk", c1), ("fills", 4, "matching", c2),
+        ("exec.reports", 0, "dropcopy", c3), ("ledger.entries", 0, "ledger", c4)]

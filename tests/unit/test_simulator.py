@@ -263,3 +263,26 @@ def test_each_channel_numbers_its_messages_from_one_and_channel_is_the_records_p
     assert sim1.channels["bravo"] == 1 and bravo == list(range(1, 1001))
     with pytest.raises(ConfigError, match="channels must be >= 1"):
         SimConfig(channels=0)
+
+
+@pytest.mark.parametrize("regime", ["calm", "burst", "cancel-storm"])
+def test_span_stretches_the_market_over_that_much_event_time_with_the_same_draws(regime):
+    """issue 14 item 8: a demo's market sat in 2.5 s of event time; span_ns spreads as many events over minutes."""
+    from dataclasses import replace
+
+    base = SimConfig(venues=2, symbols=3, events=4000, seed=3, regime=regime)
+    span = 120 * 1_000_000_000
+    plain, long = Simulation(base), Simulation(replace(base, span_ns=span))
+    plain_recs, long_recs = list(plain.records()), list(long.records())
+    covered = max(r.timestamp_ns for r in long_recs) - base.start_ns
+    assert 0.6 * span < covered < 1.4 * span, covered / 1e9
+    assert max(r.timestamp_ns for r in plain_recs) - base.start_ns < 0.05 * span
+    # the same number of events and messages per venue; only the clock runs slower
+    assert {v: (c.events, c.messages) for v, c in plain.counts.items()} == {v: (c.events, c.messages) for v, c in long.counts.items()}
+    assert len(plain_recs) == len(long_recs)
+    assert replace(base, span_ns=span).expected_span_ns() == span
+
+
+def test_a_span_of_zero_is_refused():
+    with pytest.raises(ConfigError, match="span must be positive"):
+        SimConfig(span_ns=0)

@@ -119,7 +119,8 @@ def build_report(client: Any, p: ReportParams) -> str:
                  lambda: svg.hbars([(r, [n]) for r, n in q.rejects(client, w)], str, title="rejects by reason")),
         _section("pnl", "PnL per account", "tape.pnl_1m: total_pnl of each account's latest minute bucket in the range (currency units)",
                  lambda: svg.hbars([(a, [v]) for a, v in q.pnl(client, w)], money, title="pnl per account")),
-        _section("latency", "Latency per stage", "tape.stage_latency: p50 / p90 / p99 of record time minus its lineage source's time", latency_chart),
+        _section("latency", "Latency per stage", "tape.stage_latency: p50 / p90 / p99 of the time from a record's input being appended to the record being appended "
+                 "(commit times of the processors' transactions; stages fed by a source topic have no input append time)", latency_chart),
         _section("dlq", "Dead letters", "tape.dlq_counts_1m, by processor / reason code",
                  lambda: svg.hbars([(r, [n]) for r, n in q.dlq(client, w)], str, title="dead letters")),
     ]

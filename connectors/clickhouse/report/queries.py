@@ -134,10 +134,10 @@ def pnl(client: Any, w: Window) -> list[tuple[str, Decimal]]:
 
 
 def latency(client: Any, w: Window) -> list[tuple[str, list[int], int]]:
-    """stage -> ([p50, p90, p99] ns, samples)."""
-    rows = _rows(client, f"SELECT stage, arrayMap(x -> toInt64(x), quantilesExact(0.5, 0.9, 0.99)(latency_ns)), count() FROM tape.stage_latency "
-                         f"WHERE {w.where('ts')} GROUP BY stage ORDER BY stage")
-    return [(str(s), [int(x) for x in q], int(n)) for s, q, n in rows]
+    """"stage (processor)" -> ([p50, p90, p99] ns of input appended -> output appended, from the commit manifests), samples)."""
+    rows = _rows(client, f"SELECT stage, processor, arrayMap(x -> toInt64(x), quantilesExact(0.5, 0.9, 0.99)(latency_ns)), count() "
+                         f"FROM tape.stage_latency WHERE {w.where('ts')} GROUP BY stage, processor ORDER BY stage")
+    return [(f"{s} ({p})", [int(x) for x in q], int(n)) for s, p, q, n in rows]
 
 
 def dlq(client: Any, w: Window) -> list[tuple[str, int]]:
