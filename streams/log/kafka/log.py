@@ -40,11 +40,11 @@ from confluent_kafka.admin import (
 )
 
 from streams.config import KafkaSettings
-from streams.errors import ConfigError, UnknownPartitionError, UnknownTopicError
+from streams.errors import BrokerUnavailableError, ConfigError, UnknownPartitionError, UnknownTopicError
 from streams.log.base import DeliveryCallback, Log, RebalanceCallback, TopicChange, TopicInfo, TopicPartition, TopicSpec
 from streams.log.kafka.consumer import KafkaGroupConsumer, KafkaReader
 from streams.log.kafka.errors import (
-    COORDINATOR_MOVING, LEADER_MOVING, UNAVAILABLE, UNKNOWN_TOPIC, ErrorSink, coordinator_backoff, kafka_error, log,
+    COORDINATOR_HINT, COORDINATOR_MOVING, LEADER_MOVING, UNAVAILABLE, UNKNOWN_TOPIC, ErrorSink, coordinator_backoff, kafka_error, log,
     translate, unavailable_within,
 )
 from streams.log.kafka.producer import KafkaProducer
@@ -212,7 +212,11 @@ class KafkaLog(Log):
         return self._call(lambda: future.result(timeout=self._timeout + 5), topic=topic, doing=doing)
 
     def _group_request(self, request: Callable[[], dict[str, Future[T]]], group: str, *, doing: str) -> T:
-        """A group admin request, re-sent with backoff while its coordinator moves or loads (up to 3x the timeout)."""
+        """A group admin request, re-sent with backoff while its coordinator moves or loads (up to 3x the timeout).
+
+        A fresh broker creates ``__consumer_offsets`` (50 partitions) on the first group request: until then the
+        request fails with a coordinator error, or times out while the broker itself answers metadata.
+        """
         deadline = time.monotonic() + 3 * self._timeout
         attempt = 0
         while True:
@@ -222,8 +226,18 @@ class KafkaLog(Log):
             except (KafkaException, TimeoutError) as exc:
                 err = kafka_error(exc)
                 delay = coordinator_backoff(attempt)
-                if err is None or err.code() not in COORDINATOR_MOVING or time.monotonic() + delay >= deadline:
+                moving = err is not None and err.code() in COORDINATOR_MOVING
+                if err is not None and err.code() == KafkaError._TIMED_OUT:
+                    self._metadata()  # raises if the broker itself is down; if it answers, the coordinator is loading
+                    moving = True
+                if not moving:
                     raise translate(exc, self.bootstrap, doing=doing) from None
+                if time.monotonic() + delay >= deadline:
+                    raise BrokerUnavailableError(
+                        f"Kafka at {self.bootstrap}: the group coordinator was not ready within {3 * self._timeout:.0f} s "
+                        f"({doing}): {err.str() if err else exc}",
+                        hint=COORDINATOR_HINT,
+                    ) from None
                 log.info("%s: %s; retrying in %.2f s", doing, err.str(), delay)
                 time.sleep(delay)
                 attempt += 1
