@@ -19,7 +19,9 @@ snapshots and offsets commit together or not at all.
 
 Failures: :class:`~streams.errors.TransactionAbortableError` -> abort, rebuild every task
 from its last commit (snapshot + manifests), re-process; :class:`~streams.errors.ProducerFencedError`
-and processor bugs -> stop with the error (nothing uncommitted becomes visible).
+and processor bugs -> stop with the error (nothing uncommitted becomes visible). A broker outage
+(retriable errors escaping a round) -> :class:`~streams.runtime.outage.OutageGuard` retries with
+backoff, :meth:`Runner.reopen` (new producer, tasks from their last commit), up to ``outage_limit_s``.
 A partition revoked by a rebalance first has its transaction committed, inside the revoke
 callback. SIGTERM / SIGINT (the CLI sets ``stop``) finish the batch, commit, return.
 """

