@@ -6,8 +6,6 @@ reconnect as they would to a restarted production broker.
 
 * a fresh broker answers group requests with NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS (or lets
   them time out) while it creates ``__consumer_offsets``: ``demo --reset`` retries them;
-* a busy ``hftstream run normalize`` survives a broker SIGKILL + restart: every raw message is normalized
-  exactly once (by lineage, read_committed) and ``verify`` finds the outputs identical to a re-run;
 * a busy ``hftstream run`` (subprocess, the runtime's Counter whose outputs carry its state, so
   a lost or doubled input changes the bytes) survives a broker SIGKILL + restart within
   ``--outage-limit``, ends with exactly the outputs of an uninterrupted run (read_committed),
@@ -189,61 +187,6 @@ def test_a_busy_run_rides_out_a_broker_restart_exactly_once(
         assert not list(run_dir.glob("*.json"))  # a clean exit removes its run file
     finally:
         case.close()
-
-
-def _sources(log: Any, topic: str) -> list[tuple[str, int, int]]:
-    """The lineage source of every committed record of ``topic`` (read_committed)."""
-    from streams.lineage import source_of
-    from streams.runtime.state import read_range
-
-    out = []
-    for p in range(log.partitions(topic)):
-        low, high = log.watermarks(topic, p)
-        for r in read_range(log, topic, p, low, high):
-            src = source_of(r.headers)
-            assert src is not None
-            out.append(src)
-    return out
-
-
-def test_a_busy_run_normalize_rides_out_a_broker_restart(broker: Broker, tmp_path: Path) -> None:
-    """`hftstream run normalize` itself: every raw message normalized exactly once, and `verify` finds the outputs identical."""
-    from streams.log.kafka import KafkaLog
-
-    today = time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime())  # inside md.raw's 7 d retention
-    env = {**os.environ, "HFTSTREAM_KAFKA_TIMEOUT_S": "3", "HFTSTREAM_RUN_DIR": str(tmp_path / "run")}
-    hft = [HFTSTREAM, "--log", broker.url]
-    fed = subprocess.run([*hft, "feed", "simulate", "--venues", "3", "--events", "60000", "--seed", "5", "--start", today],
-                         capture_output=True, text=True, env=env, timeout=300)
-    assert fed.returncode == 0, fed.stderr
-    assert subprocess.run([*hft, "topics", "apply"], capture_output=True, env=env, timeout=120).returncode == 0
-    log = KafkaLog(f"127.0.0.1:{broker.port}")
-    try:
-        raw = sorted((t.name, p) for t in log.list_topics() if t.name.startswith("md.raw.") for p in range(t.partitions))
-        expected = sorted((t, p, o) for t, p in raw for o in range(*log.watermarks(t, p)))
-        assert len(expected) >= 50_000
-        metrics_port = _free_port()
-        proc = subprocess.Popen([*hft, "run", "normalize", "--until-idle", "--batch", "500", "--metrics-port", str(metrics_port)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        deadline = time.monotonic() + 120
-        while sum(log.watermarks("md.normalized", p)[1] for p in range(log.partitions("md.normalized"))) < 3_000:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
-            time.sleep(0.2)
-        broker.kill()
-        deadline = time.monotonic() + 60  # librdkafka gives up on the open commit ~20 s after the broker vanished
-        while _scrape(metrics_port).get("hftstream_broker_outage") != 1:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
-            time.sleep(0.3)
-        broker.start()
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err.decode()[-3000:]
-        assert "broker outage over after" in err.decode()
-        got = sorted(_sources(log, "md.normalized"))
-        assert got == expected  # each raw message normalized exactly once: nothing lost, nothing doubled
-        verified = subprocess.run([*hft, "verify", "normalize"], capture_output=True, text=True, env=env, timeout=300)
-        assert verified.returncode == 0 and verified.stdout.startswith("identical"), verified.stdout + verified.stderr
-    finally:
-        log.close()
 
 
 def test_past_the_outage_limit_run_exits_2_with_a_hint(
