@@ -3,10 +3,16 @@
 The YAML is read once into :class:`TopicSpec` values. Templates such as
 ``md.raw.{venue}`` expand for the venues/processors the file lists, and on demand
 for any other name that matches (a new venue needs no YAML edit).
+
+Replication (Kafka): the file's ``replication:`` block names environments, each with a
+``replication_factor`` and ``min_insync_replicas``, and a ``default`` one;
+``HFTSTREAM_KAFKA_ENVIRONMENT`` selects another (:func:`replication_environment`). Every declared
+topic carries the selected pair (DECISIONS #50).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -46,6 +52,7 @@ class TopicCatalog:
     topics: dict[str, TopicSpec]
     templates: tuple[tuple[re.Pattern[str], TopicSpec], ...]
     source: Path
+    replication: Replication | None = None
 
     def spec_for(self, name: str) -> TopicSpec:
         """The declaration for ``name``: an explicit topic, or a template instantiated for it."""
@@ -102,11 +109,53 @@ def _spec(raw: dict[str, Any], where: str) -> TopicSpec:
 def load_catalog(path: Path | None = None) -> TopicCatalog:
     """Read and validate a topics file (default: ``infra/topics.yaml`` or ``HFTSTREAM_TOPICS_FILE``)."""
     path = Path(path) if path else topics_file()
-    return _load_catalog_cached(path.resolve())
+    return _load_catalog_cached(path.resolve(), os.environ.get(ENVIRONMENT_ENV, "").strip())
+
+
+ENVIRONMENT_ENV = "HFTSTREAM_KAFKA_ENVIRONMENT"
+
+
+@dataclass(frozen=True, slots=True)
+class Replication:
+    """One replication environment of the topics file."""
+
+    environment: str
+    replication_factor: int
+    min_insync_replicas: int
+
+
+def replication_environment(doc: Mapping[str, Any], where: str, selected: str | None = None) -> Replication | None:
+    """The replication environment ``selected`` (default: ``HFTSTREAM_KAFKA_ENVIRONMENT``, then the file's default)."""
+    block = doc.get("replication")
+    if block is None:
+        return None
+    envs = block.get("environments") if isinstance(block, dict) else None
+    if not isinstance(envs, dict) or not envs:
+        raise ConfigError(f"{where}: replication needs an 'environments' mapping", hint="e.g. dev: {replication_factor: 1, min_insync_replicas: 1}")
+    name = selected or os.environ.get(ENVIRONMENT_ENV, "").strip() or block.get("default")
+    if name not in envs:
+        raise ConfigError(
+            f"{where}: replication environment {name!r} is not declared",
+            hint=f"set {ENVIRONMENT_ENV} to one of {sorted(envs)} (or fix replication.default)",
+        )
+    env = envs[name] or {}
+    rf, isr = env.get("replication_factor"), env.get("min_insync_replicas")
+    if not isinstance(rf, int) or not isinstance(isr, int) or rf < 1 or not 1 <= isr <= rf:
+        raise ConfigError(
+            f"{where}: replication environment {name!r}: replication_factor {rf!r}, min_insync_replicas {isr!r}",
+            hint="both are positive integers and min_insync_replicas <= replication_factor (prod: 3 and 2)",
+        )
+    return Replication(str(name), rf, isr)
+
+
+def catalog_replication(path: Path | None = None) -> Replication | None:
+    """The replication environment the topics file selects now (``topics apply`` prints it)."""
+    path = Path(path) if path else topics_file()
+    return _load_catalog_cached(path.resolve(), os.environ.get(ENVIRONMENT_ENV, "").strip()).replication
 
 
 @lru_cache(maxsize=8)
-def _load_catalog_cached(path: Path) -> TopicCatalog:
+def _load_catalog_cached(path: Path, environment: str = "") -> TopicCatalog:
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
@@ -114,10 +163,11 @@ def _load_catalog_cached(path: Path) -> TopicCatalog:
     except yaml.YAMLError as exc:
         raise ConfigError(f"topics file {path} is not valid YAML: {exc}") from None
     names = {"venue": doc.get("venues", []), "processor": doc.get("processors", [])}
+    repl = replication_environment(doc, str(path), environment or None)
     topics: dict[str, TopicSpec] = {}
     templates: list[tuple[re.Pattern[str], TopicSpec]] = []
     for i, raw in enumerate(doc.get("templates", [])):
-        spec = _spec(raw, f"{path}: templates[{i}]")
+        spec = _with(_spec(raw, f"{path}: templates[{i}]"), repl)
         placeholder = re.search(r"\{(\w+)\}", spec.name)
         if not placeholder or placeholder.group(1) not in names:
             raise ConfigError(f"{path}: template {spec.name!r} needs a {{venue}} or {{processor}} placeholder")
@@ -128,11 +178,17 @@ def _load_catalog_cached(path: Path) -> TopicCatalog:
             name = spec.name.replace("{" + var + "}", str(value))
             topics[name] = replace(spec, name=name)
     for i, raw in enumerate(doc.get("topics", [])):
-        spec = _spec(raw, f"{path}: topics[{i}]")
+        spec = _with(_spec(raw, f"{path}: topics[{i}]"), repl)
         if spec.name in topics:
             raise ConfigError(f"{path}: topic {spec.name!r} is declared twice")
         topics[spec.name] = spec
-    return TopicCatalog(topics=topics, templates=tuple(templates), source=path)
+    return TopicCatalog(topics=topics, templates=tuple(templates), source=path, replication=repl)
+
+
+def _with(spec: TopicSpec, repl: Replication | None) -> TopicSpec:
+    if repl is None:
+        return spec
+    return replace(spec, replication_factor=repl.replication_factor, min_insync_replicas=repl.min_insync_replicas)
 
 
 @dataclass(frozen=True, slots=True)

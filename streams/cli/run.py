@@ -56,6 +56,10 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print the run's counts as JSON."),
     config: str = typer.Option(None, "--config", help="The processor's configuration (YAML or JSON); default: its defaults."),
     name: str = typer.Option(None, "--name", help="Run under another name: its own group, state.<name> and dlq.<name>."),
+    outage_limit: float = typer.Option(
+        300.0, "--outage-limit", min=0, envvar="HFTSTREAM_OUTAGE_LIMIT_S",
+        help="Ride out a broker outage for up to SECONDS (retry with backoff, resume from the last commit), then exit 2.",
+    ),
 ) -> None:
     """Run a processor (or `all`) exactly-once: read, process, write, commit, in transactions.
 
@@ -80,7 +84,7 @@ def run(
     options = RunOptions(
         instance_id=instance_id, batch=batch, commit_interval_ms=commit_interval, snapshot_every_commits=snapshot_every,
         snapshot_every_records=snapshot_records,
-        until_idle=until_idle,
+        until_idle=until_idle, outage_limit_s=outage_limit,
     )
     metrics_registry = CollectorRegistry()
     runners = []
@@ -131,6 +135,9 @@ def status(
     damaged group offsets or commit log, a group moved away from its commit manifests, input
     records removed by `log repair` or retention), with its hint below the table. A global
     input (read by every task) counts once, at the slowest task's position.
+    Processors running on this machine also report a broker outage they are riding out (or rode
+    out): in the problem column, in `--json` as "outages", and, when the broker itself cannot be
+    reached, in the error.
 
     Examples:
 
@@ -139,23 +146,36 @@ def status(
       hftstream --log kafka://127.0.0.1:9092 status --json
     """
     from streams.runtime.lookup import find_processor, load_config
+    from streams.errors import BrokerUnavailableError
+    from streams.runtime.runfile import describe, read_runfiles
     from streams.runtime.status import all_status, processor_status
 
     st = state(ctx)
-    if config or name:
-        if not processor or len(processor) != 1:
-            fail("--config and --name apply to one processor", hint="name exactly one processor")
-        cls = find_processor(processor[0])
-        result = [processor_status(st.log(), st.serde(), processor[0], load_config(cls, config), as_name=name)]
-    else:
-        result = all_status(st.log(), st.serde(), list(processor) if processor else None)
+    log = st.log()
+    try:
+        if config or name:
+            if not processor or len(processor) != 1:
+                fail("--config and --name apply to one processor", hint="name exactly one processor")
+            cls = find_processor(processor[0])
+            result = [processor_status(log, st.serde(), processor[0], load_config(cls, config), as_name=name)]
+        else:
+            result = all_status(log, st.serde(), list(processor) if processor else None)
+    except BrokerUnavailableError as exc:
+        running = [f"{d['processor']}: {describe(d)}" for d in read_runfiles(getattr(log, "url", ""))]
+        if running:
+            fail(f"{exc}\n" + "\n".join(running), hint="they retry until --outage-limit; RUNBOOK.md 'Kafka is unreachable'")
+        raise
+    outages: dict[str, list[str]] = {}
+    for doc in read_runfiles(getattr(log, "url", "")):
+        outages.setdefault(doc["processor"], []).append(describe(doc))
     if as_json:
-        typer.echo(json.dumps([s.as_dict() for s in result], sort_keys=True))
+        typer.echo(json.dumps([{**s.as_dict(), "outages": outages.get(s.name, [])} for s in result], sort_keys=True))
         return
     rows: list[list[Any]] = []
     for s in result:
         last = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(s.last_commit_ns / 1e9)) + "Z" if s.last_commit_ns else "never"
-        rows.append([s.name, f"{s.committed_tasks}/{s.tasks}", s.lag, s.dead_letters, last, s.problem or ""])
+        problem = "; ".join([p for p in (s.problem,) if p] + outages.get(s.name, []))
+        rows.append([s.name, f"{s.committed_tasks}/{s.tasks}", s.lag, s.dead_letters, last, problem])
     typer.echo(table(["processor", "tasks committed", "lag", "dead letters", "last commit", "problem"], rows))
     for s in result:
         if s.problem and s.hint:

@@ -20,16 +20,25 @@ def apply_cmd(
 ) -> None:
     """Create or update every declared topic on the configured log.
 
-    Partitions only grow; retention and cleanup policy are updated in place. Every entry is checked
+    Partitions only grow; retention, cleanup policy and min.insync.replicas are updated in place; a
+    replication factor that differs from the selected environment's (HFTSTREAM_KAFKA_ENVIRONMENT, see
+    infra/topics.yaml) is an error, never changed. Every entry is checked
     first: if any cannot be applied (a partition shrink, a setting the log refuses), each is listed
     and nothing is changed. Safe to run again.
 
     Example: hftstream --log kafka://127.0.0.1:9092 topics apply --dry-run
     """
-    from streams.topics import apply_topics, load_catalog, plan_topics
+    from streams.topics import ENVIRONMENT_ENV, apply_topics, catalog_replication, load_catalog, plan_topics
 
     specs = load_catalog(file).all()
     log = state(ctx).log()
+    repl = catalog_replication(file)
+    if repl is not None and getattr(log, "url", "").startswith("kafka://"):
+        typer.echo(
+            f"replication: environment {repl.environment} (factor {repl.replication_factor}, min.insync.replicas "
+            f"{repl.min_insync_replicas}; {ENVIRONMENT_ENV} selects another)",
+            err=True,
+        )
     if dry_run:
         rows = [(e.spec.name, e.action, e.detail) for e in plan_topics(log, specs)]
     else:  # TopicPlanError (every bad entry listed, nothing changed) -> error/hint, exit 2

@@ -61,7 +61,9 @@ class TopicSpec:
 
     ``retention_ms`` / ``retention_bytes`` of ``None`` mean "keep forever".
     ``key`` documents what the key is (``"account"``, ``"symbol"``); ``value_schema``
-    names the Avro record (or union of records) the values carry.
+    names the Avro record (or union of records) the values carry. ``replication_factor`` and
+    ``min_insync_replicas`` come from the topics file's selected replication environment
+    (Kafka only; the embedded log has one copy); ``None``: the log's default.
     """
 
     name: str
@@ -72,6 +74,8 @@ class TopicSpec:
     retention_bytes: int | None = None
     cleanup_policy: CleanupPolicy = "delete"
     description: str = ""
+    replication_factor: int | None = None
+    min_insync_replicas: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

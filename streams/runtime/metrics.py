@@ -17,6 +17,9 @@ per record:
   the clock; processors never do;
 * consumer lag per input partition (end of the partition minus the task's committed
   position): after commits and at most every :data:`LAG_EVERY_S` while idle;
+* broker outages (:mod:`.outage`): ``hftstream_broker_outage`` is 1 while the processor retries
+  through one, ``hftstream_broker_outage_seconds`` how long it has lasted so far (0 outside one),
+  ``hftstream_outages_total`` / ``hftstream_outage_retries_total`` count them and their retries;
 * trading state and recon status: state sets from :meth:`Processor.states` after each
   commit (1 for the state some task of the processor reports, 0 for the others).
 """
@@ -96,6 +99,12 @@ class _Families:
         self.dlq = Counter("hftstream_dead_letters", "Inputs routed to the dead-letter topic", ("processor", "reason"), registry=r)
         self.commits = Counter("hftstream_commits", "Committed transactions", label, registry=r)
         self.aborts = Counter("hftstream_transaction_aborts", "Aborted transactions (re-processed from the last commit)", label, registry=r)
+        self.outage = Gauge("hftstream_broker_outage", "1 while retrying through a broker outage", label, registry=r)
+        self.outage_seconds = Gauge(
+            "hftstream_broker_outage_seconds", "How long the current broker outage has lasted (0: none)", label, registry=r
+        )
+        self.outages = Counter("hftstream_outages", "Broker outages ridden out (or in progress)", label, registry=r)
+        self.outage_retries = Counter("hftstream_outage_retries", "Retries during broker outages", label, registry=r)
         self.batch_seconds = Histogram(
             "hftstream_batch_seconds", "Decode + process + encode time of one batch", label, buckets=_LATENCY_BUCKETS, registry=r
         )
@@ -142,6 +151,10 @@ class RuntimeMetrics:
         self.batch_seconds = f.batch_seconds.labels(processor)
         self.commit_seconds = f.commit_seconds.labels(processor)
         self.end_to_end = f.end_to_end.labels(processor)
+        self.outage = f.outage.labels(processor)
+        self.outage_seconds = f.outage_seconds.labels(processor)
+        self.outages = f.outages.labels(processor)
+        self.outage_retries = f.outage_retries.labels(processor)
         self._lags: set[tuple[str, str]] = set()
         self._lag_due = 0.0
         self._task_states: dict[int, Mapping[str, Mapping[str, str]]] = {}
@@ -150,6 +163,21 @@ class RuntimeMetrics:
     def dead_letter(self, reason: str, n: int = 1) -> None:
         """Count ``n`` dead letters with this reason code."""
         self._f.dlq.labels(self.processor, reason).inc(n)
+
+    def outage_started(self) -> None:
+        """A broker outage began."""
+        self.outages.inc()
+        self.outage.set(1)
+
+    def outage_retry(self, elapsed_s: float) -> None:
+        """One more retry, ``elapsed_s`` into the outage."""
+        self.outage_retries.inc()
+        self.outage_seconds.set(elapsed_s)
+
+    def outage_ended(self) -> None:
+        """The outage is over."""
+        self.outage.set(0)
+        self.outage_seconds.set(0)
 
     def lag(self, topic: str, partition: int, value: int) -> None:
         """Set the lag of one input partition."""

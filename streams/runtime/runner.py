@@ -19,7 +19,9 @@ snapshots and offsets commit together or not at all.
 
 Failures: :class:`~streams.errors.TransactionAbortableError` -> abort, rebuild every task
 from its last commit (snapshot + manifests), re-process; :class:`~streams.errors.ProducerFencedError`
-and processor bugs -> stop with the error (nothing uncommitted becomes visible).
+and processor bugs -> stop with the error (nothing uncommitted becomes visible). A broker outage
+(retriable errors escaping a round) -> :class:`~streams.runtime.outage.OutageGuard` retries with
+backoff, :meth:`Runner.reopen` (new producer, tasks from their last commit), up to ``outage_limit_s``.
 A partition revoked by a rebalance first has its transaction committed, inside the revoke
 callback. SIGTERM / SIGINT (the CLI sets ``stop``) finish the batch, commit, return.
 """
@@ -35,7 +37,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streams.errors import ConfigError, TransactionAbortableError
+from streams.errors import ConfigError, HftError, TransactionAbortableError
 from streams.log.base import GroupConsumer, Log, Reader, TopicPartition, TransactionalProducer
 from streams.processors.base import Processor
 from streams.runtime.codec import Encoded, RuntimeCodec, dlq_topic
@@ -50,6 +52,8 @@ from streams.runtime.preflight import (  # InputPlan, plan_inputs: re-exported, 
 )
 from streams.runtime.reset import global_group_of, group_of
 from streams.runtime.metrics import RunCounts, RuntimeMetrics
+from streams.runtime.outage import DEFAULT_LIMIT_S, OutageGuard, RetryPolicy
+from streams.runtime.runfile import RunFile
 from streams.runtime.state import Manifest, StateStore, TaskHistory, ranges_between, state_topic
 from streams.runtime.task import Task, apply_records, replay_manifests
 from streams.serde import Serde
@@ -72,6 +76,11 @@ class RunOptions(BaseModel):
     poll_records: int = Field(5000, gt=0, description="Most records per poll.")
     until_idle: bool = Field(False, description="Return once every input is consumed and committed.")
     state_wait_s: float = Field(30.0, ge=0, description="How long recovery waits for state.<processor> to catch up with the group.")
+    outage_limit_s: float = Field(DEFAULT_LIMIT_S, ge=0, description="How long to retry through a broker outage before stopping.")
+
+    def retry_policy(self) -> RetryPolicy:
+        """The broker-outage retry policy of these options (:mod:`streams.runtime.outage`)."""
+        return RetryPolicy(limit_s=self.outage_limit_s)
 
 
 class Runner:
@@ -120,6 +129,7 @@ class Runner:
         self._globals_published = 0.0  # when the global inputs' positions were last published (see _publish_global_positions)
         self._globals_last: dict[TopicPartition, int] = {}
         self.transactional_id = f"hftstream.{self.name}.{self.options.instance_id}"
+        self.runfile = RunFile(getattr(log, "url", repr(log)), self.name, self.options.instance_id)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -127,12 +137,17 @@ class Runner:
         """Process until ``stop`` is set (or, with ``until_idle``, until every input is consumed); commit; return."""
         stop = stop or threading.Event()
         self.open()
+        guard = OutageGuard([self], self.options.retry_policy(), stop)
+
+        def round_done() -> bool:
+            busy = self.tick()
+            return self.options.until_idle and not busy and self.idle()
+
         try:
             while not stop.is_set():
-                busy = self.tick()
-                if self.options.until_idle and not busy and self.idle():
+                if guard.call(round_done):
                     break
-            self.commit()
+            guard.call(self.commit)
         finally:
             self.close()
         return self.counts
@@ -179,8 +194,13 @@ class Runner:
             logger.warning("%s: could not publish the global inputs' positions: %s", self.name, exc)
         for task in self.tasks.values():
             task.close()
+        self.runfile.remove()
         if self._producer is not None and self._producer.in_transaction:
-            self._producer.abort()
+            try:
+                self._producer.abort()
+            except HftError as exc:  # broker down: the next init_transactions() of this id aborts it
+                logger.warning("%s: could not abort the open transaction (%s); the next start aborts it", self.name, exc)
+                self._discard_producer()
         if self._consumer is not None:
             consumer, self._consumer = self._consumer, None
             self._revoking = True
@@ -188,6 +208,26 @@ class Runner:
         if self._producer is not None:
             self._producer.close()
             self._producer = None
+
+    def reopen(self) -> None:
+        """After a broker outage: a new producer (its init settles the open transaction), every task from its last commit."""
+        for p, task in list(self.tasks.items()):
+            task.close()
+            self._pending.add(p)
+        self.tasks.clear()
+        self._discard_producer()
+        self._producer = self.log.transactional_producer(self.transactional_id)
+        self._init_pending()
+
+    def _discard_producer(self) -> None:
+        """Drop the producer without aborting (a fenced or unreachable one cannot): the same id re-opened aborts it."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            discard = getattr(producer, "discard", None)
+            try:
+                discard() if discard is not None else producer.close()
+            except HftError as exc:
+                logger.warning("%s: closing the producer: %s", self.name, exc)
 
     # -- rebalance callbacks (called inside consumer.poll) ----------------------------
 

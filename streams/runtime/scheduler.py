@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from streams.runtime.metrics import RunCounts
+from streams.runtime.outage import OutageGuard
 from streams.runtime.runner import Runner
 
 
@@ -23,26 +24,42 @@ def run_all(
     until_idle: bool = False,
     on_round: Callable[[], None] | None = None,
 ) -> dict[str, RunCounts]:
-    """Drive ``runners`` round-robin until ``stop`` (or idle); commit and close them all; return their counts."""
+    """Drive ``runners`` round-robin until ``stop`` (or idle); commit and close them all; return their counts.
+
+    A broker outage is ridden out for every runner at once (:class:`~streams.runtime.outage.OutageGuard`,
+    limit from the first runner's ``outage_limit_s``).
+    """
     stop = stop or threading.Event()
     opened: list[Runner] = []
+    guard = OutageGuard(runners, runners[0].options.retry_policy(), stop) if runners else None
+
+    def round_done() -> bool:
+        busy = False
+        for r in runners:
+            busy = r.tick() or busy
+        if on_round is not None:
+            on_round()
+        if until_idle and not busy and all(r.idle() for r in runners):
+            return True
+        if not busy:
+            time.sleep(0.001)
+        return False
+
+    def commit_all() -> None:
+        for r in runners:
+            r.commit()
+
     try:
         for r in runners:
             r.open()
             opened.append(r)
             r.idle_wait_s = 0.0  # a runner waiting for input would hold up the others: the round waits instead
-        while not stop.is_set():
-            busy = False
-            for r in runners:
-                busy = r.tick() or busy
-            if on_round is not None:
-                on_round()
-            if until_idle and not busy and all(r.idle() for r in runners):
+        assert guard is not None or not runners
+        while not stop.is_set() and guard is not None:
+            if guard.call(round_done):
                 break
-            if not busy:
-                time.sleep(0.001)
-        for r in runners:
-            r.commit()
+        if guard is not None:
+            guard.call(commit_all)
     finally:
         for r in reversed(opened):
             r.close()

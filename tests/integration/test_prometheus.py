@@ -55,7 +55,7 @@ def free_port() -> int:
 def test_promtool_accepts_the_rules_and_the_config(tools: dict[str, str]) -> None:
     rules = subprocess.run([tools["promtool"], "check", "rules", str(RULES)], capture_output=True, text=True, check=False)
     assert rules.returncode == 0, rules.stdout + rules.stderr
-    assert "SUCCESS: 7 rules found" in rules.stdout
+    assert "SUCCESS: 8 rules found" in rules.stdout
     config = subprocess.run([tools["promtool"], "check", "config", str(CONFIG)], capture_output=True, text=True, check=False)
     assert config.returncode == 0, config.stdout + config.stderr
 
@@ -78,6 +78,8 @@ tests:
         values: '0+20000x12'
       - series: 'hftstream_consumer_lag{{job="hftstream-processors",instance="p:9464",processor="ledger",topic="fills",partition="0"}}'
         values: '50000x12'
+      - series: 'hftstream_broker_outage{{job="hftstream-processors",instance="p:9464",processor="normalize"}}'
+        values: '0 1 1 1 0 0'
     alert_rule_test:
       - eval_time: 1m
         alertname: HftstreamTradingHalted
@@ -110,11 +112,24 @@ tests:
             exp_annotations:
               summary: "risk falls behind on orders.in/0"
               description: "Lag 240000 and rising for 5 minutes. RUNBOOK.md 'Alert: HftstreamConsumerLagGrowing'."
+      - eval_time: 1m
+        alertname: HftstreamBrokerOutage
+        exp_alerts: []
+      - eval_time: 3m
+        alertname: HftstreamBrokerOutage
+        exp_alerts:
+          - exp_labels: {{severity: critical, job: hftstream-processors, instance: "p:9464", processor: normalize}}
+            exp_annotations:
+              summary: "normalize is riding out a broker outage"
+              description: "It retries until --outage-limit, then exits 2. RUNBOOK.md 'Alert: HftstreamBrokerOutage'."
+      - eval_time: 5m
+        alertname: HftstreamBrokerOutage
+        exp_alerts: []
 """
 
 
 def test_the_alerts_fire_on_what_they_describe_and_not_otherwise(tools: dict[str, str], tmp_path: Path) -> None:
-    """promtool's rule unit tests: halted, diverged, dead letters and a growing lag fire; a high but flat lag does not."""
+    """promtool's rule unit tests: halted, diverged, dead letters, a growing lag and an outage fire; a high but flat lag does not."""
     spec = tmp_path / "alerts_test.yml"
     spec.write_text(ALERT_TESTS.format(rules=json.dumps(str(RULES))))
     proc = subprocess.run([tools["promtool"], "test", "rules", str(spec)], capture_output=True, text=True, check=False)

@@ -51,6 +51,8 @@ def test_a_run_exposes_conventional_names_and_values_that_reconcile(tmp_path: Pa
         "hftstream_commits": "counter", "hftstream_transaction_aborts": "counter", "hftstream_batch_seconds": "histogram",
         "hftstream_commit_seconds": "histogram", "hftstream_consumer_lag": "gauge", "hftstream_end_to_end_latency_seconds": "histogram",
         "hftstream_trading_state": "gauge", "hftstream_recon_status": "gauge",
+        "hftstream_broker_outage": "gauge", "hftstream_broker_outage_seconds": "gauge", "hftstream_outages": "counter",
+        "hftstream_outage_retries": "counter",
     }
     m = scrape(registry)
     proc = (("processor", "counter"),)
@@ -60,6 +62,7 @@ def test_a_run_exposes_conventional_names_and_values_that_reconcile(tmp_path: Pa
     assert counts.dead_letters >= 1  # symbol counts reach 17 in every task's keyed input
     assert m["hftstream_commits_total"][proc] == counts.commits == m["hftstream_commit_seconds_count"][proc]
     assert m["hftstream_transaction_aborts_total"][proc] == 0
+    assert m["hftstream_broker_outage"][proc] == 0 and m["hftstream_outages_total"][proc] == 0  # no outage in this run
     assert m["hftstream_batch_seconds_count"][proc] >= 1
     # lag: every input partition, labelled, and 0 once everything is committed
     lag = m["hftstream_consumer_lag"]

@@ -74,3 +74,55 @@ def test_bad_partitions_and_policy(tmp_path):
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_catalog(tmp_path / "nope.yaml")
+
+
+REPLICATED = """
+replication:
+  default: dev
+  environments:
+    dev: {replication_factor: 1, min_insync_replicas: 1}
+    prod: {replication_factor: 3, min_insync_replicas: 2}
+processors: [normalize]
+templates:
+  - {name: "dlq.{processor}", partitions: 1}
+topics:
+  - {name: fills, partitions: 8}
+"""
+
+
+def test_replication_environment_applies_to_every_topic_and_template(tmp_path: Path, monkeypatch):
+    path = tmp_path / "topics.yaml"
+    path.write_text(REPLICATED)
+    monkeypatch.delenv("HFTSTREAM_KAFKA_ENVIRONMENT", raising=False)
+    dev = load_catalog(path)
+    assert dev.replication is not None and dev.replication.environment == "dev"
+    assert {(s.replication_factor, s.min_insync_replicas) for s in dev.all()} == {(1, 1)}
+    monkeypatch.setenv("HFTSTREAM_KAFKA_ENVIRONMENT", "prod")
+    prod = load_catalog(path)
+    assert prod.spec_for("fills").replication_factor == 3 and prod.spec_for("fills").min_insync_replicas == 2
+    assert prod.spec_for("dlq.risk").replication_factor == 3  # a template instantiated on demand too
+
+
+def test_repo_catalog_declares_dev_and_prod_replication(monkeypatch):
+    monkeypatch.delenv("HFTSTREAM_KAFKA_ENVIRONMENT", raising=False)
+    assert load_catalog().spec_for("fills").replication_factor == 1
+    monkeypatch.setenv("HFTSTREAM_KAFKA_ENVIRONMENT", "prod")
+    spec = load_catalog().spec_for("fills")
+    assert (spec.replication_factor, spec.min_insync_replicas) == (3, 2)
+
+
+@pytest.mark.parametrize(
+    ("env", "block", "says"),
+    [
+        ("qa", "{default: dev, environments: {dev: {replication_factor: 1, min_insync_replicas: 1}}}", "'qa' is not declared"),
+        ("", "{default: dev, environments: {dev: {replication_factor: 2, min_insync_replicas: 3}}}", "min_insync_replicas 3"),
+        ("", "{default: dev}", "needs an 'environments' mapping"),
+    ],
+)
+def test_bad_replication_blocks_say_what_to_fix(tmp_path: Path, monkeypatch, env, block, says):
+    path = tmp_path / "topics.yaml"
+    path.write_text(f"replication: {block}\ntopics:\n  - {{name: t}}\n")
+    monkeypatch.setenv("HFTSTREAM_KAFKA_ENVIRONMENT", env)
+    with pytest.raises(ConfigError) as err:
+        load_catalog(path)
+    assert says in str(err.value) and err.value.hint

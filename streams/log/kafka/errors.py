@@ -10,6 +10,7 @@ One table decides what the runtime does with a Kafka failure: an unknown topic s
 from __future__ import annotations
 
 import logging
+import time
 
 from confluent_kafka import KafkaError, KafkaException
 
@@ -48,6 +49,14 @@ LEADER_MOVING = _codes(
     "LEADER_NOT_AVAILABLE", "NOT_LEADER_FOR_PARTITION", "NOT_LEADER_OR_FOLLOWER", "UNKNOWN_LEADER_EPOCH",
     "FENCED_LEADER_EPOCH", "OFFSET_NOT_AVAILABLE",
 )  # fmt: skip
+# The group (or transaction) coordinator is moving or still loading its partition of
+# __consumer_offsets: a fresh or restarted broker answers these for a few seconds. Retriable:
+# group admin requests are re-sent with backoff (KafkaLog._group_request).
+COORDINATOR_MOVING = _codes("NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE")
+COORDINATOR_HINT = (
+    "the group coordinator is still loading or moving (a broker that just started or restarted): "
+    "retry in a few seconds; if it persists, check the broker log"
+)
 AUTH = _codes(
     "_AUTHENTICATION", "_SSL", "SASL_AUTHENTICATION_FAILED", "ILLEGAL_SASL_STATE", "UNSUPPORTED_SASL_MECHANISM",
     "TOPIC_AUTHORIZATION_FAILED", "GROUP_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED",
@@ -63,6 +72,25 @@ AUTH_HINT = (
     "check HFTSTREAM_KAFKA_SECURITY_PROTOCOL, HFTSTREAM_KAFKA_SASL_* and HFTSTREAM_KAFKA_SSL_* "
     "and the broker's ACLs"
 )
+
+
+_UNAVAILABLE_AT: dict[str, float] = {}  # bootstrap -> when (monotonic) a client last found the broker unreachable
+
+
+def note_unavailable(bootstrap: str) -> None:
+    """Remember that a client of ``bootstrap`` just found the broker unreachable."""
+    _UNAVAILABLE_AT[bootstrap] = time.monotonic()
+
+
+def unavailable_within(bootstrap: str, seconds: float) -> bool:
+    """True when some client of ``bootstrap`` in this process found the broker unreachable in the last ``seconds``."""
+    at = _UNAVAILABLE_AT.get(bootstrap)
+    return at is not None and time.monotonic() - at <= seconds
+
+
+def coordinator_backoff(attempt: int) -> float:
+    """Seconds before re-sending a request a moving coordinator refused (attempt 0, 1, ...): 0.1 s doubling, at most 2 s."""
+    return min(2.0, 0.1 * 2**attempt)
 
 
 def kafka_error(exc: KafkaException | KafkaError | BaseException) -> KafkaError | None:
@@ -104,6 +132,7 @@ def translate(
     what = f" ({doing})" if doing else ""
     if err is None:
         if isinstance(exc, TimeoutError):
+            note_unavailable(bootstrap)
             return BrokerUnavailableError(f"Kafka broker at {bootstrap} did not answer in time{what}")
         return KafkaClientError(f"Kafka client failure at {bootstrap}{what}: {type(exc).__name__}: {exc}")
     code, text = err.code(), err.str()
@@ -111,7 +140,10 @@ def translate(
         return UnknownTopicError(topic)
     if code in AUTH:
         return ConfigError(f"Kafka at {bootstrap} refused the credentials or permissions{what}: {text}", hint=AUTH_HINT)
+    if code in COORDINATOR_MOVING:
+        return BrokerUnavailableError(f"Kafka at {bootstrap}: coordinator not ready{what}: {text}", hint=COORDINATOR_HINT)
     if code in UNAVAILABLE:
+        note_unavailable(bootstrap)
         return BrokerUnavailableError(f"Kafka broker at {bootstrap} is unavailable{what}: {text}")
     if err.fatal():
         return KafkaClientError(
@@ -137,6 +169,8 @@ class ErrorSink:
     def __call__(self, err: KafkaError) -> None:
         if err.fatal():
             self.fatal = err
+        if err.code() in UNAVAILABLE:
+            note_unavailable(self.bootstrap)
         log.warning("kafka client (%s): %s", self.bootstrap, err.str())
 
     def raise_if_fatal(self) -> None:

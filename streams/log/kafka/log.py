@@ -40,10 +40,13 @@ from confluent_kafka.admin import (
 )
 
 from streams.config import KafkaSettings
-from streams.errors import ConfigError, UnknownPartitionError, UnknownTopicError
+from streams.errors import BrokerUnavailableError, ConfigError, UnknownPartitionError, UnknownTopicError
 from streams.log.base import DeliveryCallback, Log, RebalanceCallback, TopicChange, TopicInfo, TopicPartition, TopicSpec
 from streams.log.kafka.consumer import KafkaGroupConsumer, KafkaReader
-from streams.log.kafka.errors import LEADER_MOVING, UNAVAILABLE, UNKNOWN_TOPIC, ErrorSink, kafka_error, translate
+from streams.log.kafka.errors import (
+    COORDINATOR_HINT, COORDINATOR_MOVING, LEADER_MOVING, UNAVAILABLE, UNKNOWN_TOPIC, ErrorSink, coordinator_backoff, kafka_error, log,
+    translate, unavailable_within,
+)
 from streams.log.kafka.producer import KafkaProducer
 from streams.log.kafka.transactions import MESSAGE_TIMEOUT_MS, TRANSACTION_TIMEOUT_MS, KafkaTransactionalProducer
 
@@ -52,7 +55,7 @@ NS_PER_MS = 1_000_000
 # librdkafka's own log lines go through Python logging (not straight to stderr).
 LIBRDKAFKA_LOGGER = logging.getLogger("streams.log.kafka.librdkafka")
 INTERNAL_PREFIXES = ("__", "_schemas", "_confluent")
-TOPIC_CONFIG_KEYS = ("cleanup.policy", "retention.ms", "retention.bytes")
+TOPIC_CONFIG_KEYS = ("cleanup.policy", "retention.ms", "retention.bytes", "min.insync.replicas")
 
 
 def is_internal_topic(name: str) -> bool:
@@ -66,7 +69,7 @@ def topic_config(spec: TopicSpec) -> dict[str, str]:
         "cleanup.policy": spec.cleanup_policy,
         "retention.ms": str(-1 if spec.retention_ms is None else spec.retention_ms),
         "retention.bytes": str(-1 if spec.retention_bytes is None else spec.retention_bytes),
-    }
+    } | ({} if spec.min_insync_replicas is None else {"min.insync.replicas": str(spec.min_insync_replicas)})
 
 
 class KafkaLog(Log):
@@ -91,6 +94,10 @@ class KafkaLog(Log):
 
     def __repr__(self) -> str:
         return f"KafkaLog({self.bootstrap!r})"
+
+    def seen_unavailable_within(self, seconds: float) -> bool:
+        """True when a client of this broker in this process found it unreachable in the last ``seconds`` (outages)."""
+        return unavailable_within(self.bootstrap, seconds)
 
     __str__ = __repr__
 
@@ -208,6 +215,37 @@ class KafkaLog(Log):
     def _wait(self, future: Future[T], *, topic: str | None = None, doing: str = "") -> T:
         return self._call(lambda: future.result(timeout=self._timeout + 5), topic=topic, doing=doing)
 
+    def _group_request(self, request: Callable[[], dict[str, Future[T]]], group: str, *, doing: str) -> T:
+        """A group admin request, re-sent with backoff while its coordinator moves or loads (up to 3x the timeout).
+
+        A fresh broker creates ``__consumer_offsets`` (50 partitions) on the first group request: until then the
+        request fails with a coordinator error, or times out while the broker itself answers metadata.
+        """
+        deadline = time.monotonic() + 3 * self._timeout
+        attempt = 0
+        while True:
+            future = self._call(request, doing=doing)[group]
+            try:
+                return future.result(timeout=self._timeout + 5)
+            except (KafkaException, TimeoutError) as exc:
+                err = kafka_error(exc)
+                delay = coordinator_backoff(attempt)
+                moving = err is not None and err.code() in COORDINATOR_MOVING
+                if err is not None and err.code() == KafkaError._TIMED_OUT:
+                    self._metadata()  # raises if the broker itself is down; if it answers, the coordinator is loading
+                    moving = True
+                if not moving:
+                    raise translate(exc, self.bootstrap, doing=doing) from None
+                if time.monotonic() + delay >= deadline:
+                    raise BrokerUnavailableError(
+                        f"Kafka at {self.bootstrap}: the group coordinator was not ready within {3 * self._timeout:.0f} s "
+                        f"({doing}): {err.str() if err else exc}",
+                        hint=COORDINATOR_HINT,
+                    ) from None
+                log.info("%s: %s; retrying in %.2f s", doing, err.str(), delay)
+                time.sleep(delay)
+                attempt += 1
+
     def _metadata(self, topic: str | None = None) -> Any:
         admin = self._admin_client()
         kwargs: dict[str, Any] = {"timeout": self._timeout}
@@ -282,8 +320,14 @@ class KafkaLog(Log):
             current = self._topic_partitions(spec.name, refresh=True)  # created concurrently by someone else
         return self._update(spec, current, validate_only=validate_only)
 
+    def _replication_factor(self, spec: TopicSpec) -> int:
+        """HFTSTREAM_KAFKA_REPLICATION_FACTOR when set, else the topics file's environment, else 1."""
+        if "replication_factor" in self._settings.model_fields_set:
+            return self._settings.replication_factor
+        return spec.replication_factor or 1
+
     def _create(self, spec: TopicSpec, *, validate_only: bool = False) -> TopicChange | None:
-        rf = self._settings.replication_factor
+        rf = self._replication_factor(spec)
         config = topic_config(spec)
         new = NewTopic(spec.name, spec.partitions, rf, config=config)
         admin = self._admin_client()
@@ -300,8 +344,9 @@ class KafkaLog(Log):
             if code in (KafkaError.INVALID_REPLICATION_FACTOR, KafkaError.INVALID_CONFIG, KafkaError.INVALID_TOPIC_EXCEPTION):
                 raise ConfigError(
                     f"Kafka at {self.bootstrap} refused topic {spec.name!r}: {err.str() if err else exc}",
-                    hint="check the topic name and settings; the replication factor is HFTSTREAM_KAFKA_REPLICATION_FACTOR"
-                    f" (now {rf}) and cannot exceed the number of brokers",
+                    hint=f"check the topic name and settings; the replication factor (now {rf}: infra/topics.yaml's "
+                    "replication environment, HFTSTREAM_KAFKA_ENVIRONMENT, or HFTSTREAM_KAFKA_REPLICATION_FACTOR) cannot "
+                    "exceed the number of brokers, and min.insync.replicas cannot exceed it",
                 ) from None
             raise translate(exc, self.bootstrap, doing=f"creating {spec.name!r}") from None
         except TimeoutError:
@@ -316,6 +361,13 @@ class KafkaLog(Log):
             raise ConfigError(
                 f"topic {spec.name!r} has {current} partitions; Kafka cannot shrink it to {spec.partitions}",
                 hint="keep the partition count in infra/topics.yaml, or create a new topic and replay into it",
+            )
+        rf, have_rf = self._replication_factor(spec), self._current_replication(spec.name)
+        if have_rf != rf:
+            raise ConfigError(
+                f"topic {spec.name!r} has replication factor {have_rf}; the topics file's environment declares {rf}",
+                hint="hftstream does not move replicas: change it with kafka-reassign-partitions.sh, or select the "
+                "environment that matches the cluster (HFTSTREAM_KAFKA_ENVIRONMENT; RUNBOOK.md 'Topic replication')",
             )
         admin = self._admin_client()
         changes: list[str] = []
@@ -340,7 +392,16 @@ class KafkaLog(Log):
             self._wait(fut, topic=spec.name, doing=f"altering configs of {spec.name!r}")
             changes.extend(f"{k} {have.get(k)} -> {v}" for k, v in want.items())
             action = "config" if action == "unchanged" else action
+        isr = topic_config(spec).get("min.insync.replicas", have.get("min.insync.replicas"))
+        changes.append(f"replication {rf}, min.insync.replicas {isr}")
         return TopicChange(spec.name, action, "; ".join(changes))
+
+    def _current_replication(self, topic: str) -> int:
+        """How many replicas the partitions of ``topic`` have now (the smallest, if they differ)."""
+        tm = self._metadata(topic).topics.get(topic)
+        if tm is None or tm.error is not None or not tm.partitions:
+            raise UnknownTopicError(topic)
+        return min(len(p.replicas) for p in tm.partitions.values())
 
     def _topic_configs(self, topic: str) -> dict[str, str]:
         admin = self._admin_client()
@@ -501,9 +562,10 @@ class KafkaLog(Log):
         """Delete consumer group ``group`` (it must have no live members). True if it existed."""
         admin = self._admin_client()
         doing = f"deleting consumer group {group!r}"
-        futures = self._call(lambda: admin.delete_consumer_groups([group], request_timeout=self._timeout), doing=doing)
         try:
-            self._wait(futures[group], doing=doing)
+            self._group_request(
+                lambda: admin.delete_consumer_groups([group], request_timeout=self._timeout), group, doing=doing
+            )
         except Exception as exc:  # the broker says "no such group" as an error
             if "GROUP_ID_NOT_FOUND" in str(exc) or "not found" in str(exc).lower():
                 return False
@@ -525,11 +587,10 @@ class KafkaLog(Log):
             return {}
         request = [ConsumerGroupTopicPartitions(group, wanted)]
         doing = f"reading offsets of group {group!r}"
-        futures = self._call(
+        result = self._group_request(
             lambda: admin.list_consumer_group_offsets(request, require_stable=False, request_timeout=self._timeout),
-            doing=doing,
+            group, doing=doing,
         )
-        result = self._wait(futures[group], doing=doing)
         out: dict[TopicPartition, int] = {}
         for tp in result.topic_partitions or ():
             if tp.error is not None:

@@ -227,6 +227,11 @@ class KafkaTransactionalProducer(KafkaProducer, TransactionalProducer):
         finally:
             self._release()
 
+    def discard(self) -> None:
+        """Release the client without aborting (fenced, or the broker is down): re-opening the id aborts what it left."""
+        if self._p is not None:  # type: ignore[comparison-overlap]
+            self._release()
+
     def _release(self) -> None:
         with contextlib.suppress(Exception):
             self._p.purge()
