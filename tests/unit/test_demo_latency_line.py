@@ -24,7 +24,9 @@ def test_the_summary_prints_the_warning_beside_the_figure():
     lines: list[str] = []
     result = {"orders": {"NewOrder": 1}, "accepted": 1, "fills": 0, "rejects_by_reason": {}, "order_events": {},
               "ledger_entries": 0, "ledger_balanced": True, "pnl": {}, "trading_state": [], "recon_status": "HEALTHY",
-              "recon_breaks": {}, "orders_per_s": 10, "latency_ms": FIGURES, "digest": "d", "tape": None}
+              "recon_breaks": {}, "orders_per_s": 10, "latency_ms": FIGURES, "digest": "d", "tape": None,
+              "orders_sent": 1, "rejected_by_risk": 0, "risk_issued_cancels": {}, "cancel_rejects": {}, "dead_letters": {},
+              "fills_awaiting_report": {"fills": 0, "past_window": 0}}
     _print_summary(result, lambda text="", **kw: lines.append(text))
     latency = [line for line in lines if "p99 5895.1 ms" in line]
     assert len(latency) == 1 and "PACER FELL BEHIND" in latency[0] and "1,500 paced orders" in latency[0]
