@@ -43,7 +43,7 @@ from streams.log.embedded.partition import (
     segment_path,
 )
 from streams.log.embedded.segment import OK, FrameScanner, find_valid_after, frame_at, list_segments
-from streams.log.embedded.txn import MARKER_NAME, read_marker, stable_offset
+from streams.log.embedded.txn import LSO_NAME, MARKER_NAME, read_marker, stable_offset
 
 ProblemKind = Literal["corrupt", "missing", "torn-tail", "index", "declared-hole", "open-transaction"]
 
@@ -173,7 +173,7 @@ def check_partition(log: EmbeddedLog, topic: str, partition: int) -> PartitionCh
     if marker is not None:
         lso = stable_offset(directory)
         problems.append(
-            Problem(topic, partition, str(directory / MARKER_NAME), marker.start, 0, "open-transaction",
+            Problem(topic, partition, str(directory / (MARKER_NAME if marker.legacy else LSO_NAME)), marker.start, 0, "open-transaction",
                     f"transaction {marker.epoch}.{marker.seq} of {marker.transactional_id!r} from offset {marker.start}; "
                     f"last stable offset {lso}: committing now, or left by a dead producer "
                     "(the next write to the partition or `log repair` finishes it)")

@@ -2,8 +2,9 @@
 
 A commit merges ``{(topic, partition): next_offset}`` into the group's file under an
 ``flock`` (so two processes committing for one group never lose each other's partitions)
-and replaces the file atomically (write a temporary file, fsync, rename), so a crash
-leaves either the old or the new offsets, never a torn file.
+and replaces the file atomically (write a temporary file, rename; fsynced first unless the
+log's ``fsync`` policy is ``never``), so a crash leaves either the old or the new offsets,
+never a torn file (a power cut is covered only with ``fsync=batch|interval``).
 
 The file also holds ``"txn": {transactional_id: [epoch, seq]}``: the last transaction of each
 transactional producer that committed offsets for this group. Writing the offsets and that
@@ -28,8 +29,9 @@ _LOCK = "~lock"
 class OffsetsStore:
     """Reads and writes the committed offsets of every group of one embedded log."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, durable: bool = True) -> None:
         self.directory = root / OFFSETS_DIR
+        self.durable = durable
 
     def path(self, group: str) -> Path:
         """The file holding ``group``'s offsets (the name is percent-encoded)."""
@@ -51,12 +53,19 @@ class OffsetsStore:
 
     def load(self, group: str) -> dict[TopicPartition, int]:
         """The group's committed offsets (empty if it never committed)."""
-        raw = self._raw(group)
-        return {(t, int(p)): int(o) for t, parts in raw.get("offsets", {}).items() for p, o in parts.items()}
+        return self._offsets(self._raw(group))
 
     def load_txn(self, group: str) -> dict[str, tuple[int, int]]:
         """``{transactional_id: (epoch, seq)}``: the last transaction of each producer that committed for the group."""
-        return {k: (int(v[0]), int(v[1])) for k, v in self._raw(group).get("txn", {}).items()}
+        return self._txns(self._raw(group))
+
+    @staticmethod
+    def _offsets(raw: dict) -> dict[TopicPartition, int]:  # type: ignore[type-arg]
+        return {(t, int(p)): int(o) for t, parts in raw.get("offsets", {}).items() for p, o in parts.items()}
+
+    @staticmethod
+    def _txns(raw: dict) -> dict[str, tuple[int, int]]:  # type: ignore[type-arg]
+        return {k: (int(v[0]), int(v[1])) for k, v in raw.get("txn", {}).items()}
 
     def commit(self, group: str, offsets: dict[TopicPartition, int], txn: tuple[str, int, int] | None = None) -> None:
         """Merge ``offsets`` (and ``txn`` = ``(transactional_id, epoch, seq)``) into the group's file, atomically."""
@@ -64,9 +73,10 @@ class OffsetsStore:
         path = self.path(group)
         with open(self.directory / _LOCK, "a+b") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            merged = self.load(group)
+            raw = self._raw(group)  # read once: offsets and transactions
+            merged = self._offsets(raw)
             merged.update(offsets)
-            txns = self.load_txn(group)
+            txns = self._txns(raw)
             if txn is not None:
                 txns[txn[0]] = (txn[1], txn[2])
             self._write(group, path, merged, txns)
@@ -87,8 +97,7 @@ class OffsetsStore:
                     merged = {k: v for k, v in self.load(group).items() if k[0] != topic} if group else {}
                     self._write(group, path, merged, self.load_txn(group) if group else {})
 
-    @staticmethod
-    def _write(group: str, path: Path, offsets: dict[TopicPartition, int], txns: dict[str, tuple[int, int]]) -> None:
+    def _write(self, group: str, path: Path, offsets: dict[TopicPartition, int], txns: dict[str, tuple[int, int]]) -> None:
         nested: dict[str, dict[str, int]] = {}
         for (topic, partition), offset in sorted(offsets.items()):
             nested.setdefault(topic, {})[str(partition)] = offset
@@ -99,5 +108,6 @@ class OffsetsStore:
         with open(tmp, "w") as f:
             json.dump(body, f, sort_keys=True)
             f.flush()
-            os.fsync(f.fileno())
+            if self.durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
