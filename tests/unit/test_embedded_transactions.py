@@ -71,7 +71,7 @@ def test_commit_makes_records_and_group_offsets_visible_together(log: EmbeddedLo
     assert not producer.in_transaction
     assert sorted(_values(committed_reader.poll(100))) == sorted(f"in{i}".encode() for i in range(10))
     assert consumer.committed("in", 0) == 5 and consumer.committed("in", 1) == 5
-    stored = json.loads((log.root / "__consumer_offsets" / "copy.json").read_text())
+    stored = log.offsets_store().raw("copy")
     assert stored["offsets"] == {"in": {"0": 5, "1": 5}} and stored["txn"] == {"copy-0": [producer.epoch, 1]}
     assert log.stable_offset("out", 0) == log.watermarks("out", 0)[1] == 10
     assert read_marker(log.root / "out" / "0") is None

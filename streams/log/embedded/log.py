@@ -120,12 +120,7 @@ class EmbeddedLog(Log):
 
     def delete_group(self, group: str) -> bool:
         """Forget ``group``'s committed offsets (stop its consumer first). True if it had any."""
-        path = self._offsets.path(group)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return False
-        return True
+        return self._offsets.delete(group)
 
     def offsets_store(self) -> OffsetsStore:
         """Where consumer groups keep their committed offsets."""

@@ -7,7 +7,7 @@ Files (see :mod:`.transactional` for the protocol that uses them)::
     <root>/__transactions/~txlog.<gen>    one record per transaction naming all its partitions (:mod:`.txlog`)
     <root>/__transactions/<id>.json       {"epoch": E, "committed": [E, seq] | null}
     <root>/__transactions/<id>.lock       flock: serialises epoch bumps with commit points
-    <root>/__consumer_offsets/<group>.json  gains "txn": {id: [epoch, seq]} (see :mod:`.offsets`)
+    <root>/__consumer_offsets/<group>.log   each record gains "txn": {id: [epoch, seq]} (see :mod:`.offsets`)
     <partition>/~txn                      (protocol 1, read for migration only) a per-partition JSON marker
 
 A transaction is identified by ``(epoch, seq)``: the epoch is bumped each time a producer
