@@ -496,3 +496,23 @@ def _check_output(log: EmbeddedLog) -> str:
     from streams.cli.main import app
 
     return CliRunner().invoke(app, ["--log", log.url, "log", "check", "--topic", "out"]).output
+
+
+def test_a_reader_that_reaches_the_stable_offset_looks_for_no_later_segment(log: EmbeddedLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    with log.producer() as plain:
+        for i in range(5):
+            plain.produce("out", f"r{i}".encode(), partition=0)
+    reader = log.reader([("out", 0, 0)])
+    calls: list[str] = []
+    for name in ("stat", "listdir"):
+        real = getattr(os, name)
+        monkeypatch.setattr(os, name, lambda *a, _n=name, _r=real, **k: (calls.append(_n), _r(*a, **k))[1])
+    assert len(reader.poll(100)) == 5 and reader.poll(100) == []
+    assert calls == []  # read up to the stable offset: no stat of a next segment, no directory listing
+    monkeypatch.undo()
+    with log.producer() as plain:
+        plain.produce("out", b"r5", partition=0)
+    assert _values(reader.poll(100)) == [b"r5"]
+    reader.close()

@@ -140,6 +140,9 @@ class _Cursor:
                 break
             if got >= limit:
                 break
+            if stable is not None and self.next_offset >= stable:
+                self._rewind()  # all that is visible is read: no look for more bytes or a later segment (stat, listing)
+                break
             if status == BAD:
                 if not got:  # records before the damage go out first; the next poll raises
                     self._bad(reason)
