@@ -42,6 +42,7 @@ from streams.log.base import GroupConsumer, Log, Reader, TopicPartition, Transac
 from streams.processors.base import Processor
 from streams.runtime.codec import Encoded, RuntimeCodec, dlq_topic
 from streams.runtime.faults import armed, fault
+from streams.runtime.globals import GlobalFeed
 from streams.runtime.reset import group_of
 from streams.runtime.metrics import RunCounts, RuntimeMetrics
 from streams.runtime.state import Manifest, StateStore, TaskHistory, ranges_between, state_topic
@@ -159,6 +160,7 @@ class Runner:
         self.metrics = metrics or RuntimeMetrics(self.name)
         self.counts = RunCounts()
         self.tasks: dict[int, Task] = {}
+        self._globals: GlobalFeed | None = None  # the global inputs' one reader, shared by the tasks
         self._pending: set[int] = set()
         self._producer: TransactionalProducer | None = None
         self._consumer: GroupConsumer | None = None
@@ -294,8 +296,7 @@ class Runner:
             self._init_pending()
             if self._consumer is not None:
                 self._buffer(self._consumer.poll(opts.poll_records, timeout=0.0))
-            for task in self.tasks.values():
-                self._refresh(task)
+            self._refresh_all()
             if len(self.tasks) == self.plan.tasks and not self._pending and all(t.merger.settled() for t in self.tasks.values()):
                 break
             if time.monotonic() > deadline:
@@ -341,8 +342,11 @@ class Runner:
         if self._consumer is not None:
             for tp in keyed:
                 self._consumer.seek(tp[0], tp[1], positions[tp])
-        if task.global_tps:
-            task.global_reader = self.log.reader([(t, q, positions[(t, q)]) for t, q in task.global_tps])
+        if task.global_tps:  # one reader of the global inputs for every task (DECISIONS #55)
+            if self._globals is None:
+                self._globals = GlobalFeed(self.log, task.global_tps)
+            task.global_feed = self._globals
+            self._globals.attach(p, task.merger, positions)
         task.commits_since_snapshot = len(hist.after)
         return task
 
@@ -386,8 +390,8 @@ class Runner:
         processed = False
         now = time.monotonic()
         room = opts.batch - sum(t.pending.records_in for t in self.tasks.values())
+        self._refresh_all()
         for task in self.tasks.values():
-            self._refresh(task)
             force = task.blocked_since is not None and (now - task.blocked_since) * 1000 >= opts.max_wait_ms
             while room > 0:
                 records = task.merger.pop(room, force=force and not opts.until_idle)
@@ -410,13 +414,13 @@ class Runner:
             if task is not None:
                 task.merger.add((rec,))
 
-    def _refresh(self, task: Task) -> None:
-        """Buffer what the task's global inputs have now, and note where every input partition ends."""
-        if task.global_reader is not None:
-            task.merger.add(task.global_reader.poll(self.options.poll_records, timeout=0.0))
-            self._update_ends(task, task.global_reader, task.global_tps)
+    def _refresh_all(self) -> None:
+        """Buffer what the global inputs have now (one poll for every task), and note where every input partition ends."""
+        if self._globals is not None:
+            self._globals.refresh(self.options.poll_records)
         if self._consumer is not None:
-            self._update_ends(task, self._consumer, task.keyed)
+            for task in self.tasks.values():
+                self._update_ends(task, self._consumer, task.keyed)
 
     def _update_ends(self, task: Task, reader: Reader, tps: Sequence[TopicPartition]) -> None:
         merger = task.merger
