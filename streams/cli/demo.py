@@ -166,6 +166,9 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
         marks.write(schedule, -1, None, False, params["start_ms"] * 1_000_000)
         marks.close()
 
+    from streams.runtime.tuning import tune_gc_for_streaming
+
+    tune_gc_for_streaming()  # DECISIONS #31/#54: the lockstep run, verify and the latency phase all run processors here
     names = stage_names()
     say(f"[3/7] pipeline: {', '.join(names)}; exactly-once, {schedule.slices} slices of {schedule.slice_ms} ms event time",
         bold=True)

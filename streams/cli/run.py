@@ -223,6 +223,9 @@ def verify(
         except ValueError as exc:
             fail(f"--since {since!r}: {exc}", hint="give an ISO 8601 time such as 2026-11-22T10:00:00Z")
     serde = st.serde()
+    from streams.runtime.tuning import tune_gc_for_streaming
+
+    tune_gc_for_streaming()  # verify re-runs the processor over its history: a processing process (DECISIONS #31)
     res = run_verify(st.log(), serde, cls, load_config(cls, config), from_offset=from_offset, since_ns=since_ns, name=name)
     summary = {"processor": res.processor, "tasks": res.tasks, "commits": res.commits, "inputs": res.inputs, "outputs": res.outputs}
     if res.identical:

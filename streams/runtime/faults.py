@@ -9,7 +9,11 @@ The runtime calls :func:`fault` at the moments a crash is most interesting:
 (the transaction's records are on the broker / in the log, uncommitted), ``before-commit``
 (manifests produced, commit not started), ``after-commit`` (committed, the runtime's own
 bookkeeping not yet updated); the lockstep schedule adds ``before-mark`` (a slice committed
-by every stage, its mark not yet written). The n-th time a named point is reached the process sends
+by every stage, its mark not yet written); on the embedded log, ``txn-logged``, ``txn-marked``,
+``txn-appended``, ``txn-committed`` and ``txn-partly-visible`` are the steps *inside* a
+transaction's commit (:data:`streams.log.embedded.transactional.STEPS`: after the transaction
+record, after the partitions point at it, after the data, after the commit point, after the first
+partition became visible; DECISIONS #53). The n-th time a named point is reached the process sends
 itself SIGKILL: no cleanup, no atexit, exactly like ``kill -9``. Unset (production), a call
 is one dict lookup.
 """
@@ -58,3 +62,14 @@ def fault(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     if _due(_aborts, point):
         raise TransactionAbortableError(f"injected abort at {point} ({_ENV_ABORT})")
+
+
+def _install_commit_steps() -> None:
+    """Route the embedded log's commit steps to :func:`fault` when a ``txn-*`` point is armed (else: untouched)."""
+    if any(p.startswith("txn-") for p in (*_armed, *_aborts)):
+        from streams.log.embedded import transactional
+
+        transactional.STEP_HOOK = lambda step: fault(f"txn-{step}")
+
+
+_install_commit_steps()

@@ -50,6 +50,7 @@ from streams.runtime.preflight import (  # InputPlan, plan_inputs: re-exported, 
     check_topics,
     plan_inputs,
 )
+from streams.runtime.globals import GlobalFeed
 from streams.runtime.reset import global_group_of, group_of
 from streams.runtime.metrics import RunCounts, RuntimeMetrics
 from streams.runtime.outage import DEFAULT_LIMIT_S, OutageGuard, RetryPolicy
@@ -117,6 +118,7 @@ class Runner:
         self.metrics = metrics or RuntimeMetrics(self.name)
         self.counts = RunCounts()
         self.tasks: dict[int, Task] = {}
+        self._globals: GlobalFeed | None = None  # the global inputs' one reader, shared by the tasks
         self._pending: set[int] = set()
         self._producer: TransactionalProducer | None = None
         self._consumer: GroupConsumer | None = None
@@ -289,8 +291,7 @@ class Runner:
             self._init_pending()
             if self._consumer is not None:
                 self._buffer(self._consumer.poll(opts.poll_records, timeout=0.0))
-            for task in self.tasks.values():
-                self._refresh(task)
+            self._refresh_all()
             if len(self.tasks) == self.plan.tasks and not self._pending and self._settled():
                 break
             if time.monotonic() > deadline:
@@ -336,7 +337,7 @@ class Runner:
             for tp in task.merger.queues:
                 if tp in fresh and fresh[tp] > task.fresh_ends.get(tp, -1):
                     task.fresh_ends[tp] = fresh[tp]
-            self._refresh(task)
+        self._refresh_all()
         return all(t.merger.settled() for t in tasks)
 
     def recover_task(self, p: int) -> Task:
@@ -360,8 +361,11 @@ class Runner:
         if self._consumer is not None:
             for tp in keyed:
                 self._consumer.seek(tp[0], tp[1], positions[tp])
-        if task.global_tps:
-            task.global_reader = self.log.reader([(t, q, positions[(t, q)]) for t, q in task.global_tps])
+        if task.global_tps:  # one reader of the global inputs for every task (DECISIONS #55)
+            if self._globals is None:
+                self._globals = GlobalFeed(self.log, task.global_tps)
+            task.global_feed = self._globals
+            self._globals.attach(p, task.merger, positions, task.fresh_ends)
         task.commits_since_snapshot = len(hist.after)
         return task
 
@@ -399,8 +403,8 @@ class Runner:
         processed = False
         now = time.monotonic()
         room = opts.batch - sum(t.pending.records_in for t in self.tasks.values())
+        self._refresh_all()
         for task in self.tasks.values():
-            self._refresh(task)
             force = (
                 not opts.until_idle and task.blocked_since is not None
                 and (now - task.blocked_since) * 1000 >= opts.max_wait_ms and self._ask_broker_ends(task, now)
@@ -444,13 +448,13 @@ class Runner:
             if task is not None:
                 task.merger.add((rec,))
 
-    def _refresh(self, task: Task) -> None:
-        """Buffer what the task's global inputs have now, and note where every input partition ends."""
-        if task.global_reader is not None:
-            task.merger.add(task.global_reader.poll(self.options.poll_records, timeout=0.0))
-            self._update_ends(task, task.global_reader, task.global_tps)
+    def _refresh_all(self) -> None:
+        """Buffer what the global inputs have now (one poll for every task), and note where every input partition ends."""
+        if self._globals is not None:
+            self._globals.refresh(self.options.poll_records)
         if self._consumer is not None:
-            self._update_ends(task, self._consumer, task.keyed)
+            for task in self.tasks.values():
+                self._update_ends(task, self._consumer, task.keyed)
 
     def _update_ends(self, task: Task, reader: Reader, tps: Sequence[TopicPartition]) -> None:
         merger = task.merger

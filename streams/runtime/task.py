@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable, Sequence
 
 from streams.errors import ConfigError, PoisonError
 from streams.lineage import lineage_headers
-from streams.log.base import Log, Reader, Record, TopicPartition
+from streams.log.base import Log, Record, TopicPartition
 from streams.processors.base import Processor
 from streams.runtime.codec import TOMBSTONE, Encoded, RuntimeCodec
+from streams.runtime.globals import GlobalFeed
 from streams.runtime.merge import Merger
 from streams.runtime.metrics import NO_INPUT_TS, RunCounts
 from streams.runtime.preflight import gone_cause
@@ -42,7 +43,7 @@ class Task:
         self.global_tps = tuple(tp for tp, _ in partitions if tp not in set(self.keyed))
         self.committed = dict(positions)  # positions at the last commit
         self.seq = seq  # last committed seq
-        self.global_reader: Reader | None = None
+        self.global_feed: GlobalFeed | None = None  # the runner's shared reader of the global inputs
         self.pending = RunCounts()  # since the last commit
         self.oldest_ts_ns = NO_INPUT_TS  # log timestamp of the oldest input since the last commit (metrics)
         self.commits_since_snapshot = 0
@@ -56,10 +57,10 @@ class Task:
         return self.pending.records_in > 0
 
     def close(self) -> None:
-        """Release the global inputs' reader."""
-        if self.global_reader is not None:
-            self.global_reader.close()
-            self.global_reader = None
+        """Stop being fed by the shared reader of the global inputs."""
+        if self.global_feed is not None:
+            self.global_feed.detach(self.id)
+            self.global_feed = None
 
 
 def apply_records(processor: Processor, codec: RuntimeCodec, records: Sequence[Record], counts: RunCounts, emit: Emit) -> None:

@@ -3,7 +3,7 @@
 A child process copies ``in`` (2 partitions) to ``out`` (3 partitions, by key) in
 transactions that commit the input offsets with the output records. The parent SIGKILLs it
 at random instants and at exact commit steps (the child kills itself from the commit's
-step hook: after its markers, after its append, after its commit point), restarts it, and
+step hook at each of ``transactional.STEPS``), restarts it, and
 meanwhile tails ``out`` with a ``read_committed`` reader. In the end ``out`` holds every
 input record exactly once (per-key order kept), and the tailing reader saw nothing that
 was later rolled back. Each record carries the run that wrote it in a header, so a
@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from streams.log.base import Record, TopicSpec
-from streams.log.embedded import EmbeddedLog
+from streams.log.embedded import EmbeddedLog, transactional
 from streams.log.embedded.txn import read_marker
 
 pytestmark = pytest.mark.slow
@@ -91,8 +91,9 @@ def test_sigkilled_transactional_copier_ends_with_every_record_exactly_once(
         written += n
 
     rng = random.Random(seed)
-    # kills at exact steps: after the markers, after the append (before the commit point), after the commit point
-    planned = [(step, rng.randint(1, 3)) for step in ("marked", "appended", "committed") for _ in range(2)]
+    # kills at exact steps (DECISIONS #53): after the transaction record, after the partitions point at it, after the
+    # append (before the commit point), after the commit point, after the first of its partitions became visible
+    planned = [(step, rng.randint(1, 3)) for step in transactional.STEPS for _ in range(2)]
     random_kills = 10
     tail = log.reader([("out", p, 0) for p in range(3)])  # read_committed
     seen: dict[int, list[tuple[int, bytes | None, bytes]]] = {p: [] for p in range(3)}
@@ -138,7 +139,7 @@ def test_sigkilled_transactional_copier_ends_with_every_record_exactly_once(
             break
     drain(time.monotonic() + 0.3)
     tail.close()
-    assert kills >= 15, f"only {kills} kills landed"  # 16 planned; a step kill may find its transaction never comes
+    assert kills >= 19, f"only {kills} kills landed"  # 20 planned; a step kill may find its transaction never comes
 
     final: dict[int, list[Record]] = {}
     for p in range(3):

@@ -67,3 +67,20 @@ def test_sigkill_at_named_points(
         assert case.outputs() == reference
     finally:
         case.close()
+
+
+@pytest.mark.parametrize("fault", ["txn-logged:2", "txn-marked:3", "txn-appended:2", "txn-committed:3", "txn-partly-visible:2"])
+def test_sigkill_inside_the_embedded_commit_protocol(
+    fault: str, tmp_path: Path, serde: Serde, reference: Outputs, unique_name: Callable[[str], str]
+) -> None:
+    """Killed at each step inside an embedded commit (DECISIONS #53), three times in a row: same outputs."""
+    case = Case(f"embedded://{tmp_path / 'log'}", tmp_path, serde, unique_name)
+    try:
+        for _ in range(3):
+            p = case.start(env={"HFTSTREAM_FAULT": fault})
+            p.communicate(timeout=240)
+            assert p.returncode == -9, f"the fault point {fault} was never reached (exit {p.returncode})"
+        case.finish()
+        assert case.outputs() == reference
+    finally:
+        case.close()

@@ -311,8 +311,7 @@ def test_group_commit_and_resume(tmp_path: Path) -> None:
         consumer.commit()  # current positions
         positions = {p: consumer.position("t", p) for p in range(2)}
         assert sum(positions.values()) == 6
-    path = tmp_path / "log" / "__consumer_offsets" / "g.json"
-    assert json.loads(path.read_text())["offsets"]["t"] == {str(p): o for p, o in positions.items()}
+    assert EmbeddedLog(tmp_path / "log").offsets_store().raw("g")["offsets"]["t"] == {str(p): o for p, o in positions.items()}
     with log.group_consumer("g", ["t"]) as consumer:
         rest = _drain(consumer)
         assert len(got) + len(rest) == 20

@@ -71,7 +71,7 @@ def test_commit_makes_records_and_group_offsets_visible_together(log: EmbeddedLo
     assert not producer.in_transaction
     assert sorted(_values(committed_reader.poll(100))) == sorted(f"in{i}".encode() for i in range(10))
     assert consumer.committed("in", 0) == 5 and consumer.committed("in", 1) == 5
-    stored = json.loads((log.root / "__consumer_offsets" / "copy.json").read_text())
+    stored = log.offsets_store().raw("copy")
     assert stored["offsets"] == {"in": {"0": 5, "1": 5}} and stored["txn"] == {"copy-0": [producer.epoch, 1]}
     assert log.stable_offset("out", 0) == log.watermarks("out", 0)[1] == 10
     assert read_marker(log.root / "out" / "0") is None
@@ -325,3 +325,194 @@ def test_end_offset_is_not_caught_up_while_a_transaction_is_open(log: EmbeddedLo
     assert reader.end_offset("out", 0) == 2 == reader.position("out", 0)  # caught up at the stable end
     reader.close()
     uncommitted.close()
+
+
+# -- the commit protocol (DECISIONS #53): one record per transaction, pointers in ~lso ---------------
+
+
+def _frames(root: Path) -> list[dict[str, object]]:
+    """Every record of the directory's transaction log, oldest first."""
+    from streams.log.embedded.txlog import HEADER, generation_path, generations
+
+    out = []
+    for gen in generations(root / "__transactions"):
+        data = generation_path(root / "__transactions", gen).read_bytes()
+        pos = 0
+        while pos < len(data):
+            _, length, _ = HEADER.unpack_from(data, pos)
+            out.append(json.loads(data[pos + HEADER.size : pos + HEADER.size + length]))
+            pos += HEADER.size + length
+    return out
+
+
+def _lso_state(log: EmbeddedLog, partition: int) -> tuple[int, int]:
+    import os
+
+    from streams.log.embedded.txn import read_lso_state
+
+    fd = os.open(log.root / "out" / str(partition) / "~lso", os.O_RDONLY)
+    try:
+        return read_lso_state(fd)
+    finally:
+        os.close(fd)
+
+
+def test_one_transaction_record_names_every_partition_and_no_file_is_created_per_partition(log: EmbeddedLog) -> None:
+    consumer = log.group_consumer("copy", ["in"])
+    producer = log.transactional_producer("copy-0")
+    with log.producer() as plain:
+        plain.produce("out", b"before", partition=1)
+    seen: dict[str, object] = {}
+
+    def peek(at: str) -> None:
+        if at == "appended":
+            seen["files"] = sorted(p.name for q in (0, 1) for p in (log.root / "out" / str(q)).iterdir())
+            seen["lso"] = [_lso_state(log, q) for q in (0, 1)]
+
+    producer.begin()
+    producer.produce("out", b"a", partition=0)
+    producer.produce("out", b"b", partition=1)
+    transactional.STEP_HOOK = peek
+    producer.commit({("in", 0): 3}, consumer)
+    transactional.STEP_HOOK = None
+    assert _frames(log.root) == [
+        {"id": "copy-0", "epoch": producer.epoch, "seq": 1, "group": "copy", "parts": [["out", 0, 0], ["out", 1, 1]]}
+    ]
+    assert "~txn" not in seen["files"] and not [n for n in seen["files"] if "tmp" in n]  # type: ignore[attr-defined]
+    (lso0, ref0), (lso1, ref1) = seen["lso"]  # type: ignore[misc]
+    assert (lso0, lso1) == (0, 1) and ref0 == ref1 != 0  # both point at the one record, LSO held at the start
+    assert [_lso_state(log, q) for q in (0, 1)] == [(1, 0), (2, 0)]  # visible, no transaction open
+    assert _values(_read(log, partition=1)) == [b"before", b"b"] and consumer.committed("in", 0) == 3
+    consumer.close()
+
+
+def test_fsync_never_commits_without_a_single_fsync_and_batch_fsyncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    calls: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd))[1])
+    for policy, expect_fsync in (("never", False), ("batch", True)):
+        log = EmbeddedLog(tmp_path / policy, fsync=policy)
+        log.create_topic(TopicSpec("in"))
+        log.create_topic(TopicSpec("out", partitions=2))
+        consumer = log.group_consumer("g", ["in"])
+        producer = log.transactional_producer("p")
+        for txn in range(3):
+            calls.clear()
+            producer.begin()
+            producer.produce("out", b"x", partition=0)
+            producer.produce("out", b"y", partition=1)
+            producer.commit({("in", 0): txn + 1}, consumer)  # the offsets file is the commit point
+            assert bool(calls) == expect_fsync, (policy, txn, calls)
+        calls.clear()
+        producer.begin()
+        producer.produce("out", b"z", partition=0)
+        producer.commit()  # the id's own file is the commit point
+        assert bool(calls) == expect_fsync
+        consumer.close()
+        log.close()
+
+
+def test_end_offset_needs_no_stat_and_no_read_while_the_reader_is_behind(log: EmbeddedLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    producer = log.transactional_producer("p")
+    producer.begin()
+    for i in range(5):
+        producer.produce("out", f"r{i}".encode(), partition=0)
+    producer.commit()
+    reader = log.reader([("out", 0, 0)])
+    assert len(reader.poll(2)) == 2  # saw the stable offset 5, is at 2
+    calls: list[str] = []
+    for name in ("stat", "lstat", "pread", "open"):
+        real = getattr(os, name)
+        monkeypatch.setattr(os, name, lambda *a, _n=name, _r=real, **k: (calls.append(_n), _r(*a, **k))[1])
+    assert reader.end_offset("out", 0) == 5 and calls == []  # behind what it saw: no system call at all
+    assert len(reader.poll(10)) == 3
+    calls.clear()
+    assert reader.end_offset("out", 0) == 5 and calls == ["pread"]  # at it: one pread of ~lso, no stat
+    monkeypatch.undo()
+    reader.close()
+
+
+def test_a_producer_killed_after_its_record_before_any_pointer_leaves_nothing_to_resolve(log: EmbeddedLog) -> None:
+    with log.producer() as plain:
+        plain.produce("out", b"before", partition=0)
+    _die_between(log, "logged", [b"lost"])
+    assert len(_frames(log.root)) == 1  # the record is there ...
+    assert read_marker(log.root / "out" / "0") is None and log.transaction_markers() == []  # ... nobody points at it
+    assert _values(_read(log, committed=False)) == [b"before"]
+    with log.producer() as plain:
+        plain.produce("out", b"after", partition=0)
+    assert _values(_read(log)) == [b"before", b"after"]
+
+
+def test_a_commit_killed_after_its_first_partition_became_visible_rolls_forward(log: EmbeddedLog) -> None:
+    consumer = log.group_consumer("copy", ["in"])
+    producer = log.transactional_producer("copy-0")
+    producer.begin()
+    producer.produce("out", b"p0", partition=0)
+    producer.produce("out", b"p1", partition=1)
+    _crash_at("partly-visible")
+    with pytest.raises(Crash):
+        producer.commit({("in", 0): 2}, consumer)
+    transactional.STEP_HOOK = None
+    assert _values(_read(log, partition=0)) == [b"p0"] and _values(_read(log, partition=1)) == []
+    assert consumer.committed("in", 0) == 2  # past the commit point: it committed
+    marker = read_marker(log.root / "out" / "1")
+    assert marker is not None and (marker.transactional_id, marker.seq, marker.start, marker.group) == ("copy-0", 1, 0, "copy")
+    log.transactional_producer("copy-0")  # re-opening the id finishes it
+    assert _values(_read(log, partition=1)) == [b"p1"] and read_marker(log.root / "out" / "1") is None
+    consumer.close()
+
+
+@pytest.mark.parametrize("committed", [False, True])
+def test_a_protocol_1_marker_left_by_an_older_version_is_resolved_when_any_producer_opens(
+    log: EmbeddedLog, committed: bool
+) -> None:
+    """Migration: an older version died mid-commit (its ``~txn`` file, an 8-byte ``~lso``); this version finishes it."""
+    with log.producer() as plain:
+        for v in (b"old-a", b"old-b"):
+            plain.produce("out", v, partition=0)
+    directory = log.root / "out" / "0"
+    (directory / "~lso").write_bytes((0).to_bytes(8, "little"))  # protocol 1: LSO held at the marker's start
+    (directory / "~txn").write_text(json.dumps({"id": "old-copier", "epoch": 1, "seq": 1, "start": 0, "group": None}))
+    (log.root / "__transactions").mkdir(exist_ok=True)
+    (log.root / "__transactions" / "old-copier.json").write_text(
+        json.dumps({"id": "old-copier", "epoch": 1, "committed": [1, 1] if committed else None})
+    )
+    assert _values(_read(log)) == [] and read_marker(directory) is not None
+    assert "open-transaction: out/0" in _check_output(log)
+    log.transactional_producer("another-id")  # any producer opening resolves protocol-1 markers, whatever their id
+    assert not (directory / "~txn").exists() and read_marker(directory) is None
+    assert _values(_read(log)) == ([b"old-a", b"old-b"] if committed else [])
+    assert _values(_read(log, committed=False)) == ([b"old-a", b"old-b"] if committed else [])
+
+
+def _check_output(log: EmbeddedLog) -> str:
+    from typer.testing import CliRunner
+
+    from streams.cli.main import app
+
+    return CliRunner().invoke(app, ["--log", log.url, "log", "check", "--topic", "out"]).output
+
+
+def test_a_reader_that_reaches_the_stable_offset_looks_for_no_later_segment(log: EmbeddedLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    with log.producer() as plain:
+        for i in range(5):
+            plain.produce("out", f"r{i}".encode(), partition=0)
+    reader = log.reader([("out", 0, 0)])
+    calls: list[str] = []
+    for name in ("stat", "listdir"):
+        real = getattr(os, name)
+        monkeypatch.setattr(os, name, lambda *a, _n=name, _r=real, **k: (calls.append(_n), _r(*a, **k))[1])
+    assert len(reader.poll(100)) == 5 and reader.poll(100) == []
+    assert calls == []  # read up to the stable offset: no stat of a next segment, no directory listing
+    monkeypatch.undo()
+    with log.producer() as plain:
+        plain.produce("out", b"r5", partition=0)
+    assert _values(reader.poll(100)) == [b"r5"]
+    reader.close()

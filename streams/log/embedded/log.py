@@ -5,7 +5,8 @@ Layout of the root directory::
     <root>/<topic>/topic.json         the TopicSpec (written atomically: tmp + rename)
     <root>/<topic>/<partition>/       segments and indexes (see :mod:`.partition`)
     <root>/__consumer_offsets/        committed group offsets (see :mod:`.offsets`)
-    <root>/__transactions/            transactional ids: epochs, commit points (see :mod:`.txn`)
+    <root>/__transactions/            transactional ids: epochs, commit points (see :mod:`.txn`);
+                                      the transaction log ``~txlog.<gen>`` (see :mod:`.txlog`)
     <root>/~meta.lock                 serialises topic creation, growth and deletion
 
 Names with ``~`` are internal (``~`` is not allowed in topic names, so they never collide).
@@ -39,7 +40,8 @@ from streams.log.embedded.partition import watermarks as _watermarks
 from streams.log.embedded.producer import EmbeddedProducer
 from streams.log.embedded.reader import EmbeddedGroupConsumer, EmbeddedReader
 from streams.log.embedded.transactional import EmbeddedTransactionalProducer
-from streams.log.embedded.txn import TXN_DIR, Marker, read_marker
+from streams.log.embedded.txlog import TxnLog
+from streams.log.embedded.txn import TXN_DIR, Marker, read_marker, referenced_generations
 from streams.log.embedded.txn import stable_offset as _stable_offset
 from streams.log.embedded.writer import PartitionWriter, fsync_dir
 
@@ -100,7 +102,8 @@ class EmbeddedLog(Log):
         self.url = f"embedded://{self.root}"
         self._writers: dict[tuple[str, int], PartitionWriter] = {}
         self._writers_lock = threading.Lock()
-        self._offsets = OffsetsStore(self.root)
+        self._offsets = OffsetsStore(self.root, durable=self._durable())
+        self._txlog: TxnLog | None = None
 
     # -- layout ---------------------------------------------------------------------
 
@@ -117,12 +120,7 @@ class EmbeddedLog(Log):
 
     def delete_group(self, group: str) -> bool:
         """Forget ``group``'s committed offsets (stop its consumer first). True if it had any."""
-        path = self._offsets.path(group)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return False
-        return True
+        return self._offsets.delete(group)
 
     def offsets_store(self) -> OffsetsStore:
         """Where consumer groups keep their committed offsets."""
@@ -383,23 +381,43 @@ class EmbeddedLog(Log):
         lso = _stable_offset(self.partition_dir(topic, partition))
         return high if lso is None else min(lso, high)
 
-    def transaction_markers(self) -> list[tuple[str, int, Marker]]:
-        """Every partition holding a transaction marker: ``(topic, partition, marker)``."""
+    def txlog(self) -> TxnLog:
+        """This handle's appender of the directory's transaction log (shared by its transactional producers)."""
+        if self._txlog is None:
+            with self._writers_lock:
+                if self._txlog is None:
+                    self._txlog = TxnLog(
+                        self.root / TXN_DIR, durable=self._durable(),
+                        referenced=lambda: referenced_generations(self._partition_dirs()),
+                    )
+        return self._txlog
+
+    def _partition_dirs(self) -> list[Path]:
         out = []
         for name in self._topic_names():
             try:
                 spec = self._read_spec(name)
             except UnknownTopicError:
                 continue
-            for p in range(spec.partitions):
-                marker = read_marker(self.root / name / str(p))
-                if marker is not None:
-                    out.append((name, p, marker))
+            out.extend(self.root / name / str(p) for p in range(spec.partitions))
+        return out
+
+    def transaction_markers(self) -> list[tuple[str, int, Marker]]:
+        """Every partition with an open transaction (its ``~lso`` points at a record, or a protocol-1
+        ``~txn`` marker): ``(topic, partition, marker)``."""
+        out = []
+        for directory in self._partition_dirs():
+            marker = read_marker(directory)
+            if marker is not None:
+                out.append((directory.parent.name, int(directory.name), marker))
         return out
 
     def close(self) -> None:
         """Close the partition writers (fsyncing what the ``interval`` policy owes)."""
         with self._writers_lock:
             writers, self._writers = self._writers, {}
+            txlog, self._txlog = self._txlog, None
         for w in writers.values():
             w.close()
+        if txlog is not None:
+            txlog.close()

@@ -45,7 +45,7 @@ from streams.log.embedded.partition import (
     segment_path,
 )
 from streams.log.embedded.segment import OK, FrameScanner, find_valid_after, frame_at, list_segments
-from streams.log.embedded.txn import LSO, LSO_NAME, MARKER_NAME, read_marker, stable_offset, write_lso
+from streams.log.embedded.txn import LSO_NAME, MARKER_NAME, lso_size_is_torn, read_marker, stable_offset, write_lso
 
 ProblemKind = Literal["corrupt", "missing", "torn-tail", "index", "declared-hole", "open-transaction"]
 
@@ -175,12 +175,12 @@ def check_partition(log: EmbeddedLog, topic: str, partition: int) -> PartitionCh
     torn = _torn_lso(directory)
     if torn is not None:
         problems.append(Problem(topic, partition, str(directory / LSO_NAME), -1, 0, "torn-lso",
-                                f"{torn} byte(s), not 8: a half-written last stable offset; read_committed readers "
+                                f"{torn} byte(s), not 8 or 16: a half-written last stable offset; read_committed readers "
                                 "(replay, processors) refuse the partition; `log repair` rewrites it"))
     if marker is not None:
         lso = stable_offset(directory) if torn is None else None
         problems.append(
-            Problem(topic, partition, str(directory / MARKER_NAME), marker.start, 0, "open-transaction",
+            Problem(topic, partition, str(directory / (MARKER_NAME if marker.legacy else LSO_NAME)), marker.start, 0, "open-transaction",
                     f"transaction {marker.epoch}.{marker.seq} of {marker.transactional_id!r} from offset {marker.start}; "
                     f"last stable offset {lso}: committing now, or left by a dead producer "
                     "(the next write to the partition or `log repair` finishes it)")
@@ -189,12 +189,12 @@ def check_partition(log: EmbeddedLog, topic: str, partition: int) -> PartitionCh
 
 
 def _torn_lso(directory: Path) -> int | None:
-    """The size of a partition's ``~lso`` when it holds a partial value (1..7 bytes), else ``None``."""
+    """The size of a partition's ``~lso`` when it holds a partial value (not 0, 8 or 16 bytes), else ``None``."""
     try:
         size = os.stat(directory / LSO_NAME).st_size
     except FileNotFoundError:
         return None
-    return size if 0 < size < LSO.size else None
+    return size if lso_size_is_torn(size) else None
 
 
 def _rewrite_lso(directory: Path, offset: int) -> None:

@@ -1,13 +1,25 @@
-"""Committed consumer-group offsets: ``<root>/__consumer_offsets/<group>.json``.
+"""Committed consumer-group offsets: ``<root>/__consumer_offsets/<group>.log``.
 
-A commit merges ``{(topic, partition): next_offset}`` into the group's file under an
-``flock`` (so two processes committing for one group never lose each other's partitions)
-and replaces the file atomically (write a temporary file, fsync, rename), so a crash
-leaves either the old or the new offsets, never a torn file.
+The group's file is append-only: every commit appends **one** CRC-framed record holding
+the group's whole state, ``{"group", "offsets": {topic: {partition: next_offset}}, "txn":
+{transactional_id: [epoch, seq]}}``; the newest valid record is the state. A commit merges
+``{(topic, partition): next_offset}`` into it under an ``flock`` (so two processes
+committing for one group never lose each other's partitions) and appends (one ``write``,
+fsynced unless the log's ``fsync`` policy is ``never``). A record is valid only whole (its
+CRC), so a crash leaves the old or the new offsets; a torn tail is truncated by the next
+commit. No file is created or renamed per commit (on ext4 a rename over a file forces
+writeback, the cost that made commits slow, DECISIONS #53): only when the file passes
+``COMPACT_BYTES`` is it replaced by a file holding just the newest record (tmp + rename).
 
-The file also holds ``"txn": {transactional_id: [epoch, seq]}``: the last transaction of each
-transactional producer that committed offsets for this group. Writing the offsets and that
-entry in one replace is the commit point of such a transaction (see :mod:`.transactional`).
+``"txn"`` is the last transaction of each transactional producer that committed offsets for
+this group: appending the offsets and that entry in one record is the commit point of such a
+transaction (see :mod:`.transactional`).
+
+Frame: ``b"HOF1"``, body length (u32 LE), CRC-32 of the body (u32 LE), the body (JSON),
+then the frame's total length (u32 LE) and ``b"HOFe"``, so the newest record is read from
+the end without a scan. Compatibility: a group that only has the ``<group>.json`` of
+earlier versions (one JSON object, same body) is read from it; its first commit writes the
+``.log`` and removes the ``.json``.
 """
 
 from __future__ import annotations
@@ -15,30 +27,112 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import struct
+import zlib
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, unquote
 
 from streams.errors import ConfigError
 from streams.log.base import TopicPartition
 
 OFFSETS_DIR = "__consumer_offsets"
 _LOCK = "~lock"
+MAGIC, TRAILER_MAGIC = b"HOF1", b"HOFe"
+HEADER = struct.Struct("<4sII")
+TRAILER = struct.Struct("<I4s")
+COMPACT_BYTES = 256 * 1024
+
+
+def encode_state(body: dict[str, Any]) -> bytes:
+    """One frame of the group's file."""
+    data = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    size = HEADER.size + len(data) + TRAILER.size
+    return HEADER.pack(MAGIC, len(data), zlib.crc32(data)) + data + TRAILER.pack(size, TRAILER_MAGIC)
+
+
+def _frame(buf: bytes, pos: int) -> tuple[int, dict[str, Any]] | None:
+    """``(end, body)`` of the valid frame at ``pos``, or ``None``."""
+    if len(buf) - pos < HEADER.size + TRAILER.size:
+        return None
+    magic, length, crc = HEADER.unpack_from(buf, pos)
+    body_end = pos + HEADER.size + length
+    end = body_end + TRAILER.size
+    if magic != MAGIC or end > len(buf) or zlib.crc32(buf[pos + HEADER.size : body_end]) != crc:
+        return None
+    if TRAILER.unpack_from(buf, body_end) != (end - pos, TRAILER_MAGIC):
+        return None
+    return end, json.loads(buf[pos + HEADER.size : body_end])
+
+
+def _scan(buf: bytes) -> tuple[int, dict[str, Any]]:
+    """``(end of the last valid frame, its body)`` walking from the start (``(0, {})`` if none)."""
+    pos, body = 0, {}
+    while (found := _frame(buf, pos)) is not None:
+        pos, body = found
+    return pos, body
 
 
 class OffsetsStore:
     """Reads and writes the committed offsets of every group of one embedded log."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, durable: bool = True) -> None:
         self.directory = root / OFFSETS_DIR
+        self.durable = durable
+        self._cache: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}  # group -> ((inode, size, mtime), body)
 
     def path(self, group: str) -> Path:
         """The file holding ``group``'s offsets (the name is percent-encoded)."""
+        return self.directory / f"{self._name(group)}.log"
+
+    def legacy_path(self, group: str) -> Path:
+        """Where versions before DECISIONS #53 kept ``group``'s offsets (one JSON object, replaced per commit)."""
+        return self.directory / f"{self._name(group)}.json"
+
+    @staticmethod
+    def _name(group: str) -> str:
         if not group:
             raise ConfigError("consumer group name is empty", hint="name the group after the processor, e.g. 'ledger'")
-        return self.directory / f"{quote(group, safe='')}.json"
+        return quote(group, safe="")
 
-    def _raw(self, group: str) -> dict:  # type: ignore[type-arg]
+    def raw(self, group: str) -> dict[str, Any]:
+        """The group's stored state as a dict (``{}`` if it never committed)."""
         path = self.path(group)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return self._legacy(group)
+        try:
+            st = os.fstat(fd)
+            key = (st.st_ino, st.st_size, st.st_mtime_ns)
+            cached = self._cache.get(group)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            body = self._newest(fd, st.st_size)
+        finally:
+            os.close(fd)
+        if body is None:
+            raise ConfigError(
+                f"committed offsets of group {group!r} in {path} are unreadable: no valid record",
+                hint=f"delete {path} to reset the group (it then starts from auto_offset_reset)",
+            )
+        self._cache[group] = (key, body)
+        return body
+
+    @staticmethod
+    def _newest(fd: int, size: int) -> dict[str, Any] | None:
+        """The newest valid record: via the trailer (two ``pread``s), else by a scan (a torn tail)."""
+        if size >= HEADER.size + TRAILER.size:
+            length, magic = TRAILER.unpack(os.pread(fd, TRAILER.size, size - TRAILER.size))
+            if magic == TRAILER_MAGIC and HEADER.size + TRAILER.size <= length <= size:
+                found = _frame(os.pread(fd, length, size - length), 0)
+                if found is not None:
+                    return found[1]
+        end, body = _scan(os.pread(fd, size, 0))
+        return body if end else ({} if size == 0 else None)
+
+    def _legacy(self, group: str) -> dict[str, Any]:
+        path = self.legacy_path(group)
         try:
             return json.loads(path.read_text())  # type: ignore[no-any-return]
         except FileNotFoundError:
@@ -51,25 +145,51 @@ class OffsetsStore:
 
     def load(self, group: str) -> dict[TopicPartition, int]:
         """The group's committed offsets (empty if it never committed)."""
-        raw = self._raw(group)
-        return {(t, int(p)): int(o) for t, parts in raw.get("offsets", {}).items() for p, o in parts.items()}
+        return self._offsets(self.raw(group))
 
     def load_txn(self, group: str) -> dict[str, tuple[int, int]]:
         """``{transactional_id: (epoch, seq)}``: the last transaction of each producer that committed for the group."""
-        return {k: (int(v[0]), int(v[1])) for k, v in self._raw(group).get("txn", {}).items()}
+        return self._txns(self.raw(group))
+
+    @staticmethod
+    def _offsets(raw: dict[str, Any]) -> dict[TopicPartition, int]:
+        return {(t, int(p)): int(o) for t, parts in raw.get("offsets", {}).items() for p, o in parts.items()}
+
+    @staticmethod
+    def _txns(raw: dict[str, Any]) -> dict[str, tuple[int, int]]:
+        return {k: (int(v[0]), int(v[1])) for k, v in raw.get("txn", {}).items()}
 
     def commit(self, group: str, offsets: dict[TopicPartition, int], txn: tuple[str, int, int] | None = None) -> None:
-        """Merge ``offsets`` (and ``txn`` = ``(transactional_id, epoch, seq)``) into the group's file, atomically."""
+        """Merge ``offsets`` (and ``txn`` = ``(transactional_id, epoch, seq)``) into the group's state: one appended record."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.path(group)
         with open(self.directory / _LOCK, "a+b") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            merged = self.load(group)
+            raw = self.raw(group)
+            merged = self._offsets(raw)
             merged.update(offsets)
-            txns = self.load_txn(group)
+            txns = self._txns(raw)
             if txn is not None:
                 txns[txn[0]] = (txn[1], txn[2])
-            self._write(group, path, merged, txns)
+            self._write(group, merged, txns)
+
+    def delete(self, group: str) -> bool:
+        """Forget ``group``'s committed offsets. True if it had any."""
+        found = False
+        for path in (self.path(group), self.legacy_path(group)):
+            try:
+                path.unlink()
+                found = True
+            except FileNotFoundError:
+                pass
+        self._cache.pop(group, None)
+        return found
+
+    def groups(self) -> list[str]:
+        """Every group with committed offsets."""
+        if not self.directory.is_dir():
+            return []
+        names = {unquote(p.stem) for pattern in ("*.log", "*.json") for p in self.directory.glob(pattern)}
+        return sorted(names)
 
     def drop_topic(self, topic: str) -> None:
         """Forget every group's offsets for ``topic`` (it was deleted)."""
@@ -77,27 +197,63 @@ class OffsetsStore:
             return
         with open(self.directory / _LOCK, "a+b") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            for path in self.directory.glob("*.json"):
+            for group in self.groups():
                 try:
-                    raw = json.loads(path.read_text())
-                except (ValueError, OSError):
+                    raw = self.raw(group)
+                except ConfigError:
                     continue
                 if topic in raw.get("offsets", {}):
-                    group = raw.get("group", "")
-                    merged = {k: v for k, v in self.load(group).items() if k[0] != topic} if group else {}
-                    self._write(group, path, merged, self.load_txn(group) if group else {})
+                    merged = {k: v for k, v in self._offsets(raw).items() if k[0] != topic}
+                    self._write(group, merged, self._txns(raw))
 
-    @staticmethod
-    def _write(group: str, path: Path, offsets: dict[TopicPartition, int], txns: dict[str, tuple[int, int]]) -> None:
+    def _write(self, group: str, offsets: dict[TopicPartition, int], txns: dict[str, tuple[int, int]]) -> None:
+        """Append the group's new state (under the lock); compact a large file; retire a legacy ``.json``."""
         nested: dict[str, dict[str, int]] = {}
         for (topic, partition), offset in sorted(offsets.items()):
             nested.setdefault(topic, {})[str(partition)] = offset
-        body: dict[str, object] = {"group": group, "offsets": nested}
+        body: dict[str, Any] = {"group": group, "offsets": nested}
         if txns:
             body["txn"] = {k: list(v) for k, v in sorted(txns.items())}
+        frame = encode_state(body)
+        path = self.path(group)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size + len(frame) > COMPACT_BYTES:
+                self._replace(path, frame)
+                st = os.stat(path)
+            else:
+                valid = self._valid_end(fd, size)
+                if valid != size:  # a torn tail: its writer died inside its write (we hold the lock)
+                    os.ftruncate(fd, valid)
+                done = os.write(fd, frame)
+                while done < len(frame):
+                    done += os.write(fd, memoryview(frame)[done:])
+                if self.durable:
+                    os.fsync(fd)
+                st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        self._cache[group] = ((st.st_ino, st.st_size, st.st_mtime_ns), body)
+        if size == 0:  # the group's first record in this format: retire the file of earlier versions
+            try:
+                self.legacy_path(group).unlink()
+            except FileNotFoundError:
+                pass
+
+    def _valid_end(self, fd: int, size: int) -> int:
+        if size == 0:
+            return 0
+        length, magic = TRAILER.unpack(os.pread(fd, TRAILER.size, size - TRAILER.size)) if size >= TRAILER.size else (0, b"")
+        if magic == TRAILER_MAGIC and 0 < length <= size and _frame(os.pread(fd, length, size - length), 0) is not None:
+            return size
+        return _scan(os.pread(fd, size, 0))[0]
+
+    def _replace(self, path: Path, frame: bytes) -> None:
         tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-        with open(tmp, "w") as f:
-            json.dump(body, f, sort_keys=True)
+        with open(tmp, "wb") as f:
+            f.write(frame)
             f.flush()
-            os.fsync(f.fileno())
+            if self.durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)

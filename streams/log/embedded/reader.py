@@ -7,7 +7,8 @@ tail a writer will truncate): the cursor stops there and tries again on the next
 A bad record with valid records after it is corruption: :class:`LogCorruptionError`.
 
 ``read_committed`` readers (the default) read the partition's last stable offset (``~lso``,
-one ``pread`` per partition per poll) and return no record at or beyond it; buffered bytes
+one ``pread`` per partition per poll, which also says whether a transaction is open there)
+and return no record at or beyond it; buffered bytes
 past it are dropped and read again later, since an uncommitted transaction's records there
 may be rolled back and their offsets re-written (see :mod:`.transactional`). A partition
 without ``~lso`` (an older log) reads to its end.
@@ -33,7 +34,7 @@ from streams.errors import ConfigError, LogCorruptionError, MissingOffsetsError,
 from streams.log.base import GroupConsumer, RebalanceCallback, Reader, Record, TopicPartition
 from streams.log.embedded.partition import gaps_allowed, is_declared, locate, open_segment, segment_path
 from streams.log.embedded.segment import BAD, INCOMPLETE, find_valid_after, list_segments, parse_records
-from streams.log.embedded.txn import LSO_NAME, MARKER_NAME, open_lso, read_lso
+from streams.log.embedded.txn import LSO_NAME, open_lso, read_lso_state
 
 if TYPE_CHECKING:
     from streams.log.embedded.log import EmbeddedLog
@@ -48,13 +49,15 @@ class _Cursor:
 
     __slots__ = (
         "topic", "partition", "directory", "next_offset", "base", "fd", "file_pos", "buf", "bpos", "listed_at",
-        "committed", "lso_fd",
+        "committed", "lso_fd", "seen_lso", "seen_open",
     )
 
     def __init__(self, topic: str, partition: int, directory: Path, offset: int, committed: bool = True) -> None:
         self.topic, self.partition, self.directory = topic, partition, directory
         self.committed = committed
         self.lso_fd: int | None = None
+        self.seen_lso = -1  # the last stable offset and open-transaction flag as last read from ~lso
+        self.seen_open = False
         self.next_offset = offset
         self.base = -1
         self.fd: int | None = None
@@ -137,6 +140,9 @@ class _Cursor:
                 break
             if got >= limit:
                 break
+            if stable is not None and self.next_offset >= stable:
+                self._rewind()  # all that is visible is read: no look for more bytes or a later segment (stat, listing)
+                break
             if status == BAD:
                 if not got:  # records before the damage go out first; the next poll raises
                     self._bad(reason)
@@ -155,12 +161,17 @@ class _Cursor:
         return got
 
     def _stable(self) -> int | None:
-        """The partition's last stable offset (one ``pread``), or ``None`` when it has no ``~lso`` (an older log)."""
+        """The partition's last stable offset (one ``pread``), or ``None`` when it has no ``~lso`` (an older log).
+
+        Notes it, and whether a transaction is open, for :meth:`EmbeddedReader.end_offset`.
+        """
         if self.lso_fd is None:
             self.lso_fd = open_lso(self.directory, create=False)
             if self.lso_fd is None:
                 return None
-        return read_lso(self.lso_fd, self.directory / LSO_NAME)
+        lso, ref = read_lso_state(self.lso_fd, self.directory / LSO_NAME)
+        self.seen_lso, self.seen_open = lso, ref != 0
+        return lso
 
     def _recheck_stable(self, out: list[Record], start: int) -> int:
         """After reading without a limit (no ``~lso`` yet): a transaction may have created it meanwhile.
@@ -382,20 +393,26 @@ class EmbeddedReader(Reader):
         return cursor.next_offset
 
     def end_offset(self, topic: str, partition: int) -> int | None:
-        """Where the partition ends now, as :meth:`Reader.end_offset` defines it (cheap: a ``stat`` and a ``pread``).
+        """Where the partition ends now, as :meth:`Reader.end_offset` defines it (cheap: at most one ``pread``).
 
         No transaction open on the partition: its last stable offset, which is then its end.
-        A transaction open (its ``~txn`` marker exists): the high watermark, which a
+        A transaction open (``~lso`` points at its record): the high watermark, which a
         ``read_committed`` reader's position stays below until the transaction ends, so the
-        partition is not "caught up" meanwhile (as on Kafka). ``None`` for a partition without
-        ``~lso`` (an older log): use :meth:`EmbeddedLog.watermarks` there.
+        partition is not "caught up" meanwhile (as on Kafka). While the position is below the
+        last stable offset the last poll saw, that value is the answer without any system
+        call (the partition is not caught up either way); only a reader at that offset reads
+        ``~lso`` again. ``None`` for a partition without ``~lso`` (an older log): use
+        :meth:`EmbeddedLog.watermarks` there.
         """
         cursor = self._cursors.get((topic, partition))
         if cursor is None:
             raise ConfigError(f"{topic}/{partition} is not assigned to this reader")
-        if os.path.exists(cursor.directory / MARKER_NAME):
+        if cursor.next_offset < cursor.seen_lso and not cursor.seen_open:
+            return cursor.seen_lso
+        stable = cursor._stable()
+        if cursor.seen_open:
             return self._log.watermarks(topic, partition)[1]
-        return cursor._stable()
+        return stable
 
     def assignment(self) -> list[TopicPartition]:
         """The partitions this reader reads, in assignment order."""

@@ -1,48 +1,59 @@
 """Exactly-once on the embedded log: :class:`EmbeddedTransactionalProducer`.
 
 A transaction's records, and the consumer offsets sent with it, become visible together or
-not at all, whatever instant the process dies at. The pieces (files in :mod:`.txn`):
+not at all, whatever instant the process dies at. The pieces (files in :mod:`.txn` and
+:mod:`.txlog`; DECISIONS #53):
 
 * every partition has a **last stable offset** (LSO, ``<partition>/~lso``): ``read_committed``
   readers read it (one ``pread`` per partition per poll) and never return a record at or
-  beyond it. Every non-transactional append stores its new end there (one ``pwrite``);
+  beyond it. Every non-transactional append stores its new end there (one ``pwrite``).
+  Bytes 8-15 of the same file point at the record of the transaction open on the
+  partition (0: none);
 * :meth:`~EmbeddedTransactionalProducer.produce` only buffers records in memory, per
   partition; :meth:`~EmbeddedTransactionalProducer.abort` drops the buffer. Nothing of an
   open transaction is on disk, so nothing has to be undone for an abort;
 * opening the producer bumps the id's **epoch** (``__transactions/<id>.json``, under the
-  ``<id>.lock`` flock) and then resolves every marker of the id left in the log: a previous
-  holder of the id (alive or dead) can no longer commit.
+  ``<id>.lock`` flock) and then resolves every open transaction of the id left in the log
+  (and every protocol-1 marker of any id): a previous holder of the id (alive or dead) can
+  no longer commit.
 
 :meth:`~EmbeddedTransactionalProducer.commit` (``seq`` counts the producer's transactions):
 
 a. take the flock of every partition the transaction writes, in sorted ``(topic, partition)``
-   order, and hold them to the end (taking a flock resolves a stale marker found there, see
-   :mod:`.writer`); store LSO = end; write the marker ``<partition>/~txn`` =
-   ``{id, epoch, seq, start: end, group}`` (tmp + rename; fsynced unless ``fsync=never``);
-b. append the buffered records (the LSO stays at ``start``: readers do not see them);
+   order, and hold them to the end (taking a flock resolves a transaction a dead producer
+   left there, see :mod:`.writer`); append **one** record to the log directory's transaction
+   log, ``{id, epoch, seq, group, parts: [[topic, partition, start], ...]}`` (one ``write``;
+   fsynced unless ``fsync=never``) -- step ``"logged"``; then point each partition's
+   ``~lso`` at it, keeping the LSO at the partition's end (one 16-byte ``pwrite`` each) --
+   ``"marked"``;
+b. append the buffered records (the LSO stays at ``start``: readers do not see them) --
+   ``"appended"``;
 c. **the commit point**, one atomic file replace under ``<id>.lock``, after checking that the
    id's epoch is still ours (else :class:`~streams.errors.ProducerFencedError`, and the
    records are rolled back): with a ``consumer``, its group's offsets file
    (:mod:`.offsets`) gains the offsets *and* ``"txn": {id: [epoch, seq]}``; without one,
    ``__transactions/<id>.json`` gains ``"committed": [epoch, seq]``. Exactly one of the
-   two per transaction: the marker's ``group`` says which one to look at;
-d. store each partition's LSO = its new end, delete the markers, release the flocks.
+   two per transaction: the record's ``group`` says which one to look at. fsynced unless
+   ``fsync=never`` -- ``"committed"``;
+d. per partition, LSO = its new end and no open transaction (one ``pwrite``; after the first
+   of several: ``"partly-visible"``); release the flocks.
 
-A failure before (c) rolls the partitions back to each marker's start (truncate, delete
-segments created since) before the flocks are released; if even that fails the producer
-is unusable and the markers stay for the next writer to resolve.
+A failure before (c) rolls the partitions back to their starts (truncate, delete segments
+created since) before the flocks are released; if even that fails the producer is
+unusable and the pointers stay for the next writer to resolve.
 
-A crash (SIGKILL) between (a) and (c) leaves markers whose transaction is not committed;
-between (c) and (d), markers whose transaction is. Whoever next takes such a partition's
-flock to write (any producer, transactional or not) or re-opens the same transactional id
-resolves it: not committed -> truncate back to the marker's start; committed -> LSO = end.
-Either way the marker goes. Meanwhile the LSO stays at the marker's start, so a
-``read_committed`` reader never sees a record that is later rolled back (a
+A crash (SIGKILL) after ``"logged"`` and before any pointer leaves a record nobody points at
+(harmless: nothing was appended). Between ``"marked"`` and (c) it leaves partitions pointing
+at a transaction that is not committed; between (c) and the end of (d), at one that is.
+Whoever next takes such a partition's flock to write (any producer, transactional or not)
+or re-opens the same transactional id resolves it: not committed -> truncate back to the
+start; committed -> LSO = end. Either way the pointer is cleared. Meanwhile the LSO stays at
+the start, so a ``read_committed`` reader never sees a record that is later rolled back (a
 ``read_uncommitted`` one may, as with Kafka's aborted records; after a rollback the offsets
 are written again by the next append).
 
 Durability: with ``fsync=batch`` every step is fsynced before the next, so a power cut
-is as safe as a SIGKILL; with ``fsync=never`` (the default) a SIGKILL is.
+is as safe as a SIGKILL; with ``fsync=never`` (the default) a SIGKILL is, and nothing is fsynced.
 """
 
 from __future__ import annotations
@@ -55,9 +66,8 @@ from typing import TYPE_CHECKING
 
 from streams.errors import ConfigError, HftError, ProducerFencedError
 from streams.log.base import GroupConsumer, Headers, TopicPartition, TransactionalProducer
-from streams.log.embedded.offsets import OffsetsStore
 from streams.log.embedded.producer import EmbeddedProducer
-from streams.log.embedded.txn import Marker, id_lock, load_state, remove_marker, store_state, write_marker
+from streams.log.embedded.txn import Marker, id_lock, load_state, store_state, transaction_record
 
 if TYPE_CHECKING:
     from streams.log.embedded.log import EmbeddedLog
@@ -65,10 +75,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("streams.log.embedded")
 
-#: Called with ``"marked"``, ``"appended"`` and ``"committed"`` after steps a, b and c of every
-#: commit. ``None`` in production; crash tests set it (in a child process) to SIGKILL themselves
-#: at an exact step.
+#: Called with ``"logged"``, ``"marked"``, ``"appended"``, ``"committed"`` and ``"partly-visible"``
+#: at those steps of every commit (see the module docstring). ``None`` in production; crash
+#: tests set it (in a child process) to SIGKILL themselves at an exact step, and
+#: ``HFTSTREAM_FAULT=txn-<step>:n`` does so in the runtime (:mod:`streams.runtime.faults`).
 STEP_HOOK: Callable[[str], None] | None = None
+STEPS = ("logged", "marked", "appended", "committed", "partly-visible")
 
 
 class EmbeddedTransactionalProducer(EmbeddedProducer, TransactionalProducer):
@@ -91,7 +103,7 @@ class EmbeddedTransactionalProducer(EmbeddedProducer, TransactionalProducer):
             self.epoch = epoch + 1
             store_state(self._root, transactional_id, self.epoch, committed)
         for topic, partition, marker in log.transaction_markers():
-            if marker.transactional_id == transactional_id:
+            if marker.transactional_id == transactional_id or marker.legacy:
                 with log.writer(topic, partition).locked():  # resolves it (waits for a live zombie's commit)
                     pass
 
@@ -180,12 +192,20 @@ class EmbeddedTransactionalProducer(EmbeddedProducer, TransactionalProducer):
         marked: list[tuple[PartitionWriter, int]] = []
         with ExitStack() as stack:
             try:
-                for topic, partition in keys:  # a. lock in order, mark
+                locked: list[tuple[PartitionWriter, int]] = []
+                for topic, partition in keys:  # a. lock in order, one record, point every partition at it
                     w = self._log.writer(topic, partition)
                     stack.enter_context(w.locked())
-                    start = w.end
-                    w.set_stable(start)
-                    write_marker(w.directory, Marker(self.transactional_id, self.epoch, seq, start, group), durable=self._durable)
+                    locked.append((w, w.end))
+                record = transaction_record(
+                    Marker(self.transactional_id, self.epoch, seq, 0, group),
+                    [(t, p, start) for (t, p), (_, start) in zip(keys, locked, strict=True)],
+                )
+                ref = self._log.txlog().append(record)
+                if STEP_HOOK is not None:
+                    STEP_HOOK("logged")
+                for w, start in locked:
+                    w.mark(start, ref, durable=self._durable)
                     marked.append((w, start))
                 if STEP_HOOK is not None:
                     STEP_HOOK("marked")
@@ -201,9 +221,9 @@ class EmbeddedTransactionalProducer(EmbeddedProducer, TransactionalProducer):
                             f"(epoch {epoch}, this one is {self.epoch}): this producer is fenced; its transaction was rolled back"
                         )
                     if group is None:
-                        store_state(self._root, self.transactional_id, self.epoch, (self.epoch, seq))
+                        store_state(self._root, self.transactional_id, self.epoch, (self.epoch, seq), durable=self._durable)
                     else:
-                        OffsetsStore(self._root).commit(group, dict(offsets), (self.transactional_id, self.epoch, seq))
+                        self._log.offsets_store().commit(group, dict(offsets), (self.transactional_id, self.epoch, seq))
             except BaseException as exc:
                 self._roll_back(marked)
                 if isinstance(exc, ProducerFencedError):
@@ -211,12 +231,13 @@ class EmbeddedTransactionalProducer(EmbeddedProducer, TransactionalProducer):
                 raise
             if STEP_HOOK is not None:
                 STEP_HOOK("committed")
-            for w, _ in marked:  # d. make it visible, clean up
+            for i, (w, _) in enumerate(marked):  # d. make it visible
                 try:
                     w.set_stable(w.end)
-                    remove_marker(w.directory)
                 except OSError as exc:  # committed all the same: the next writer there rolls forward
                     logger.warning("%s: could not finish committed transaction %d.%d: %s", w.directory, self.epoch, seq, exc)
+                if i == 0 and len(marked) > 1 and STEP_HOOK is not None:
+                    STEP_HOOK("partly-visible")
 
     def _offsets_for(
         self, offsets: Mapping[TopicPartition, int] | None, consumer: GroupConsumer | None
@@ -251,7 +272,6 @@ class EmbeddedTransactionalProducer(EmbeddedProducer, TransactionalProducer):
             try:
                 w.truncate_to(start)
                 w.set_stable(start)
-                remove_marker(w.directory)
             except (OSError, HftError) as exc:
                 self._fatal = ConfigError(
                     f"transactional producer {self.transactional_id!r} could not roll back {w.directory}: {exc}",

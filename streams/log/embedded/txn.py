@@ -1,19 +1,24 @@
-"""Transaction state on disk: last stable offsets, in-flight markers, epochs and commit points.
+"""Transaction state on disk: last stable offsets, open-transaction pointers, epochs and commit points.
 
 Files (see :mod:`.transactional` for the protocol that uses them)::
 
-    <partition>/~lso                      the partition's last stable offset: int64 LE at byte 0
-    <partition>/~txn                      marker of a transaction appending here (JSON, tmp + rename)
+    <partition>/~lso                      int64 LE last stable offset at byte 0; int64 LE at byte 8:
+                                          0, or a reference to the open transaction's record
+    <root>/__transactions/~txlog.<gen>    one record per transaction naming all its partitions (:mod:`.txlog`)
     <root>/__transactions/<id>.json       {"epoch": E, "committed": [E, seq] | null}
     <root>/__transactions/<id>.lock       flock: serialises epoch bumps with commit points
-    <root>/__consumer_offsets/<group>.json  gains "txn": {id: [epoch, seq]} (see :mod:`.offsets`)
+    <root>/__consumer_offsets/<group>.log   each record gains "txn": {id: [epoch, seq]} (see :mod:`.offsets`)
+    <partition>/~txn                      (protocol 1, read for migration only) a per-partition JSON marker
 
 A transaction is identified by ``(epoch, seq)``: the epoch is bumped each time a producer
 opens the transactional id (fencing the previous holder), ``seq`` counts its transactions.
 It is committed when its commit point holds ``[epoch, seq']`` with the same epoch and
-``seq' >= seq``. An older epoch's marker that is still on disk once a newer epoch exists
-never committed: the newer producer resolved every marker of its id when it opened, and an
-older producer cannot pass a commit point after the bump (it is fenced there).
+``seq' >= seq``. An older epoch's open transaction that is still on disk once a newer epoch
+exists never committed: the newer producer resolved every one of its id when it opened, and
+an older producer cannot pass a commit point after the bump (it is fenced there).
+
+An 8-byte ``~lso`` (written by protocol 1) reads as "no open transaction" here; protocol 1
+readers read the first 8 bytes of a 16-byte one and ignore the rest.
 """
 
 from __future__ import annotations
@@ -35,16 +40,18 @@ TXN_DIR = "__transactions"
 MARKER_NAME = "~txn"
 LSO_NAME = "~lso"
 LSO = struct.Struct("<q")
+LSO_STATE = struct.Struct("<qq")  # last stable offset, open transaction's record reference (0: none)
 
 
 class Marker(NamedTuple):
-    """A transaction appending to a partition: who, which transaction, where it started."""
+    """An open transaction on a partition: who, which transaction, where it started (from its record or a legacy ``~txn``)."""
 
     transactional_id: str
     epoch: int
     seq: int
     start: int  # the partition's end offset before the transaction appended
     group: str | None  # the consumer group whose offsets file is the commit point (None: the id's file)
+    legacy: bool = False  # a protocol-1 ``~txn`` file (any producer opening resolves those)
 
 
 # -- last stable offset ------------------------------------------------------------------
@@ -61,11 +68,11 @@ def open_lso(directory: Path, *, create: bool) -> int | None:
 
 
 class TornLsoError(LogCorruptionError):
-    """A partition's ``~lso`` holds 1..7 bytes: a half-written last stable offset, so nothing says what is committed."""
+    """A partition's ``~lso`` holds a partial value (not 8 or 16 bytes), so nothing says what is committed."""
 
     def __init__(self, path: str, size: int) -> None:
         LogCorruptionError.__init__(self, path, -1, 0, "")
-        self.args = (f"{path} is {size} byte(s), not 8: a half-written last stable offset "
+        self.args = (f"{path} is {size} byte(s), not 8 or 16: a half-written last stable offset "
                      "(read_committed readers cannot tell which records are committed)",)
         self.hint = ("`hftstream log check` lists it; `hftstream log repair TOPIC PARTITION` rewrites it "
                      "(see RUNBOOK.md 'Stuck transaction / LSO not advancing')")
@@ -74,22 +81,38 @@ class TornLsoError(LogCorruptionError):
         return str(self.args[0])
 
 
+def lso_size_is_torn(size: int) -> bool:
+    """A ``~lso`` of ``size`` bytes is half-written: empty (being created), 8 (protocol 1) and 16 bytes are whole."""
+    return size not in (0, LSO.size, LSO_STATE.size)
+
+
 def read_lso(fd: int, path: Path | str | None = None) -> int:
     """The stored last stable offset (0 while the file is being created: nothing is stable yet).
 
     Raises :class:`TornLsoError` (naming ``path``) when the file holds a partial value.
     """
-    raw = os.pread(fd, 8, 0)
-    if len(raw) == 8:
-        return LSO.unpack(raw)[0]
+    return read_lso_state(fd, path)[0]
+
+
+def read_lso_state(fd: int, path: Path | str | None = None) -> tuple[int, int]:
+    """``(last stable offset, open transaction reference or 0)``: one ``pread``.
+
+    An 8-byte file (protocol 1) has no reference; an empty one is being created. Raises :class:`TornLsoError`
+    (naming ``path``) when the file holds a partial value.
+    """
+    raw = os.pread(fd, LSO_STATE.size, 0)
+    if len(raw) == LSO_STATE.size:
+        return LSO_STATE.unpack(raw)  # type: ignore[return-value]
+    if len(raw) == LSO.size:
+        return LSO.unpack(raw)[0], 0
     if raw:
         raise TornLsoError(str(path or LSO_NAME), len(raw))
-    return 0
+    return 0, 0
 
 
-def write_lso(fd: int, offset: int) -> None:
-    """Store the last stable offset (one ``pwrite`` at byte 0)."""
-    os.pwrite(fd, LSO.pack(offset), 0)
+def write_lso(fd: int, offset: int, ref: int = 0) -> None:
+    """Store the last stable offset and the open transaction's reference (one 16-byte ``pwrite`` at byte 0)."""
+    os.pwrite(fd, LSO_STATE.pack(offset, ref), 0)
 
 
 def stable_offset(directory: Path) -> int | None:
@@ -107,11 +130,46 @@ def stable_offset(directory: Path) -> int | None:
 
 
 def read_marker(directory: Path) -> Marker | None:
-    """The partition's transaction marker, or ``None``."""
+    """The transaction open on the partition (its record, via ``~lso``; or a protocol-1 ``~txn``), or ``None``."""
+    fd = open_lso(directory, create=False)
+    if fd is not None:
+        try:
+            start, ref = read_lso_state(fd)
+        finally:
+            os.close(fd)
+        if ref:
+            return record_marker(directory, ref, start)
+    return read_legacy_marker(directory)
+
+
+def record_marker(directory: Path, ref: int, start: int) -> Marker:
+    """The :class:`Marker` of the transaction record ``ref`` that ``directory``'s ``~lso`` points at."""
+    from streams.log.embedded.txlog import read_record
+
+    root = directory.parent.parent
+    raw = read_record(root / TXN_DIR, ref)
+    topic, partition = directory.parent.name, int(directory.name)
+    for t, p, s in raw.get("parts", ()):
+        if t == topic and p == partition:
+            start = int(s)
+            break
+    return Marker(str(raw["id"]), int(raw["epoch"]), int(raw["seq"]), start, raw.get("group"))
+
+
+def transaction_record(marker: Marker, parts: list[tuple[str, int, int]]) -> dict[str, object]:
+    """The body of a transaction's record: who, which transaction, its commit point, ``[topic, partition, start]`` each."""
+    return {
+        "id": marker.transactional_id, "epoch": marker.epoch, "seq": marker.seq, "group": marker.group,
+        "parts": [[t, p, s] for t, p, s in parts],
+    }
+
+
+def read_legacy_marker(directory: Path) -> Marker | None:
+    """A protocol-1 marker file ``~txn`` (left by an older version that died mid-commit), or ``None``."""
     path = directory / MARKER_NAME
     try:
         raw = json.loads(path.read_text())
-        return Marker(str(raw["id"]), int(raw["epoch"]), int(raw["seq"]), int(raw["start"]), raw.get("group"))
+        return Marker(str(raw["id"]), int(raw["epoch"]), int(raw["seq"]), int(raw["start"]), raw.get("group"), True)
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -120,34 +178,12 @@ def read_marker(directory: Path) -> Marker | None:
         raise err from exc
 
 
-def write_marker(directory: Path, marker: Marker, *, durable: bool) -> None:
-    """Write the marker atomically (tmp + rename): it is either whole or absent."""
-    tmp = directory / f"{MARKER_NAME}.tmp{os.getpid()}"
-    body = {"id": marker.transactional_id, "epoch": marker.epoch, "seq": marker.seq, "start": marker.start, "group": marker.group}
-    with open(tmp, "w") as f:
-        json.dump(body, f)
-        f.flush()
-        if durable:
-            os.fsync(f.fileno())
-    os.replace(tmp, directory / MARKER_NAME)
-    if durable:
-        _fsync_dir(directory)
-
-
 def remove_marker(directory: Path) -> None:
     """Delete the marker (missing is fine)."""
     try:
         os.unlink(directory / MARKER_NAME)
     except FileNotFoundError:
         pass
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- epochs and commit points ------------------------------------------------------------
@@ -192,14 +228,17 @@ def load_state(root: Path, transactional_id: str) -> tuple[int, tuple[int, int] 
     return int(raw.get("epoch", 0)), (int(committed[0]), int(committed[1])) if committed else None
 
 
-def store_state(root: Path, transactional_id: str, epoch: int, committed: tuple[int, int] | None) -> None:
-    """Replace ``__transactions/<id>.json`` atomically (tmp + fsync + rename). Call under :func:`id_lock`."""
+def store_state(
+    root: Path, transactional_id: str, epoch: int, committed: tuple[int, int] | None, *, durable: bool = True
+) -> None:
+    """Replace ``__transactions/<id>.json`` atomically (tmp + rename; fsynced when ``durable``). Call under :func:`id_lock`."""
     path = state_path(root, transactional_id)
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
     with open(tmp, "w") as f:
         json.dump({"id": transactional_id, "epoch": epoch, "committed": list(committed) if committed else None}, f)
         f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -208,6 +247,24 @@ def commit_point(root: Path, transactional_id: str, group: str | None) -> tuple[
     if group is None:
         return load_state(root, transactional_id)[1]
     return OffsetsStore(root).load_txn(group).get(transactional_id)
+
+
+def referenced_generations(partition_dirs: list[Path]) -> set[int]:
+    """The transaction-log generations some partition's ``~lso`` points into (an open transaction's record)."""
+    from streams.log.embedded.txlog import split_ref
+
+    out = set()
+    for directory in partition_dirs:
+        fd = open_lso(directory, create=False)
+        if fd is None:
+            continue
+        try:
+            ref = read_lso_state(fd)[1]
+        finally:
+            os.close(fd)
+        if ref:
+            out.add(split_ref(ref)[0])
+    return out
 
 
 def is_committed(root: Path, marker: Marker) -> bool:

@@ -3,11 +3,12 @@
 Protocol for one batch (:meth:`PartitionWriter.append`):
 
 1. take the partition's ``~lock`` with ``fcntl.flock`` (the kernel drops it if we die);
-2. *sync*: list the partition directory. A transaction marker ``~txn`` in it was left by a
-   transactional producer that died between its marker and its cleanup (nobody else can
+2. *sync*: read ``~lso`` and list the partition directory. An open transaction there (``~lso``
+   points at its record; or a protocol-1 marker ``~txn``) was left by a transactional
+   producer that died between marking the partition and its cleanup (nobody else can
    hold the lock meanwhile): if its transaction reached its commit point, roll forward
    (the last stable offset becomes the end); if not, truncate the partition back to the
-   marker's start (see :mod:`.transactional`). Then ``stat`` the last segment; if its
+   transaction's start (see :mod:`.transactional`). Then ``stat`` the last segment; if its
    name, inode or size differ from what this writer last wrote, another process appended,
    rolled or repaired, so re-open it and scan its tail from the last index entry (which
    also truncates a torn tail left by a writer that died mid-write, with a warning);
@@ -59,7 +60,17 @@ from streams.log.embedded.segment import (
     parse_segment_name,
     segment_name,
 )
-from streams.log.embedded.txn import MARKER_NAME, is_committed, open_lso, read_marker, remove_marker, write_lso
+from streams.log.embedded.txn import (
+    MARKER_NAME,
+    Marker,
+    is_committed,
+    open_lso,
+    read_legacy_marker,
+    read_lso_state,
+    record_marker,
+    remove_marker,
+    write_lso,
+)
 
 logger = logging.getLogger("streams.log.embedded")
 
@@ -146,9 +157,16 @@ class PartitionWriter:
         return self._write(batch)
 
     def set_stable(self, offset: int) -> None:
-        """Store ``offset`` as the partition's last stable offset (inside :meth:`locked`)."""
+        """Store ``offset`` as the partition's last stable offset, no transaction open (inside :meth:`locked`)."""
         assert self._lso_fd is not None
         write_lso(self._lso_fd, offset)
+
+    def mark(self, start: int, ref: int, *, durable: bool) -> None:
+        """Keep the last stable offset at ``start`` and point ``~lso`` at transaction record ``ref`` (inside :meth:`locked`)."""
+        assert self._lso_fd is not None
+        write_lso(self._lso_fd, start, ref)
+        if durable:
+            os.fsync(self._lso_fd)
 
     def truncate_to(self, offset: int) -> None:
         """Drop every record at or after ``offset`` (inside :meth:`locked`): a transaction's rollback."""
@@ -267,9 +285,11 @@ class PartitionWriter:
         return bases, MARKER_NAME in names
 
     def _sync(self) -> None:
-        bases, marked = self._list()
-        if marked:
-            self._resolve()
+        bases, legacy = self._list()
+        assert self._lso_fd is not None
+        start, ref = read_lso_state(self._lso_fd)
+        if ref or legacy:
+            self._resolve(record_marker(self.directory, ref, start) if ref else read_legacy_marker(self.directory))
             bases, _ = self._list()
         self._sync_segment(bases)
 
@@ -291,9 +311,8 @@ class PartitionWriter:
         self._open_segment(last)
         self._recover()
 
-    def _resolve(self) -> None:
+    def _resolve(self, marker: Marker | None) -> None:
         """Finish the transaction a dead producer left in this partition (we hold the lock, so it is dead)."""
-        marker = read_marker(self.directory)
         if marker is None:
             return
         committed = is_committed(self.directory.parent.parent, marker)
@@ -302,8 +321,8 @@ class PartitionWriter:
         else:
             self._close_segment()
             self._sync_segment(list_segments(self.directory))
-        self.set_stable(self._next)
-        remove_marker(self.directory)
+        self.set_stable(self._next)  # clears the pointer to the transaction record
+        remove_marker(self.directory)  # a protocol-1 marker, if that is what it was
         logger.warning(
             "%s: %s transaction %d.%d of %r left by a dead producer (marker from offset %d); end offset now %d",
             self.directory,
