@@ -112,16 +112,30 @@ def test_records_removed_by_log_repair_show_in_status_with_run_s_error_naming_th
     assert "log repair" in out.stdout and f"{c.name}: hint: " in out.stdout
 
 
-def test_a_half_written_group_offsets_file_shows_in_status_as_run_refuses_it(embedded: Case, serde: Serde) -> None:
+@pytest.mark.parametrize("damage", ["cut-to-a-fragment", "cut-in-half", "legacy-json-half-written"])
+def test_a_damaged_group_offsets_file_shows_in_status_as_run_refuses_it(embedded: Case, serde: Serde, damage: str) -> None:
+    """The offsets log (DECISIONS #53): no valid record left is "unreadable"; a cut that leaves older records shows
+    as the group behind its commit manifests; an older version's half-written ``GROUP.json`` is "unreadable"."""
     c = embedded
     run(c, serde)
     assert isinstance(c.log, EmbeddedLog)
-    path = c.log.offsets_store().path(f"hftstream.{c.name}")
-    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    store = c.log.offsets_store()
+    group = f"hftstream.{c.name}"
+    path = store.path(group)
+    body = path.read_bytes()
+    if damage == "cut-to-a-fragment":
+        path.write_bytes(body[:5])
+    elif damage == "cut-in-half":
+        path.write_bytes(body[: len(body) // 2])
+    else:
+        legacy = store.legacy_path(group)
+        legacy.write_text(json.dumps(store.raw(group))[:40])
+        path.unlink()
 
     st = status(c, serde)
     refused = run_refusal(c, serde)
-    assert st.problem is not None and "unreadable" in st.problem, st.problem
+    expected = "moved behind" if damage == "cut-in-half" else "unreadable"
+    assert st.problem is not None and expected in st.problem, st.problem
     assert st.problem == str(refused) and st.hint == refused.hint
 
 
