@@ -94,20 +94,22 @@ def read_lso(fd: int, path: Path | str | None = None) -> int:
     return read_lso_state(fd, path)[0]
 
 
-def read_lso_state(fd: int, path: Path | str | None = None) -> tuple[int, int]:
+def read_lso_state(fd: int, path: Path | str | None = None, *, strict: bool = True) -> tuple[int, int]:
     """``(last stable offset, open transaction reference or 0)``: one ``pread``.
 
-    An 8-byte file (protocol 1) has no reference; an empty one is being created. Raises :class:`TornLsoError`
-    (naming ``path``) when the file holds a partial value.
+    An 8-byte file (protocol 1) has no reference; an empty one is being created. A partial value raises
+    :class:`TornLsoError` (naming ``path``) when ``strict`` (readers: what is committed is unknown); otherwise it
+    reads as what its whole first 8 bytes say, with no open transaction (writers, `log check` and repair, which
+    report or rewrite it).
     """
     raw = os.pread(fd, LSO_STATE.size, 0)
     if len(raw) == LSO_STATE.size:
         return LSO_STATE.unpack(raw)  # type: ignore[return-value]
     if len(raw) == LSO.size:
         return LSO.unpack(raw)[0], 0
-    if raw:
+    if raw and strict:
         raise TornLsoError(str(path or LSO_NAME), len(raw))
-    return 0, 0
+    return (LSO.unpack(raw[: LSO.size])[0] if len(raw) > LSO.size else 0), 0
 
 
 def write_lso(fd: int, offset: int, ref: int = 0) -> None:
@@ -134,7 +136,7 @@ def read_marker(directory: Path) -> Marker | None:
     fd = open_lso(directory, create=False)
     if fd is not None:
         try:
-            start, ref = read_lso_state(fd)
+            start, ref = read_lso_state(fd, strict=False)
         finally:
             os.close(fd)
         if ref:
@@ -259,7 +261,7 @@ def referenced_generations(partition_dirs: list[Path]) -> set[int]:
         if fd is None:
             continue
         try:
-            ref = read_lso_state(fd)[1]
+            ref = read_lso_state(fd, strict=False)[1]
         finally:
             os.close(fd)
         if ref:

@@ -287,7 +287,7 @@ class PartitionWriter:
     def _sync(self) -> None:
         bases, legacy = self._list()
         assert self._lso_fd is not None
-        start, ref = read_lso_state(self._lso_fd)
+        start, ref = read_lso_state(self._lso_fd, strict=False)
         if ref or legacy:
             self._resolve(record_marker(self.directory, ref, start) if ref else read_legacy_marker(self.directory))
             bases, _ = self._list()
