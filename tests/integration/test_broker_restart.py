@@ -6,6 +6,9 @@ reconnect as they would to a restarted production broker.
 
 * a fresh broker answers group requests with NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS (or lets
   them time out) while it creates ``__consumer_offsets``: ``demo --reset`` retries them;
+* a busy ``hftstream run normalize`` survives a broker SIGKILL + restart: every raw message is normalized
+  exactly once (by lineage, read_committed, once no transaction holds the topic back) and ``verify`` finds
+  the outputs identical to a re-run;
 * a busy ``hftstream run`` (subprocess, the runtime's Counter whose outputs carry its state, so
   a lost or doubled input changes the bytes) survives a broker SIGKILL + restart within
   ``--outage-limit``, ends with exactly the outputs of an uninterrupted run (read_committed),
@@ -213,3 +216,106 @@ def test_past_the_outage_limit_run_exits_2_with_a_hint(
     finally:
         broker.start()  # leave the module's broker running for anything after this test
         case.close()
+
+
+def _await_stable(log: Any, topic: str, timeout_s: float = 30.0) -> None:
+    """Wait until no transaction holds ``topic`` back: every partition's stable end (LSO) equals its high watermark.
+
+    A commit returns once the coordinator logged it; its markers reach the partitions just after, and
+    until then a read_committed reader stops short of the transaction (a stale read, not a loss). One
+    still open ``timeout_s`` after the writer exited is a finding in itself: it is reported, not waited out.
+    """
+    parts = [(topic, p) for p in range(log.partitions(topic))]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        high = {tp: log.watermarks(*tp)[1] for tp in parts}
+        stable = log.end_offsets(parts)
+        behind = {tp: (stable.get(tp), h) for tp, h in high.items() if stable.get(tp) != h}
+        if not behind:
+            return
+        assert time.monotonic() < deadline, f"{topic}: transactions still open (stable end, high watermark): {behind}"
+        time.sleep(0.2)
+
+
+def _sources(log: Any, topic: str) -> list[tuple[str, int, int]]:
+    """The lineage source of every committed record of ``topic`` (read_committed, once no transaction holds it back)."""
+    from streams.lineage import source_of
+    from streams.runtime.state import read_range
+
+    _await_stable(log, topic)
+    out = []
+    for p in range(log.partitions(topic)):
+        low, high = log.watermarks(topic, p)
+        for r in read_range(log, topic, p, low, high):
+            src = source_of(r.headers)
+            assert src is not None
+            out.append(src)
+    return out
+
+
+def _diff(got: list[tuple[str, int, int]], expected: list[tuple[str, int, int]]) -> str:
+    from collections import Counter
+
+    seen = Counter(got)
+    doubled = sorted(s for s, n in seen.items() if n > 1)
+    missing = sorted(set(expected) - set(seen))
+    return f"{len(got)} read, {len(expected)} expected: {len(missing)} missing (first {missing[:5]}), {len(doubled)} doubled (first {doubled[:5]})"
+
+
+def test_a_busy_run_normalize_rides_out_a_broker_restart(broker: Broker, tmp_path: Path) -> None:
+    """`hftstream run normalize` itself: every raw message normalized exactly once (lineage, read_committed), `verify` identical."""
+    from streams.log.kafka import KafkaLog
+
+    today = time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime())  # inside md.raw's 7 d retention
+    env = {**os.environ, "HFTSTREAM_KAFKA_TIMEOUT_S": "3", "HFTSTREAM_OUTAGE_LIMIT_S": "120", "HFTSTREAM_RUN_DIR": str(tmp_path / "run")}
+    hft = [HFTSTREAM, "--log", broker.url]
+    log = KafkaLog(f"127.0.0.1:{broker.port}")
+    # The module's demo test left md.raw records and normalize's state: normalize would rightly drop this feed's
+    # venue sequence numbers it has already seen (the "missing" records of the first version of this test).
+    for t in log.list_topics():
+        if t.name.startswith("md.raw.") or t.name in ("md.normalized", "state.normalize", "dlq.normalize"):
+            log.delete_topic(t.name)
+    log.delete_group("hftstream.normalize")
+    before: dict[tuple[str, int], int] = {}
+    fed = subprocess.run([*hft, "feed", "simulate", "--venues", "3", "--events", "60000", "--seed", "5", "--start", today],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert fed.returncode == 0, fed.stderr
+    assert subprocess.run([*hft, "topics", "apply"], capture_output=True, env=env, timeout=120).returncode == 0
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        raw = sorted((t.name, p) for t in log.list_topics() if t.name.startswith("md.raw.") for p in range(t.partitions))
+        start = {tp: before.get(tp, 0) for tp in raw}
+        expected = sorted((t, p, o) for t, p in raw for o in range(start[(t, p)], log.watermarks(t, p)[1]))
+        assert len(expected) >= 50_000
+        metrics_port = _free_port()
+        proc = subprocess.Popen([*hft, "run", "normalize", "--until-idle", "--batch", "500", "--metrics-port", str(metrics_port)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        deadline = time.monotonic() + 120
+        while sum(log.watermarks("md.normalized", p)[1] for p in range(log.partitions("md.normalized"))) < 3_000:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
+            time.sleep(0.2)
+        broker.kill()
+        deadline = time.monotonic() + 60  # librdkafka gives up on the open commit ~20 s after the broker vanished
+        while _scrape(metrics_port).get("hftstream_broker_outage") != 1:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
+            time.sleep(0.3)
+        broker.start()
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()[-3000:]
+        assert "broker outage over after" in err.decode()
+        got = sorted(src for src in _sources(log, "md.normalized") if src[2] >= start.get(src[:2], 0))
+        if got != expected:  # say whether a second, fresh read agrees (loss) or not (a stale read)
+            time.sleep(5)
+            again = KafkaLog(f"127.0.0.1:{broker.port}")
+            try:
+                second = _diff(sorted(src for src in _sources(again, "md.normalized") if src[2] >= start.get(src[:2], 0)), expected)
+            finally:
+                again.close()
+            pytest.fail(f"first read: {_diff(got, expected)}; fresh read 5 s later: {second}; run:\n{err.decode()[-3000:]}")
+        verified = subprocess.run([*hft, "verify", "normalize"], capture_output=True, text=True, env=env, timeout=300)
+        assert verified.returncode == 0 and verified.stdout.startswith("identical"), verified.stdout + verified.stderr
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        log.close()
