@@ -119,6 +119,12 @@ def test_on_kafka_in_one_transaction(kafka_log: Log, serde: Serde, unique_name) 
     before = ends(kafka_log)
     summary = publish_orders(kafka_log, serde, cfg, transactional_id=unique_name("orders"), flow=flow)
     assert summary.orders == 2000
+    # The commit markers land just after commit_transaction returns: until they do, a partition's last stable
+    # offset (what read() reads up to) is still the transaction's start. Wait for every LSO to reach the end.
+    tps = list(before)
+    deadline = time.monotonic() + 30
+    while kafka_log.end_offsets(tps) != kafka_log.end_offsets(tps, read_committed=False) and time.monotonic() < deadline:
+        time.sleep(0.1)
     got = read(kafka_log, before)
     # Kafka keeps millisecond timestamps (DECISIONS.md 3): compare those, and keys and values exactly.
     want = {k: [(key, value, ts // 1_000_000 * 1_000_000) for key, value, ts in v] for k, v in expected(flow, kafka_log, serde).items()}
