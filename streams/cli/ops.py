@@ -33,8 +33,8 @@ Examples:
   hftstream ops kill --scope account:ACC1 --reason "runaway algo"     # halt + cancel its resting orders
   hftstream ops kill --scope account:ACC1 --release
   hftstream ops cancel-all --scope account:ACC1,symbol:AAPL
-  hftstream ops set-limit max-order-qty 500 --scope account:ACC1,symbol:AAPL   # 500 AAPL, scaled by its size_scale
-  hftstream ops set-limit max-order-qty 5000000 --raw --scope account:ACC1       # the scaled integer itself
+  hftstream ops set-limit max-order-qty 500 --scope account:ACC1,symbol:AAPL --reason "desk cap"   # 500 AAPL (size_scale)
+  hftstream ops set-limit max-order-qty 5000000 --raw --scope account:ACC1 --reason "desk cap"    # the scaled integer
   hftstream ops state
 """
 
@@ -192,9 +192,11 @@ def set_limit(
                                 "scope's instrument (e.g. 1.5), max-notional in its currency, max-gross-exposure / max-daily-loss "
                                 "in currency; bps and counts are integers. With --raw: the scaled integer infra/risk.yaml uses."),
     raw: bool = typer.Option(False, "--raw", help="VALUE is the scaled integer (size_scale, price_scale or money_scale applied already)."),
-    scope: str = SCOPE, operator: str = OPERATOR, key: str = KEY, config: str = CONFIG, skip_check: bool = SKIP_CHECK,
+    scope: str = SCOPE,
+    reason: str = typer.Option("", "--reason", help="Why (required: kept on the log, covered by the signature, shown by `ops state`)."),
+    operator: str = OPERATOR, key: str = KEY, config: str = CONFIG, skip_check: bool = SKIP_CHECK,
 ) -> None:
-    """Change one pre-trade limit at run time for a scope (most specific scope wins).
+    """Change one pre-trade limit at run time for a scope (most specific scope wins). Needs --reason.
 
     The value is converted with the instrument's scale from refdata.instruments and both are printed, e.g.
     `max-order-qty 1.5 --scope symbol:AAPL` publishes 15000 when AAPL's size_scale is 4.
@@ -215,7 +217,11 @@ def set_limit(
     amount, shown = limit_value(kind, value, raw=raw, symbol=symbol, scales=scales, money_scale=load_risk_config(config).money_scale)
     if kind == "ORDER_BURST" and amount < 1:
         fail(f"{limit} {value}: the bucket holds at least 1 order", hint="give 1 or more")
-    _publish(ctx, "SetLimit", {"account": account, "symbol": symbol, "limit": kind, "value": amount}, operator, key, config,
+    if not reason.strip():
+        fail("set-limit needs --reason: a limit change is audited like a halt",
+             hint='add --reason "WHY" to the same command, e.g. --reason "client asked for a lower cap"')
+    _publish(ctx, "SetLimit", {"account": account, "symbol": symbol, "limit": kind, "value": amount, "reason": reason.strip()},
+             operator, key, config,
              skip_check, shown=f"{kind} {shown}", scope_checked=True)
 
 
@@ -302,7 +308,7 @@ def show_state(ctx: typer.Context, config: str = CONFIG, as_json: bool = typer.O
     base = cfg.limit_table()
     changed = [
         {"scope": scope_label(s), "limit": k, "value": v, "configured": base.get(s, {}).get(k),
-         "applied": enforced.limits.get(s, {}).get(k) == v}
+         "applied": enforced.limits.get(s, {}).get(k) == v, **_limit_cause(controls, s, k)}
         for s, lim in sorted(controls.limits.items(), key=lambda kv: (kv[0][0] or "", kv[0][1] or ""))
         for k, v in sorted(lim.items()) if base.get(s, {}).get(k) != v
     ]
@@ -326,12 +332,21 @@ def show_state(ctx: typer.Context, config: str = CONFIG, as_json: bool = typer.O
                     "enforced until `hftstream run risk` reads them", fg=typer.colors.YELLOW)
     if changed:
         typer.echo("\nlimits changed at run time:")
-        typer.echo(table(["scope", "limit", "value", "configured", "risk"],
+        typer.echo(table(["scope", "limit", "value", "configured", "risk", "by", "command", "reason"],
                          [[c["scope"], c["limit"], c["value"], c["configured"] if c["configured"] is not None else "-",
-                           "enforced" if c["applied"] else "PENDING"] for c in changed]))
+                           "enforced" if c["applied"] else "PENDING", c["operator_id"] or "-", c["command_id"] or "-",
+                           c["reason"] or "-"] for c in changed]))
     typer.echo(f"\n{controls.accepted} command(s) accepted, {len(refused)} refused")
     for r in refused:
         typer.echo(f"  refused {r['at']}: {r['code']}: {r['reason']}")
+
+
+def _limit_cause(controls: Any, scope: Any, kind: str) -> dict[str, Any]:
+    """Who set a run-time limit, with which command and why (empty for a SetLimit written before v3 had a reason)."""
+    cause = controls.limit_causes.get((scope, kind))
+    if cause is None:
+        return {"operator_id": "", "command_id": "", "reason": "", "ts_ns": 0}
+    return {"operator_id": cause.operator_id, "command_id": cause.command_id, "reason": cause.reason, "ts_ns": cause.ts_ns}
 
 
 def _risk_column(row: dict[str, Any]) -> str:

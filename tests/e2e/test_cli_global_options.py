@@ -116,7 +116,7 @@ OPENS_LOG: dict[str, list[str] | None] = {
     "ops reduce-only": ["--operator", "x", "--key", "k", "--skip-check"],
     "ops kill": ["--operator", "x", "--key", "k", "--skip-check"],
     "ops cancel-all": ["--operator", "x", "--key", "k", "--skip-check"],
-    "ops set-limit": ["max-order-qty", "5", "--raw", "--operator", "x", "--key", "k", "--skip-check"],
+    "ops set-limit": ["max-order-qty", "5", "--raw", "--reason", "test", "--operator", "x", "--key", "k", "--skip-check"],
     "ops state": [],
     "tape init": None,
     "tape sink": [],

@@ -72,7 +72,7 @@ def test_limits_are_given_in_the_instruments_units_and_shown_both_ways(log):
     symbol = max(scales, key=lambda s: scales[s].size_scale)  # BTC-USD: fractional quantities
     size_scale = scales[symbol].size_scale
     assert size_scale >= 1
-    got = ops(log, "set-limit", "max-order-qty", "1.5", "--scope", f"account:ACC2,symbol:{symbol}")
+    got = ops(log, "set-limit", "max-order-qty", "1.5", "--scope", f"account:ACC2,symbol:{symbol}", "--reason", "desk cap")
     assert got.returncode == 0, got.stderr
     raw = 15 * 10 ** (size_scale - 1)
     assert f"MAX_ORDER_QTY 1.5 = raw {raw} ({symbol} size_scale {size_scale})" in got.stdout
@@ -80,7 +80,7 @@ def test_limits_are_given_in_the_instruments_units_and_shown_both_ways(log):
     assert changed[(f"account:ACC2,symbol:{symbol}", "MAX_ORDER_QTY")] == raw
     _refused(ops(log, "set-limit", "max-order-qty", "1.5", "--scope", "symbol:AAPL") if scales["AAPL"].size_scale == 0 else
              ops(log, "set-limit", "max-order-qty", "1." + "1" * 19, "--scope", "symbol:AAPL"), "more decimals", "at most")
-    assert ops(log, "set-limit", "max-order-qty", "7", "--raw", "--scope", "account:ACC2").returncode == 0
+    assert ops(log, "set-limit", "max-order-qty", "7", "--raw", "--scope", "account:ACC2", "--reason", "desk cap").returncode == 0
     assert {(c["scope"], c["limit"]): c["value"] for c in _state(log)["limits_changed"]}[("account:ACC2", "MAX_ORDER_QTY")] == 7
 
 
@@ -103,7 +103,7 @@ def test_state_shows_what_risk_has_applied_and_what_is_pending(tmp_path):
     assert applied["pending"] == 0 and "PENDING" not in ops(log, "state").stdout
 
     assert all(c["applied"] for c in applied["limits_changed"])
-    assert ops(log, "set-limit", "order-burst", "3").returncode == 0
+    assert ops(log, "set-limit", "order-burst", "3", "--reason", "burst cap").returncode == 0
     burst = [c for c in _state(log)["limits_changed"] if c["limit"] == "ORDER_BURST"]
     assert burst == [dict(burst[0], value=3, applied=False)]  # published, not yet read by risk
 

@@ -34,7 +34,8 @@ def test_signed_commands_show_in_state_and_a_bad_key_is_refused(log: Path) -> No
     assert ops(log, "halt", "--scope", "symbol:AAPL", "--reason", "news pending").returncode == 0
     assert ops(log, "kill", "--scope", "account:ACC1", "--reason", "runaway").returncode == 0
     assert ops(log, "reduce-only", "--scope", "account:ACC2,symbol:MSFT").returncode == 0
-    assert ops(log, "set-limit", "max-order-qty", "500", "--raw", "--scope", "account:ACC1,symbol:AAPL").returncode == 0
+    assert ops(log, "set-limit", "max-order-qty", "500", "--raw", "--scope", "account:ACC1,symbol:AAPL",
+               "--reason", "desk cap").returncode == 0
 
     bad = ops(log, "halt", "--scope", "global", key="not-the-key")
     assert bad.returncode == 2
@@ -47,8 +48,11 @@ def test_signed_commands_show_in_state_and_a_bad_key_is_refused(log: Path) -> No
     assert scopes["symbol:AAPL"]["state"] == "HALTED" and scopes["symbol:AAPL"]["reason"] == "news pending"
     assert scopes["account:ACC1"]["state"] == "HALTED" and scopes["account:ACC1"]["kill_switch"]
     assert scopes["account:ACC2,symbol:MSFT"]["state"] == "REDUCE_ONLY"
-    assert state["limits_changed"] == [{"scope": "account:ACC1,symbol:AAPL", "limit": "MAX_ORDER_QTY", "value": 500, "configured": None,
-                                        "applied": False}]  # risk never ran on this log: pending
+    (changed,) = state["limits_changed"]
+    assert changed["command_id"] and changed["ts_ns"] > 0
+    assert {k: v for k, v in changed.items() if k not in ("command_id", "ts_ns")} == {
+        "scope": "account:ACC1,symbol:AAPL", "limit": "MAX_ORDER_QTY", "value": 500, "configured": None,
+        "applied": False, "operator_id": "ops-dev", "reason": "desk cap"}  # risk never ran on this log: pending
     assert state["accepted"] == 4 and state["refused"] == []
 
     # Published anyway (--skip-check), risk's own logic refuses it: recorded, never acted on.
@@ -59,6 +63,13 @@ def test_signed_commands_show_in_state_and_a_bad_key_is_refused(log: Path) -> No
     assert text.returncode == 0
     assert "\nsymbol:AAPL " not in text.stdout and "\naccount:ACC1 " in text.stdout and "\nglobal " in text.stdout
     assert "5 command(s) accepted, 1 refused" in text.stdout and "BAD_SIGNATURE" in text.stdout
+    assert "desk cap" in text.stdout.split("limits changed at run time:")[1]  # who changed the limit and why
+
+    # set-limit without a reason publishes nothing and says what to add.
+    missing = ops(log, "set-limit", "max-order-qty", "400", "--raw", "--scope", "account:ACC1,symbol:AAPL")
+    assert missing.returncode == 2 and "error: set-limit needs --reason" in missing.stderr
+    assert '--reason "' in missing.stderr and "Traceback" not in missing.stderr
+    assert json.loads(ops(log, "state", "--json").stdout)["accepted"] == 5
 
     # What is on the log is signed, keyed by scope, and a replay of it would be refused.
     with open_log(f"embedded://{log}") as lg, lg.reader([("ops.commands", 0, 0)]) as reader:

@@ -107,6 +107,9 @@ class Controls:
         self.max_command_age_ns = max_command_age_ns
         self.flags: dict[str, dict[Scope, Cause]] = {f: {} for f in FLAGS}
         self.limits: dict[Scope, dict[str, int]] = {k: dict(v) for k, v in limits.items()}
+        # (scope, limit) -> the SetLimit behind its value, with the operator's reason: for `ops state`. Not in the
+        # snapshot (nothing decides by it); complete when the commands are replayed from the start, as `ops state` does.
+        self.limit_causes: dict[tuple[Scope, str], Cause] = {}
         self.seen: dict[str, dict[str, int]] = {}  # operator -> command_id -> ts_ns (within the window)
         self.newest: dict[str, int] = {}  # operator -> ts_ns of its newest accepted command
         self.accepted = 0
@@ -154,6 +157,7 @@ class Controls:
             if limit == "ORDER_BURST" and amount < 1:
                 raise CommandRefused(INVALID_COMMAND, f"{who}: ORDER_BURST must be >= 1")
             self.limits.setdefault(scope, {})[limit] = amount
+            self.limit_causes[(scope, limit)] = cause
             cause = cause._replace(reason=f"{limit}={amount}")
         elif schema == HALT:
             self.flags[HALTED][scope] = cause
