@@ -139,6 +139,9 @@ def status(
     out): in the problem column, in `--json` as "outages", and, when the broker itself cannot be
     reached, in the error.
 
+    Exit status: 0 when no processor shown has a problem, 1 when one would not start (the problem
+    column, "problem" in `--json`), 2 for a usage error or a log that cannot be read.
+
     Examples:
 
       hftstream status
@@ -168,8 +171,11 @@ def status(
     outages: dict[str, list[str]] = {}
     for doc in read_runfiles(getattr(log, "url", "")):
         outages.setdefault(doc["processor"], []).append(describe(doc))
+    broken = any(s.problem for s in result)
     if as_json:
         typer.echo(json.dumps([{**s.as_dict(), "outages": outages.get(s.name, [])} for s in result], sort_keys=True))
+        if broken:
+            raise typer.Exit(1)
         return
     rows: list[list[Any]] = []
     for s in result:
@@ -186,6 +192,8 @@ def status(
             if prow:
                 typer.echo("")
                 typer.echo(table(["processor", "topic", "partition", "scope", "committed", "end", "lag"], prow))
+    if broken:
+        raise typer.Exit(1)
 
 
 def verify(

@@ -342,6 +342,13 @@ class Log(abc.ABC):
         """``group``'s committed next offsets (every partition it committed, or those listed), without joining it."""
         raise NotImplementedError(f"{type(self).__name__} cannot read consumer group offsets")
 
+    def group_offsets_damage(self, group: str) -> str | None:
+        """Damage found in where ``group``'s offsets are stored, said for an operator (``None``: none seen).
+
+        Only a log that keeps the offsets itself can tell (the embedded log's file); a broker's are its own.
+        """
+        return None
+
     def publish_group_offsets(self, group: str, offsets: Mapping[TopicPartition, int]) -> None:
         """Commit ``offsets`` for ``group``, a group without members, for other tools to see (best effort).
 

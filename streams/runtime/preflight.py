@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import fnmatch
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from streams.errors import ConfigError
@@ -105,8 +105,15 @@ def check_topics(log: Log, name: str, proto: Processor) -> InputPlan:
     return plan
 
 
-def check_group_agrees(name: str, task: int, hist: TaskHistory, committed: Mapping[TopicPartition, int | None]) -> None:
-    """The group's committed offsets equal the task's last manifest (raises :class:`HistoryBehindGroup` if the manifest lags)."""
+def check_group_agrees(
+    name: str, task: int, hist: TaskHistory, committed: Mapping[TopicPartition, int | None],
+    damage: Callable[[], str | None] | None = None,
+) -> None:
+    """The group's committed offsets equal the task's last manifest (raises :class:`HistoryBehindGroup` if the manifest lags).
+
+    ``damage`` (asked only when they disagree) says what is wrong with the file the offsets are kept in, if
+    anything: then the message names the damage, not an outside reset.
+    """
     ends = hist.last.ends() if hist.last else {}
     behind = {tp: c for tp, c in committed.items() if c is not None and (tp not in ends or ends[tp] < c)}
     ahead = {tp: ends[tp] for tp, c in committed.items() if tp in ends and (c is None or ends[tp] > c)}
@@ -116,6 +123,14 @@ def check_group_agrees(name: str, task: int, hist: TaskHistory, committed: Mappi
     c = committed.get(tp)
     how = "moved behind" if ahead and c is not None else "lost" if ahead else "ahead of"
     error = HistoryBehindGroup if not ahead else GroupDisagrees
+    found = damage() if damage is not None else None
+    if found:
+        raise error(
+            f"{name}: group {group_of(name)!r} committed {tp[0]}/{tp[1]} at {c}, but the last commit manifest of task {task} "
+            f"says {ends.get(tp)}: the group's offsets file is damaged: {found}",
+            hint="restore the file from a backup, or delete it and put the group back at the manifest's offsets, or reset "
+            f"the processor; {STATE_HINT}",
+        )
     raise error(
         f"{name}: group {group_of(name)!r} committed {tp[0]}/{tp[1]} at {c}, but the last commit manifest of task {task} "
         f"says {ends.get(tp)} (the group's offsets were {how} the commit log: reset outside hftstream?)",
@@ -172,7 +187,7 @@ def check_inputs_present(log: Log, name: str, task: int, hist: TaskHistory) -> N
 
 def check_task(log: Log, name: str, task: int, hist: TaskHistory, committed: Mapping[TopicPartition, int | None]) -> None:
     """Every check of one task before it starts: group agreement, then its inputs."""
-    check_group_agrees(name, task, hist, committed)
+    check_group_agrees(name, task, hist, committed, lambda: log.group_offsets_damage(group_of(name)))
     check_inputs_present(log, name, task, hist)
 
 

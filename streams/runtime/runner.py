@@ -384,7 +384,7 @@ class Runner:
         while True:
             hist = self.store.history(p)
             try:
-                check_group_agrees(self.name, p, hist, committed)
+                check_group_agrees(self.name, p, hist, committed, lambda: self.log.group_offsets_damage(self.group))
                 return hist
             except HistoryBehindGroup:
                 if time.monotonic() >= deadline:

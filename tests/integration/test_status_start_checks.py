@@ -108,8 +108,10 @@ def test_records_removed_by_log_repair_show_in_status_with_run_s_error_naming_th
     assert st.problem == str(refused) and st.hint == refused.hint
     # and through the CLI: the problem column and the hint under the table
     out = cli(c, "status", "procs:Counter", "--config", str(c.cfg), "--name", c.name)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # a processor that would not start is a failed status check
     assert "log repair" in out.stdout and f"{c.name}: hint: " in out.stdout
+    as_json = cli(c, "status", "procs:Counter", "--config", str(c.cfg), "--name", c.name, "--json")
+    assert as_json.returncode == 1 and "log repair" in json.loads(as_json.stdout)[0]["problem"]
 
 
 @pytest.mark.parametrize("damage", ["cut-to-a-fragment", "cut-in-half", "legacy-json-half-written"])
@@ -134,8 +136,10 @@ def test_a_damaged_group_offsets_file_shows_in_status_as_run_refuses_it(embedded
 
     st = status(c, serde)
     refused = run_refusal(c, serde)
-    expected = "moved behind" if damage == "cut-in-half" else "unreadable"
+    expected = "the group's offsets file is damaged" if damage == "cut-in-half" else "unreadable"
     assert st.problem is not None and expected in st.problem, st.problem
+    if damage == "cut-in-half":  # the file's own framing says it was cut: no outside reset is blamed
+        assert "reset outside hftstream" not in st.problem and str(path) in st.problem and "restore the file" in st.hint
     assert st.problem == str(refused) and st.hint == refused.hint
 
 

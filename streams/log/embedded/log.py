@@ -308,6 +308,10 @@ class EmbeddedLog(Log):
         offsets = self._offsets.load(group)
         return offsets if partitions is None else {tp: offsets[tp] for tp in partitions if tp in offsets}
 
+    def group_offsets_damage(self, group: str) -> str | None:
+        """A cut or overwritten tail of ``group``'s offsets file (see :meth:`OffsetsStore.damage`)."""
+        return self._offsets.damage(group)
+
     def losses(self, topic: str, partition: int) -> list[Loss]:
         """The holes ``log repair`` declared lost and the truncations it made in this partition."""
         directory = self.partition_dir(topic, partition)

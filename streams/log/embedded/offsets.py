@@ -119,6 +119,22 @@ class OffsetsStore:
         self._cache[group] = (key, body)
         return body
 
+    def damage(self, group: str) -> str | None:
+        """What is wrong with ``group``'s file beyond its last whole record (``None``: nothing, or no file).
+
+        A torn tail alone is what a writer killed inside its append leaves (that commit did not happen);
+        with a group that disagrees with its commit manifests it means the file was cut or overwritten.
+        """
+        try:
+            buf = self.path(group).read_bytes()
+        except FileNotFoundError:
+            return None
+        end, _ = _scan(buf)
+        if end == len(buf):
+            return None
+        return (f"{self.path(group)} ends in {len(buf) - end} byte(s) that are not a whole record after "
+                f"{end} valid byte(s): the file was cut or damaged, and the commits it held there are lost")
+
     @staticmethod
     def _newest(fd: int, size: int) -> dict[str, Any] | None:
         """The newest valid record: via the trailer (two ``pread``s), else by a scan (a torn tail)."""
