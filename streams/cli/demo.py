@@ -53,6 +53,11 @@ def demo(
     latency_rate: int = typer.Option(300, "--latency-rate", min=1, help="Orders per second in the paced latency phase; keep it below the pipeline's orders/s (step 3), or it measures a backlog."),
     latency_orders: int = typer.Option(1_500, "--latency-orders", min=1, help="Orders in the paced latency phase."),
     tape: bool = typer.Option(True, "--tape/--no-tape", help="Sink every topic into the ClickHouse tape (DIR/tape, or --clickhouse URL)."),
+    outage_limit: float = typer.Option(
+        300.0, "--outage-limit", min=0, envvar="HFTSTREAM_OUTAGE_LIMIT_S",
+        help="On Kafka: ride out a broker outage for up to SECONDS in the lockstep run (retry with backoff, each stage "
+        "back at its last commit), then exit 2; the same command again resumes.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (progress goes to stderr)."),
 ) -> None:
     """Run the whole trading pipeline on the configured log (default: embedded, ./hftstream-data/log).
@@ -76,7 +81,7 @@ def demo(
     say = (lambda text="", **kw: typer.secho(text, err=True, **kw)) if as_json else (lambda text="", **kw: typer.secho(text, **kw))
     result = _run(st, say, seed=seed, orders=orders, accounts=accounts, venues=venues, symbols=symbols, events=events,
                   regime=regime.value, start=start, span=span, slice_ms=slice_ms, reset=reset, verify_=verify_, latency=latency,
-                  latency_rate=latency_rate, latency_orders=latency_orders, tape=tape)
+                  latency_rate=latency_rate, latency_orders=latency_orders, tape=tape, outage_limit=outage_limit)
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True))
     else:
@@ -173,10 +178,13 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
     say(f"[3/7] pipeline: {', '.join(names)}; exactly-once, {schedule.slices} slices of {schedule.slice_ms} ms event time",
         bold=True)
     with progress("slices", schedule.slices) as update:
-        run = run_pipeline(log, serde, schedule, on_slice=(lambda done, total: update(done, total)) if update else None)
+        run = run_pipeline(log, serde, schedule, on_slice=(lambda done, total: update(done, total)) if update else None,
+                           outage_limit_s=o["outage_limit"])
     n_orders = committed_count(log, "orders.in")
     rate = n_orders / max(run.elapsed_s, 1e-9)
     resumed = f" (resumed at slice {run.result.resumed_at})" if run.result.resumed_at else ""
+    if run.result.outages:
+        resumed += f" (rode out {run.result.outages} broker outage(s): each stage resumed from its last commit)"
     say(f"      {run.result.slices_run} slices + {run.result.rounds} final rounds in {run.elapsed_s:.2f} s{resumed}: "
         f"{rate:,.0f} orders/s end to end")
     secs = run.result.stage_seconds
@@ -240,6 +248,7 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
         "pipeline_s": round(run.elapsed_s, 3),
         "stage_seconds": {n: round(v, 3) for n, v in run.result.stage_seconds.items()},
         "resumed_at_slice": run.result.resumed_at,
+        "broker_outages": run.result.outages,
         "latency_ms": latency_figures,
         "counts_reconcile": all(c.reconciles() for c in run.counts.values()),
         "verify": verified,

@@ -16,6 +16,7 @@ from streams.log.base import Log
 from streams.runtime.lockstep import LockstepResult, MarkStore, Schedule, run_lockstep
 from streams.runtime.lookup import default_config, registry
 from streams.runtime.metrics import RunCounts
+from streams.runtime.outage import RetryPolicy
 from streams.runtime.runner import Runner, RunOptions
 from streams.runtime.codec import dlq_topic
 from streams.serde import Serde
@@ -53,15 +54,19 @@ def output_topics(log: Log, names: list[str] | None = None) -> list[str]:
 
 def run_pipeline(
     log: Log, serde: Serde, schedule: Schedule, *, stop: threading.Event | None = None,
-    on_slice: Callable[[int, int], None] | None = None,
+    on_slice: Callable[[int, int], None] | None = None, outage_limit_s: float | None = None,
 ) -> PipelineRun:
-    """Run the stages to the end of ``schedule`` (resuming after its last mark) and until quiet."""
+    """Run the stages to the end of ``schedule`` (resuming after its last mark) and until quiet.
+
+    A broker outage is ridden out for up to ``outage_limit_s`` (default: :data:`~streams.runtime.outage.DEFAULT_LIMIT_S`).
+    """
     names = stage_names()
     runners = []
     for name in names:
         cls = registry()[name]
         runners.append(Runner(log, serde, cls, default_config(cls), LOCKSTEP_OPTIONS))
     t0 = time.monotonic()
-    result = run_lockstep(runners, schedule, MarkStore(log, serde, schedule.name), stop=stop, on_slice=on_slice)
+    policy = RetryPolicy(limit_s=outage_limit_s) if outage_limit_s is not None else None
+    result = run_lockstep(runners, schedule, MarkStore(log, serde, schedule.name), stop=stop, on_slice=on_slice, policy=policy)
     elapsed = time.monotonic() - t0
     return PipelineRun(result, {r.name: r.counts for r in runners}, elapsed, output_topics(log, names))

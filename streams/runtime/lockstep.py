@@ -17,6 +17,13 @@ timing; :func:`run_lockstep` makes it a pure function of the inputs:
   stage processed anything (late drop-copy reports, cancels caused by feedback...);
 * after each slice (and round) a :class:`ScheduleMark` is written to ``runtime.schedule``.
 
+**Broker outages** (on Kafka) are ridden out as ``run`` rides them out (DECISIONS #49): each slice's
+steps and its mark go through one :class:`~streams.runtime.outage.OutageGuard`. A retriable error
+reopens every runner (each task back at its last commit) and the slice is stepped again: stages
+that had committed it find nothing before its horizon, the rest do what they would have done, so
+the digest is the uninterrupted run's. Past the policy's limit the run stops with
+:class:`~streams.errors.BrokerUnavailableError` and resumes from its last mark when run again.
+
 **Crash safety.** Each stage's slice is one transaction, so after a SIGKILL every stage is at
 a slice boundary. The rerun resumes at the slice after the last mark: stages that had
 committed that slice find nothing before its horizon (a no-op), the others do exactly what
@@ -38,6 +45,7 @@ from typing import Any
 from streams.errors import ConfigError
 from streams.log.base import Log
 from streams.runtime.faults import fault
+from streams.runtime.outage import OutageGuard, RetryPolicy
 from streams.runtime.runner import Runner
 from streams.serde import Serde
 
@@ -134,6 +142,7 @@ class LockstepResult:
     resumed_at: int = 0
     interrupted: bool = False
     stage_seconds: dict[str, float] = field(default_factory=dict)  # wall time inside each stage's steps
+    outages: int = 0  # broker outages ridden out during the run
 
 
 def run_lockstep(
@@ -144,14 +153,17 @@ def run_lockstep(
     stop: threading.Event | None = None,
     on_slice: Callable[[int, int], None] | None = None,
     max_rounds: int = 1000,
+    policy: RetryPolicy | None = None,
 ) -> LockstepResult:
     """Drive ``runners`` (in pipeline order) slice by slice, then in final rounds, until quiet.
 
     Resumes after the last mark in ``marks``. ``on_slice(done, total)`` reports progress.
     Opens and closes the runners. With ``stop`` set, returns after the current slice.
+    ``policy``: how long to ride out a broker outage (default: the runners' ``outage_limit_s``).
     """
     stop = stop or threading.Event()
     result = LockstepResult()
+    guard = OutageGuard(runners, policy or (runners[0].options.retry_policy() if runners else RetryPolicy()), stop)
     last = marks.last()
     start = 0 if last is None else last.slice + 1
     result.resumed_at = start
@@ -167,9 +179,10 @@ def run_lockstep(
                 result.interrupted = True
                 return result
             horizon = schedule.horizon(k)
-            busy = _step_all(runners, horizon, result.stage_seconds)
+            busy = guard.call(lambda h=horizon: _step_all(runners, h, result.stage_seconds))
             fault("before-mark")
-            marks.write(schedule, k, horizon, busy, horizon * 1_000_000)
+            guard.call(lambda k=k, h=horizon, b=busy: marks.write(schedule, k, h, b, h * 1_000_000))
+            result.outages = guard.outages
             result.slices_run += 1
             k += 1
             if on_slice is not None:
@@ -183,9 +196,10 @@ def run_lockstep(
                     f"schedule {schedule.name!r}: still busy after {max_rounds} final rounds",
                     hint="a processor keeps answering its own output (a feedback loop that never settles): check its outputs",
                 )
-            busy = _step_all(runners, None, result.stage_seconds)
+            busy = guard.call(lambda: _step_all(runners, None, result.stage_seconds))
             fault("before-mark")
-            marks.write(schedule, k, None, busy, schedule.horizon(total - 1) * 1_000_000)
+            guard.call(lambda k=k, b=busy: marks.write(schedule, k, None, b, schedule.horizon(total - 1) * 1_000_000))
+            result.outages = guard.outages
             result.rounds += 1
             k += 1
             if not busy:

@@ -19,11 +19,13 @@ reconnect as they would to a restarted production broker.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -319,3 +321,51 @@ def test_a_busy_run_normalize_rides_out_a_broker_restart(broker: Broker, tmp_pat
             proc.kill()
             proc.wait(timeout=30)
         log.close()
+
+
+def test_the_demo_rides_out_a_broker_restart_with_the_uninterrupted_digest(broker: Broker, tmp_path: Path) -> None:
+    """The lockstep run (``demo``) is the pipeline too: a broker SIGKILL + restart in the middle of its slices is ridden
+    out (each stage back at its last commit, the slice stepped again) and the digest is an uninterrupted run's."""
+    from streams.timeutil import floor_day_ns
+
+    args = ["demo", "--reset", "--orders", "1500", "--events", "3000", "--venues", "2", "--symbols", "3", "--accounts", "4",
+            "--slice-ms", "1000", "--start", str(floor_day_ns(time.time_ns())), "--seed", "5", "--no-latency", "--no-verify",
+            "--no-tape", "--json"]
+    env = {**os.environ, "HFTSTREAM_DATA": str(tmp_path / "data"), "HFTSTREAM_RUN_DIR": str(tmp_path / "run"),
+           "HFTSTREAM_KAFKA_TIMEOUT_S": "3", "HFTSTREAM_OUTAGE_LIMIT_S": "180"}
+    plain = subprocess.run([HFTSTREAM, "--log", broker.url, *args], capture_output=True, text=True, env=env, timeout=600)
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    expected = json.loads(plain.stdout)
+    assert expected["broker_outages"] == 0
+
+    p = subprocess.Popen([HFTSTREAM, "--log", broker.url, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    err: list[str] = []
+
+    def drain() -> None:
+        for line in iter(p.stderr.readline, b""):  # type: ignore[union-attr]
+            err.append(line.decode())
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 300
+        while not any(line.startswith("[3/7]") for line in err) and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.05)
+        assert p.poll() is None and any(line.startswith("[3/7]") for line in err), "".join(err)[-3000:]
+        time.sleep(max(0.5, expected["pipeline_s"] / 4))  # inside the slices
+        assert p.poll() is None, "the lockstep run ended before the broker went down: make the demo longer"
+        broker.kill()
+        time.sleep(8)  # down long enough for commits and polls to fail
+        assert p.poll() is None, "".join(err)[-3000:]  # riding it out, not exiting
+        broker.start()
+        out, _ = p.communicate(timeout=420)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    reader.join(timeout=10)
+    text = "".join(err)
+    assert p.returncode == 0, text[-3000:]
+    got = json.loads(out)
+    assert "broker outage" in text and "Traceback" not in text
+    assert got["broker_outages"] >= 1, text[-3000:]
+    assert got["digest"] == expected["digest"], (got["digests"] if "digests" in got else got)  # nothing lost or doubled

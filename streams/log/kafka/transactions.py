@@ -279,6 +279,7 @@ class KafkaTransactionalProducer(KafkaProducer, TransactionalProducer):
 
     def _error(self, exc: KafkaException | KafkaError, *, topic: str | None = None, doing: str = "") -> Exception:
         """Map a librdkafka failure to fenced / abortable / retriable / fatal (module docstring)."""
+        self._serve_errors()
         err = self._errors.fatal or kafka_error(exc)  # once fatal, the fatal error is the real cause
         if err is None:
             return super()._error(exc, topic=topic, doing=doing)
@@ -293,6 +294,18 @@ class KafkaTransactionalProducer(KafkaProducer, TransactionalProducer):
             topic=topic,
             doing=doing,
         )
+
+    def _serve_errors(self) -> None:
+        """Serve the client-level errors librdkafka queued while a call blocked (``error_cb`` runs only in ``poll``).
+
+        A call that blocked through a broker restart and then failed (fenced: the restarted coordinator bumped the
+        epoch) must be judged knowing the broker was unreachable meanwhile; those ``_TRANSPORT`` / ``_ALL_BROKERS_DOWN``
+        reports are still in the queue (DECISIONS #49).
+        """
+        try:
+            self._p.poll(0)
+        except Exception:  # noqa: BLE001 - serving callbacks only; the error being mapped is what matters
+            pass
 
     def _failure_error(self, failures: list[tuple[KafkaError, str]], delivered: int) -> Exception | None:
         """Failed deliveries inside a transaction: the transaction cannot commit, so most are abortable."""
