@@ -119,6 +119,17 @@ class Producer(abc.ABC):
         Raises :class:`~streams.errors.UnknownTopicError` for a topic that does not exist.
         """
 
+    def produce_built(self, records: Iterable[tuple[str, bytes | None, bytes | None, int, Headers | None]]) -> None:
+        """Queue ``(topic, key, value, timestamp_ns, headers)`` records the runtime built itself.
+
+        Keys and values are ``bytes`` (or ``None``), timestamps int64 ns, headers a tuple of ``(str, bytes)``
+        pairs: a log may skip the per-record type checks :meth:`produce` makes for any caller. The same
+        errors otherwise (unknown topic, record too large). The default is :meth:`produce` per record.
+        """
+        produce = self.produce
+        for topic, key, value, ts, headers in records:
+            produce(topic, value, key, timestamp_ns=ts, headers=headers)
+
     @abc.abstractmethod
     def flush(self, timeout: float | None = None) -> int:
         """Block until every queued record is acknowledged; return how many were written.

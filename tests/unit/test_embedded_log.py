@@ -463,3 +463,29 @@ def test_threads_sharing_a_log_append_contiguously(tmp_path: Path) -> None:
         assert [r.value for r in records if r.value.startswith(f"{n}:".encode())] == [  # type: ignore[union-attr]
             f"{n}:{i}".encode() for i in range(2000)
         ]
+
+
+def test_produce_built_writes_what_produce_writes_and_produce_still_checks(tmp_path: Path) -> None:
+    """The runtime's trusted batch path (no per-record type checks) gives the same log as produce() record by record."""
+    records = [("t", b"k%d" % i if i % 3 else None, b"v%d" % i, 1_000 + i, (("hft.src.offset", b"%d" % i),) if i % 2 else None)
+               for i in range(50)]
+    out = {}
+    for way in ("produce", "built"):
+        log = EmbeddedLog(tmp_path / way)
+        log.create_topic(TopicSpec("t", 3))
+        with log.producer() as p:
+            if way == "built":
+                p.produce_built(records)
+            else:
+                for topic, key, value, ts, headers in records:
+                    p.produce(topic, value, key, timestamp_ns=ts, headers=headers)
+        out[way] = [(r.partition, r.offset, r.key, r.value, r.timestamp_ns, tuple(r.headers or ())) for r in log.reader(
+            [("t", p, 0) for p in range(3)])]
+        log.close()
+    assert out["built"] == out["produce"] and len(out["built"]) == 50
+    log = EmbeddedLog(tmp_path / "checks")
+    log.create_topic(TopicSpec("t", 1))
+    with log.producer() as p, pytest.raises(TypeError, match="header 'h' must be bytes"):
+        p.produce("t", b"v", headers=[("h", "not bytes")])  # type: ignore[list-item]
+    with log.producer() as p, pytest.raises(UnknownTopicError):
+        p.produce_built([("nope", None, b"v", 1, None)])

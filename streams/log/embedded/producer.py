@@ -15,6 +15,7 @@ A producer is not thread-safe: use one per thread (the writers underneath are).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from streams.errors import HftError, UnknownPartitionError
@@ -119,6 +120,39 @@ class EmbeddedProducer(Producer):
         self._bytes += size
         if self._count >= self._max_records or self._bytes >= self._max_bytes:
             self.flush()
+
+    def produce_built(self, records: Iterable[tuple[str, bytes | None, bytes | None, int, Headers | None]]) -> None:
+        """Queue records the runtime built (see :meth:`Producer.produce_built`): no per-record type checks."""
+        partitions, buffers, key_cache, rr = self._partitions, self._buffers, self._key_cache, self._rr
+        for topic, key, value, ts, headers in records:
+            n = partitions.get(topic)
+            if n is None:
+                n = partitions[topic] = self._log.partitions(topic)
+            if key is None:
+                c = rr.get(topic, 0)
+                rr[topic] = c + 1
+                partition = c % n
+            else:
+                cache = key_cache.get(n)
+                if cache is None:
+                    cache = key_cache[n] = {}
+                partition = cache.get(key)
+                if partition is None:
+                    if len(cache) >= _KEY_CACHE_LIMIT:
+                        cache.clear()
+                    partition = cache[key] = partition_for(key, n)
+            size = (len(value) if value is not None else 0) + (len(key) if key is not None else 0)
+            if size > MAX_RECORD_BYTES:
+                raise ValueError(f"record of {size} bytes exceeds the embedded log's limit of {MAX_RECORD_BYTES}")
+            buf = buffers.get((topic, partition))
+            if buf is None:
+                buf = buffers[(topic, partition)] = []
+            buf.append((key, value, ts, headers or None))
+            self._count += 1
+            self._bytes += size
+            if self._count >= self._max_records or self._bytes >= self._max_bytes:
+                self.flush()
+                buffers = self._buffers
 
     def _check_partition(self, topic: str, partition: object) -> None:
         if not isinstance(partition, int) or isinstance(partition, bool):

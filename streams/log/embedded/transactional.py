@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
@@ -142,6 +142,16 @@ class EmbeddedTransactionalProducer(EmbeddedProducer, TransactionalProducer):
                 hint="call begin() first",
             )
         super().produce(topic, value, key, partition=partition, timestamp_ns=timestamp_ns, headers=headers)
+
+    def produce_built(self, records: Iterable[tuple[str, bytes | None, bytes | None, int, Headers | None]]) -> None:
+        """Buffer runtime-built records in the open transaction (see :meth:`EmbeddedProducer.produce_built`)."""
+        if not self._open:
+            self._usable()
+            raise ConfigError(
+                f"produce() outside a transaction on transactional producer {self.transactional_id!r}",
+                hint="call begin() first",
+            )
+        super().produce_built(records)
 
     def flush(self, timeout: float | None = None) -> int:
         """A no-op: a transaction's records are written by :meth:`commit` (invisible until then either way)."""
