@@ -123,8 +123,12 @@ class MarkStore:
             "params": schedule.params_json(), "busy": busy,
         }
         data = self.serde.encode(MARK_SCHEMA, value, topic=SCHEDULE_TOPIC)
-        self._producer.produce(SCHEDULE_TOPIC, data, key=self.name.encode(), timestamp_ns=ts_ns)
-        self._producer.flush()
+        try:
+            self._producer.produce(SCHEDULE_TOPIC, data, key=self.name.encode(), timestamp_ns=ts_ns)
+            self._producer.flush()
+        except Exception:
+            self._producer = None  # a retry (broker outage) writes with a new producer; a doubled mark is harmless
+            raise
 
     def close(self) -> None:
         """Close the producer."""
@@ -179,7 +183,9 @@ def run_lockstep(
                 result.interrupted = True
                 return result
             horizon = schedule.horizon(k)
+            retries = guard.retries
             busy = guard.call(lambda h=horizon: _step_all(runners, h, result.stage_seconds))
+            busy = busy or guard.retries != retries
             fault("before-mark")
             guard.call(lambda k=k, h=horizon, b=busy: marks.write(schedule, k, h, b, h * 1_000_000))
             result.outages = guard.outages
@@ -196,7 +202,9 @@ def run_lockstep(
                     f"schedule {schedule.name!r}: still busy after {max_rounds} final rounds",
                     hint="a processor keeps answering its own output (a feedback loop that never settles): check its outputs",
                 )
+            retries = guard.retries
             busy = guard.call(lambda: _step_all(runners, None, result.stage_seconds))
+            busy = busy or guard.retries != retries  # work committed before the outage is not seen by the retry
             fault("before-mark")
             guard.call(lambda k=k, b=busy: marks.write(schedule, k, None, b, schedule.horizon(total - 1) * 1_000_000))
             result.outages = guard.outages
