@@ -19,6 +19,9 @@ from pathlib import Path
 HFTSTREAM = str(Path(sys.executable).with_name("hftstream"))
 
 
+PACED_TARGET_RATE = 2_000  # issue 13: order -> outcome p99 < 50 ms, live, paced at 2,000 orders/s
+
+
 def _demo(data: str, *args: str) -> dict:
     proc = subprocess.run([HFTSTREAM, "--data", data, "demo", "--no-verify", "--json", *args], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -27,14 +30,14 @@ def _demo(data: str, *args: str) -> dict:
 
 
 def run(quick: bool = False) -> list[dict]:
-    """Three rows: unpaced orders/s, p99 latency paced at 10k/s, p99 latency paced under capacity."""
+    """Three rows: unpaced orders/s, p99 latency paced at 2,000 orders/s (target < 50 ms) and at 10,000 (reported)."""
     orders = 4_000 if quick else 20_000
     with tempfile.TemporaryDirectory(prefix="bench-demo-") as tmp:
         t0 = time.monotonic()
         r = _demo(f"{tmp}/a", "--orders", str(orders), "--events", str(orders), "--no-latency")
         wall = time.monotonic() - t0
         capacity = r["orders_per_s"]
-        paced = max(50, int(capacity * 0.5))
+        paced = PACED_TARGET_RATE
         fast = _demo(f"{tmp}/b", "--orders", "2000", "--events", "2000", "--latency-rate", "10000",
                      "--latency-orders", str(5_000 if quick else 20_000))
         slow = _demo(f"{tmp}/c", "--orders", "2000", "--events", "2000", "--latency-rate", str(paced),
@@ -42,19 +45,19 @@ def run(quick: bool = False) -> list[dict]:
     rows = [{
         "name": "demo, embedded, unpaced",
         "subject": f"hftstream demo --orders {orders:,} --events {orders:,}",
-        "subject_rate": float(capacity), "limit": "—", "limit_rate": None, "unit": "orders/s", "target": 50_000,
+        "subject_rate": float(capacity), "limit": "—", "limit_rate": None, "unit": "orders/s", "target": 10_000,
         "note": f"pipeline {r['pipeline_s']:.1f} s of {wall:.1f} s wall (publish, summary); {r['fills']:,} fills; seconds per "
                 f"stage: {', '.join(f'{k} {v:.1f}' for k, v in r['stage_seconds'].items())}",
     }]
-    for name, res in (("paced at 10,000 orders/s", fast), (f"paced at {paced:,} orders/s (half the unpaced capacity)", slow)):
+    for name, res, target in (("paced at 10,000 orders/s", fast, None), (f"paced at {paced:,} orders/s", slow, 50.0)):
         lat = res["latency_ms"]
+        verdict = "report p50/p99" if target is None else f"target p99 < {target:.0f} ms ({'met' if lat['p99'] < target else 'NOT met'})"
         rows.append({
             "name": f"order -> outcome latency, embedded, {name}",
             "subject": "p99 append-to-visible, ms", "subject_rate": float(lat["p99"]), "limit": "—", "limit_rate": None,
             "unit": "ms",
             "note": f"p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms over {lat['measured']:,} orders "
-                    f"({lat['missing']} without outcome); target p99 < 50 ms at 10k/s "
-                    f"({'met' if name.startswith('paced at 10,000') and lat['p99'] < 50 else 'see the 10k row'})",
+                    f"({lat['missing']} without outcome); {verdict}",
         })
     return rows
 
