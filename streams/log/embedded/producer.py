@@ -88,19 +88,7 @@ class EmbeddedProducer(Producer):
         if key is not None and key.__class__ is not bytes:
             key = _as_bytes(key, "key")
         if partition is None:
-            if key is None:
-                c = self._rr.get(topic, 0)
-                self._rr[topic] = c + 1
-                partition = c % n
-            else:
-                cache = self._key_cache.get(n)
-                if cache is None:
-                    cache = self._key_cache[n] = {}
-                partition = cache.get(key)
-                if partition is None:
-                    if len(cache) >= _KEY_CACHE_LIMIT:
-                        cache.clear()
-                    partition = cache[key] = partition_for(key, n)
+            partition = self._default_partition(topic, key, n)
         elif partition.__class__ is not int or not 0 <= partition < n:
             self._check_partition(topic, partition)
         if timestamp_ns is None:
@@ -109,50 +97,46 @@ class EmbeddedProducer(Producer):
             raise TypeError(f"timestamp_ns must be an int64 of nanoseconds, not {timestamp_ns!r}")
         if headers:
             headers = _check_headers(headers)
+        self._queue(topic, partition, key, value, timestamp_ns, headers)
+
+    def produce_built(self, records: Iterable[tuple[str, bytes | None, bytes | None, int, Headers | None]]) -> None:
+        """Queue records the runtime built (see :meth:`Producer.produce_built`): no per-record type checks."""
+        partitions = self._partitions
+        for topic, key, value, ts, headers in records:
+            n = partitions.get(topic)
+            if n is None:
+                n = partitions[topic] = self._log.partitions(topic)
+            self._queue(topic, self._default_partition(topic, key, n), key, value, ts, headers or None)
+
+    def _default_partition(self, topic: str, key: bytes | None, n: int) -> int:
+        """Kafka's choice: murmur2 of the key (cached), round-robin per topic without one."""
+        if key is None:
+            c = self._rr.get(topic, 0)
+            self._rr[topic] = c + 1
+            return c % n
+        cache = self._key_cache.get(n)
+        if cache is None:
+            cache = self._key_cache[n] = {}
+        partition = cache.get(key)
+        if partition is None:
+            if len(cache) >= _KEY_CACHE_LIMIT:
+                cache.clear()
+            partition = cache[key] = partition_for(key, n)
+        return partition
+
+    def _queue(self, topic: str, partition: int, key: bytes | None, value: bytes | None, ts: int, headers: Headers | None) -> None:
+        """Buffer one checked record for its partition; flush when the buffer is full."""
         size = (len(value) if value is not None else 0) + (len(key) if key is not None else 0)
         if size > MAX_RECORD_BYTES:
             raise ValueError(f"record of {size} bytes exceeds the embedded log's limit of {MAX_RECORD_BYTES}")
         buf = self._buffers.get((topic, partition))
         if buf is None:
             buf = self._buffers[(topic, partition)] = []
-        buf.append((key, value, timestamp_ns, headers))
+        buf.append((key, value, ts, headers))
         self._count += 1
         self._bytes += size
         if self._count >= self._max_records or self._bytes >= self._max_bytes:
             self.flush()
-
-    def produce_built(self, records: Iterable[tuple[str, bytes | None, bytes | None, int, Headers | None]]) -> None:
-        """Queue records the runtime built (see :meth:`Producer.produce_built`): no per-record type checks."""
-        partitions, buffers, key_cache, rr = self._partitions, self._buffers, self._key_cache, self._rr
-        for topic, key, value, ts, headers in records:
-            n = partitions.get(topic)
-            if n is None:
-                n = partitions[topic] = self._log.partitions(topic)
-            if key is None:
-                c = rr.get(topic, 0)
-                rr[topic] = c + 1
-                partition = c % n
-            else:
-                cache = key_cache.get(n)
-                if cache is None:
-                    cache = key_cache[n] = {}
-                partition = cache.get(key)
-                if partition is None:
-                    if len(cache) >= _KEY_CACHE_LIMIT:
-                        cache.clear()
-                    partition = cache[key] = partition_for(key, n)
-            size = (len(value) if value is not None else 0) + (len(key) if key is not None else 0)
-            if size > MAX_RECORD_BYTES:
-                raise ValueError(f"record of {size} bytes exceeds the embedded log's limit of {MAX_RECORD_BYTES}")
-            buf = buffers.get((topic, partition))
-            if buf is None:
-                buf = buffers[(topic, partition)] = []
-            buf.append((key, value, ts, headers or None))
-            self._count += 1
-            self._bytes += size
-            if self._count >= self._max_records or self._bytes >= self._max_bytes:
-                self.flush()
-                buffers = self._buffers
 
     def _check_partition(self, topic: str, partition: object) -> None:
         if not isinstance(partition, int) or isinstance(partition, bool):
