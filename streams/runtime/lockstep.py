@@ -46,7 +46,7 @@ from streams.errors import ConfigError
 from streams.log.base import Log
 from streams.runtime.faults import fault
 from streams.runtime.outage import OutageGuard, RetryPolicy
-from streams.runtime.runner import Runner
+from streams.runtime.runner import Runner, open_all
 from streams.serde import Serde
 
 SCHEDULE_TOPIC = "runtime.schedule"
@@ -168,14 +168,11 @@ def run_lockstep(
     stop = stop or threading.Event()
     result = LockstepResult()
     guard = OutageGuard(runners, policy or (runners[0].options.retry_policy() if runners else RetryPolicy()), stop)
-    last = marks.last()
-    start = 0 if last is None else last.slice + 1
-    result.resumed_at = start
-    opened: list[Runner] = []
     try:
-        for r in runners:
-            r.open()
-            opened.append(r)
+        guard.call(lambda: open_all(runners))  # a broker down at start (or while opening) is an outage too
+        last = guard.call(marks.last)
+        start = 0 if last is None else last.slice + 1
+        result.resumed_at = start
         total = schedule.slices
         k = start
         while k < total:
@@ -213,7 +210,7 @@ def run_lockstep(
             if not busy:
                 return result
     finally:
-        for r in reversed(opened):
+        for r in reversed(runners):  # closing one that did not finish opening is harmless
             r.close()
         marks.close()
 

@@ -122,6 +122,7 @@ class Runner:
         self._pending: set[int] = set()
         self._producer: TransactionalProducer | None = None
         self._consumer: GroupConsumer | None = None
+        self.opened = False  # open() finished (see open_all)
         self._last_commit = time.monotonic()
         self._revoking = False  # set while closing: the final revoke must not commit again
         self._others_checked = 0.0  # when idle() last asked the group about partitions we do not own
@@ -138,7 +139,6 @@ class Runner:
     def run(self, stop: threading.Event | None = None) -> RunCounts:
         """Process until ``stop`` is set (or, with ``until_idle``, until every input is consumed); commit; return."""
         stop = stop or threading.Event()
-        self.open()
         guard = OutageGuard([self], self.options.retry_policy(), stop)
 
         def round_done() -> bool:
@@ -146,6 +146,7 @@ class Runner:
             return self.options.until_idle and not busy and self.idle()
 
         try:
+            guard.call(lambda: open_all([self]))  # a broker down at start is an outage too
             while not stop.is_set():
                 if guard.call(round_done):
                     break
@@ -155,14 +156,21 @@ class Runner:
         return self.counts
 
     def open(self) -> None:
-        """Open the transactional producer (fencing a zombie of this instance) and join the group."""
-        self._producer = self.log.transactional_producer(self.transactional_id)
+        """Open the transactional producer (fencing a zombie of this instance) and join the group.
+
+        What is already open stays open: after a failure half-way (a broker outage while starting), calling
+        it again, or :meth:`reopen`, finishes the job.
+        """
+        if self._producer is None:
+            self._producer = self.log.transactional_producer(self.transactional_id)
         if self.plan.keyed:
-            self._consumer = self.log.group_consumer(
-                self.group, self.plan.keyed, on_assign=self._on_assign, on_revoke=self._on_revoke
-            )
-        else:
+            if self._consumer is None:
+                self._consumer = self.log.group_consumer(
+                    self.group, self.plan.keyed, on_assign=self._on_assign, on_revoke=self._on_revoke
+                )
+        elif not self.tasks:
             self._pending.add(0)
+        self.opened = True
 
     def tick(self) -> bool:
         """One round: recover newly assigned tasks, poll, process, commit when due. True when records were processed."""
@@ -210,6 +218,7 @@ class Runner:
         if self._producer is not None:
             self._producer.close()
             self._producer = None
+        self.opened = False
 
     def reopen(self) -> None:
         """After a broker outage: a new producer (its init settles the open transaction), every task from its last commit."""
@@ -218,7 +227,7 @@ class Runner:
             self._pending.add(p)
         self.tasks.clear()
         self._discard_producer()
-        self._producer = self.log.transactional_producer(self.transactional_id)
+        self.open()  # a new producer, and the group consumer if the outage came before it was made
         self._init_pending()
 
     def _discard_producer(self) -> None:
@@ -612,6 +621,13 @@ class Runner:
                 if (committed if committed is not None else low) < high:
                     return False
         return True
+
+
+def open_all(runners: Sequence[Runner]) -> None:
+    """Open every runner not yet open (run it under an :class:`OutageGuard`: a broker outage while starting is ridden out)."""
+    for r in runners:
+        if not r.opened:
+            r.open()
 
 
 def run_processor(

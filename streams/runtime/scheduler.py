@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from streams.runtime.metrics import RunCounts
 from streams.runtime.outage import OutageGuard
-from streams.runtime.runner import Runner
+from streams.runtime.runner import Runner, open_all
 
 
 def run_all(
@@ -51,10 +51,11 @@ def run_all(
 
     try:
         for r in runners:
-            r.open()
-            opened.append(r)
+            opened.append(r)  # closing one that did not finish opening is harmless
             r.idle_wait_s = 0.0  # a runner waiting for input would hold up the others: the round waits instead
         assert guard is not None or not runners
+        if guard is not None:
+            guard.call(lambda: open_all(runners))  # a broker down at start is an outage too
         while not stop.is_set() and guard is not None:
             if guard.call(round_done):
                 break
