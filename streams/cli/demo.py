@@ -59,6 +59,7 @@ def demo(
         "back at its last commit), then exit 2; the same command again resumes.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (progress goes to stderr)."),
+    cores: int = typer.Option(1, "--cores", min=1, max=2, help="2: normalize and the ledger run in a second process beside the order path (embedded log only; same outputs, same digest). A run continues with the cores it started with."),
 ) -> None:
     """Run the whole trading pipeline on the configured log (default: embedded, ./hftstream-data/log).
 
@@ -79,9 +80,15 @@ def demo(
     """
     st = state(ctx)
     say = (lambda text="", **kw: typer.secho(text, err=True, **kw)) if as_json else (lambda text="", **kw: typer.secho(text, **kw))
-    result = _run(st, say, seed=seed, orders=orders, accounts=accounts, venues=venues, symbols=symbols, events=events,
-                  regime=regime.value, start=start, span=span, slice_ms=slice_ms, reset=reset, verify_=verify_, latency=latency,
-                  latency_rate=latency_rate, latency_orders=latency_orders, tape=tape, outage_limit=outage_limit)
+    closers: list[Any] = []
+    try:
+        result = _run(st, say, seed=seed, orders=orders, accounts=accounts, venues=venues, symbols=symbols, events=events,
+                      regime=regime.value, start=start, span=span, slice_ms=slice_ms, reset=reset, verify_=verify_,
+                      latency=latency, latency_rate=latency_rate, latency_orders=latency_orders, tape=tape,
+                      outage_limit=outage_limit, cores=cores, closers=closers)
+    finally:
+        for close in closers:
+            close()
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True))
     else:
@@ -112,6 +119,9 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
     span_ns = duration_ns(o["span"], "--span")
     slice_ms = o["slice_ms"] or default_slice_ms(span_ns)
     _check_arguments({**o, "slice_ms": slice_ms, "span_ns": span_ns})  # every argument, before a topic is created or anything deleted
+    if o["cores"] == 2 and str(st.settings.log).startswith("kafka"):
+        raise ConfigError("--cores 2 runs on the embedded log only",
+                          hint="drop --cores (one core on Kafka), or run on the embedded log (--log embedded://DIR)")
     log, serde = st.log(), st.serde()
     if o["reset"]:
         if o["tape"]:  # first: a tape held by another process stops the reset before the log is touched
@@ -125,6 +135,12 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
     say(f"[1/7] topics: applying infra/topics.yaml to {st.settings.log}", bold=True)
     changes = apply_topics(log)
     say(f"      {sum(c.action == 'created' for c in changes)} created, {len(changes)} declared")
+    second_core = None
+    if o["cores"] == 2:  # started now: its interpreter and imports overlap the publishing
+        from streams.demo.pipeline import SecondCore
+
+        second_core = SecondCore(st.settings.log, st.settings)
+        o["closers"].append(second_core.close)
 
     marks = MarkStore(log, serde, "demo")
     last = marks.last()
@@ -145,9 +161,16 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
                 "--start differs from the run already on this log",
                 hint="omit --start to continue that run, or add --reset",
             )
+        if last.params.get("cores", 1) != o["cores"]:
+            raise ConfigError(
+                f"the demo run on this log was started with --cores {last.params.get('cores', 1)}",
+                hint=f"rerun with --cores {last.params.get('cores', 1)} to continue it, or add --reset to start again",
+            )
         params = dict(last.params)
     else:
         params["start_ns"] = sim_start_ns(o["start"])
+        if o["cores"] != 1:
+            params["cores"] = o["cores"]
 
     say(f"[2/7] inputs: {o['venues']} venues x {o['symbols']} symbols, {o['events']:,} market events, {o['orders']:,} orders "
         f"from {o['accounts']} accounts, seed {o['seed']}, start {format_iso_ns(params['start_ns'])}, "
@@ -179,7 +202,8 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
         bold=True)
     with progress("slices", schedule.slices) as update:
         run = run_pipeline(log, serde, schedule, on_slice=(lambda done, total: update(done, total)) if update else None,
-                           outage_limit_s=o["outage_limit"])
+                           outage_limit_s=o["outage_limit"], cores=o["cores"], log_url=st.settings.log, settings=st.settings,
+                           second_core=second_core)
     n_orders = committed_count(log, "orders.in")
     rate = n_orders / max(run.elapsed_s, 1e-9)
     resumed = f" (resumed at slice {run.result.resumed_at})" if run.result.resumed_at else ""
@@ -187,6 +211,9 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
         resumed += f" (rode out {run.result.outages} broker outage(s): each stage resumed from its last commit)"
     say(f"      {run.result.slices_run} slices + {run.result.rounds} final rounds in {run.elapsed_s:.2f} s{resumed}: "
         f"{rate:,.0f} orders/s end to end")
+    for which, c in run.cores.items():
+        say(f"      {which} core: {', '.join(c['stages'])}: first step after {c['opened_s']:.2f} s, then waited "
+            f"{c['waited_s']:.2f} s for the other core")
     secs = run.result.stage_seconds
     rows = [[n, c.records_in, c.records_out, c.dead_letters, c.commits, c.replayed, f"{secs.get(n, 0.0):.2f}",
              "yes" if c.reconciles() else "NO"] for n, c in run.counts.items()]
@@ -210,7 +237,7 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
         lparams = dict(params, orders=o["latency_orders"], rate=o["latency_rate"],
                        events=max(1000, o["latency_orders"] // 2))
         t0 = time.monotonic()
-        latency_figures = measure_latency(os.path.join(data_dir or ".", "latency"), lparams)
+        latency_figures = measure_latency(os.path.join(data_dir or ".", "latency"), lparams, cores=o["cores"])
         say(f"      {describe(latency_figures)} ({time.monotonic() - t0:.1f} s)",
             fg="yellow" if latency_figures.get("pacer_late_records") else None)
     else:
@@ -247,6 +274,9 @@ def _run(st: Any, say: Any, **o: Any) -> dict[str, Any]:
         "orders_per_s": round(rate),
         "pipeline_s": round(run.elapsed_s, 3),
         "stage_seconds": {n: round(v, 3) for n, v in run.result.stage_seconds.items()},
+        "cores": {k: {"stages": c["stages"], "first_step_s": round(c["opened_s"], 3), "waited_s": round(c["waited_s"], 3),
+                      "timeline_s": {e: round(c[e], 3) for e in ("called", "first_step", "last_step", "ended") if e in c}}
+                  for k, c in run.cores.items()} or {"first": {"stages": names}},
         "resumed_at_slice": run.result.resumed_at,
         "broker_outages": run.result.outages,
         "latency_ms": latency_figures,

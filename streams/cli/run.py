@@ -20,6 +20,7 @@ Examples:
   hftstream run normalize --instance-id b        # a second instance (Kafka shares partitions by group)
   hftstream run all --until-idle                 # every processor in one process, fixed schedule
   hftstream run all --metrics-port 9464          # ...serving Prometheus /metrics (see RUNBOOK.md 'Metrics and alerts')
+  hftstream run all --cores 2                    # normalize and the ledger in a second process (live; metrics on port + 1)
   hftstream run mypkg.procs:MyProcessor          # your own Processor subclass
 """
 
@@ -60,6 +61,11 @@ def run(
         300.0, "--outage-limit", min=0, envvar="HFTSTREAM_OUTAGE_LIMIT_S",
         help="Ride out a broker outage for up to SECONDS (retry with backoff, resume from the last commit), then exit 2.",
     ),
+    cores: int = typer.Option(
+        1, "--cores", min=1, max=2,
+        help="With `all`: 2 runs normalize and the ledger in a second process (its metrics on --metrics-port + 1). Live "
+        "runs only (not with --until-idle).",
+    ),
 ) -> None:
     """Run a processor (or `all`) exactly-once: read, process, write, commit, in transactions.
 
@@ -81,6 +87,13 @@ def run(
         fail("no built-in processors are installed", hint="run your own with MODULE:CLASS")
     if len(names) > 1 and (config or name):
         fail("--config and --name apply to one processor, not to `all`", hint="run that processor on its own")
+    if cores == 2 and (processor != "all" or until_idle):
+        fail("--cores 2 is for a live `run all`",
+             hint="drop --cores, or --until-idle (knowing the whole pipeline is drained needs it in one process)")
+    from streams.runtime.second_process import SECOND_CORE, LiveSecondProcess
+
+    second = [n for n in names if n in SECOND_CORE] if cores == 2 else []
+    names = [n for n in names if n not in second]
     options = RunOptions(
         instance_id=instance_id, batch=batch, commit_interval_ms=commit_interval, snapshot_every_commits=snapshot_every,
         snapshot_every_records=snapshot_records,
@@ -101,9 +114,19 @@ def run(
 
     tune_gc_for_streaming()
     stop = _stop_on_signals()
-    typer.echo(f"running {', '.join(r.name for r in runners)} on {st.settings.log} (instance {instance_id})", err=True)
+    helper = LiveSecondProcess(st.settings.log, st.settings, second, options,
+                               metrics_port=metrics_port + 1 if metrics_port else 0) if second else None
+    typer.echo(f"running {', '.join(r.name for r in runners)} on {st.settings.log} (instance {instance_id})"
+               + (f"; {', '.join(second)} in a second process (pid {helper.process.pid})" if helper else ""), err=True)
     t0 = time.monotonic()
-    counts = run_all(runners, stop, until_idle=until_idle)
+    try:
+        counts = run_all(runners, stop, until_idle=until_idle,
+                         on_round=(lambda: stop.set() if not helper.alive() else None) if helper else None)
+        if helper is not None:
+            counts = {**helper.join(), **counts}
+    finally:
+        if helper is not None:
+            helper.close()
     elapsed = time.monotonic() - t0
     if as_json:
         typer.echo(json.dumps({n: c.as_dict() for n, c in counts.items()}, sort_keys=True))

@@ -178,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def measure_latency(workdir: str, params: dict[str, Any], *, timeout_s: float = 120.0) -> dict[str, Any]:
-    """Run the paced phase in ``workdir`` (emptied first): the pacer process plus every processor live here."""
+def measure_latency(workdir: str, params: dict[str, Any], *, timeout_s: float = 120.0, cores: int = 1) -> dict[str, Any]:
+    """Run the paced phase in ``workdir`` (emptied first): the pacer process plus every processor live here
+    (``cores=2``: normalize and the ledger in a second process, :mod:`streams.runtime.second_process`)."""
     import shutil
     import subprocess
     import tempfile
@@ -208,14 +209,30 @@ def measure_latency(workdir: str, params: dict[str, Any], *, timeout_s: float = 
         if pacer.poll() is not None or time.monotonic() > deadline:
             stop.set()
 
+    helper = None
     try:
         time.sleep(0.3)  # the pacer publishes the instruments first
-        runners = [Runner(log, serde, cls, default_config(cls), options) for cls in registry().values()]
-        run_all(runners, stop, on_round=check)
+        from streams.runtime.second_process import SECOND_CORE, LiveSecondProcess
+
+        second = [n for n in registry() if n in SECOND_CORE] if cores == 2 else []
+        if second:
+            helper = LiveSecondProcess(url, None, second, options)
+        runners = [Runner(log, serde, cls, default_config(cls), options) for n, cls in registry().items() if n not in second]
+
+        def check_both() -> None:
+            check()
+            if helper is not None and not helper.alive():
+                stop.set()
+
+        run_all(runners, stop, on_round=check_both)
+        if helper is not None:
+            helper.join()
         pacer.wait(timeout=30)
     finally:
         if pacer.poll() is None:
             pacer.kill()
+        if helper is not None:
+            helper.close()
     if pacer.returncode != 0 or out.stat().st_size == 0:
         from streams.errors import ConfigError
 

@@ -44,6 +44,10 @@ partition that may still hold earlier records holds the merge back (see
 :mod:`streams.runtime.merge`), so on pre-published input the order does not depend on how
 records were batched or polled.
 
+Inputs are read-only. A global input's record is decoded once per process and the same
+:class:`Message` (its ``value`` dict included) goes to every task: build outputs in new dicts,
+never change a message you were given.
+
 Bad input. Raise :class:`Reject` (or any :class:`~streams.errors.PoisonError`) *before*
 changing state: the runtime dead-letters the input with the reason and goes on. Any other
 exception is a bug: the runtime stops without committing and names the record's lineage.

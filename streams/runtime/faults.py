@@ -9,7 +9,8 @@ The runtime calls :func:`fault` at the moments a crash is most interesting:
 (the transaction's records are on the broker / in the log, uncommitted), ``before-commit``
 (manifests produced, commit not started), ``after-commit`` (committed, the runtime's own
 bookkeeping not yet updated); the lockstep schedule adds ``before-mark`` (a slice committed
-by every stage, its mark not yet written); on the embedded log, ``txn-logged``, ``txn-marked``,
+by every stage, its mark not yet written) and, on two cores, ``before-stage-mark`` (one stage's slice
+committed, its stage mark not yet written; either process); on the embedded log, ``txn-logged``, ``txn-marked``,
 ``txn-appended``, ``txn-committed`` and ``txn-partly-visible`` are the steps *inside* a
 transaction's commit (:data:`streams.log.embedded.transactional.STEPS`: after the transaction
 record, after the partitions point at it, after the data, after the commit point, after the first

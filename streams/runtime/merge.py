@@ -23,6 +23,11 @@ past a partition *known to be empty at the broker* (KIP-695): the runtime asks t
 for its stable end (:meth:`Merger.set_broker_end`), and a partition whose reader is below it
 has records on the broker and is always waited for, however long fetching them takes.
 
+**Caps.** A partition may also carry a cap (:meth:`Merger.set_cap`, an offset, exclusive): records at
+or past it are kept aside, unbuffered, and the partition counts as ending there. The lockstep schedule
+run on two cores caps an input written by a stage in the other process at the offsets that stage had
+reached when a one-process run would have read it.
+
 **Horizons.** A partition may carry a horizon (:meth:`Merger.set_horizon`, in ms,
 exclusive): its records at or past it are kept buffered, and a partition whose next record
 is past its horizon no longer holds the merge back. :mod:`streams.runtime.lockstep` drives a
@@ -44,7 +49,7 @@ NO_HORIZON = 1 << 62  # ms: no record is that late
 class PartitionQueue:
     """Buffered records of one input partition, with where reading has got to."""
 
-    __slots__ = ("tp", "rank", "records", "position", "reader_position", "end", "broker_end", "horizon")
+    __slots__ = ("tp", "rank", "records", "position", "reader_position", "end", "broker_end", "horizon", "cap", "raw_end", "aside")
 
     def __init__(self, tp: TopicPartition, rank: int, position: int) -> None:
         self.tp = tp
@@ -55,6 +60,9 @@ class PartitionQueue:
         self.end: int | None = None  # the partition's end as last seen (None: unknown)
         self.broker_end: int | None = None  # its stable end as the broker just said (None: not asked)
         self.horizon = NO_HORIZON  # ms, exclusive: records at or past it are not handed out
+        self.cap: int | None = None  # offset, exclusive: records at or past it are kept aside (None: no cap)
+        self.raw_end: int | None = None  # the end as the log said it (``end`` is it, capped)
+        self.aside: deque[Record] = deque()  # records read at or past the cap, in offset order
 
     def ready(self) -> bool:
         """A record is buffered and its timestamp is before the horizon."""
@@ -62,7 +70,11 @@ class PartitionQueue:
 
     def next_offset(self) -> int:
         """The offset of the first record not yet handed out (where a commit resumes)."""
-        return self.records[0].offset if self.records else max(self.position, self.reader_position)
+        if self.records:
+            return self.records[0].offset
+        if self.aside:
+            return self.aside[0].offset
+        return max(self.position, self.reader_position)
 
     def caught_up(self) -> bool:
         """Nothing buffered and the reader has reached the partition's known end."""
@@ -92,7 +104,10 @@ class Merger:
         queues = self.queues
         for rec in records:
             q = queues[(rec.topic, rec.partition)]
-            q.records.append(rec)
+            if q.cap is not None and (rec.offset >= q.cap or q.aside):
+                q.aside.append(rec)
+            else:
+                q.records.append(rec)
             q.position = rec.offset + 1
             if q.position > q.reader_position:
                 q.reader_position = q.position
@@ -105,9 +120,30 @@ class Merger:
         of a transactional topic shows no lag of one marker forever.
         """
         q = self.queues[tp]
-        q.end = end
+        q.raw_end = end
+        q.end = end if q.cap is None else q.cap
         if position is not None and position > q.reader_position:
             q.reader_position = position
+
+    def set_cap(self, caps: dict[TopicPartition, int] | None) -> None:
+        """Cap each listed partition at an offset (exclusive); the others get none.
+
+        A cap is where the partition ends for the merge (it is the end a writer reported after committing,
+        so the records below it are on the log): the reader is waited for up to it, and records at or past
+        it are kept aside until a later cap lets them in, in offset order.
+        """
+        caps = caps or {}
+        for tp, q in self.queues.items():
+            cap = caps.get(tp)
+            if cap == q.cap:
+                continue
+            q.cap = cap
+            records, aside = q.records, q.aside
+            while records and cap is not None and records[-1].offset >= cap:
+                aside.appendleft(records.pop())
+            while aside and (cap is None or aside[0].offset < cap):
+                records.append(aside.popleft())
+            q.end = q.raw_end if cap is None else cap
 
     def set_broker_end(self, ends: dict[TopicPartition, int | None]) -> None:
         """Record the stable end the broker gave for each listed partition (``None``: forget it).

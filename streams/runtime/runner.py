@@ -37,7 +37,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streams.errors import ConfigError, HftError, TransactionAbortableError
+from streams.errors import ConfigError, HftError, RetryableError, TransactionAbortableError
 from streams.log.base import GroupConsumer, Log, Reader, TopicPartition, TransactionalProducer
 from streams.processors.base import Processor
 from streams.runtime.codec import Encoded, RuntimeCodec, dlq_topic
@@ -53,10 +53,10 @@ from streams.runtime.preflight import (  # InputPlan, plan_inputs: re-exported, 
 from streams.runtime.globals import GlobalFeed
 from streams.runtime.reset import global_group_of, group_of
 from streams.runtime.metrics import RunCounts, RuntimeMetrics
-from streams.runtime.outage import DEFAULT_LIMIT_S, OutageGuard, RetryPolicy
+from streams.runtime.outage import DEFAULT_LIMIT_S, FENCE_WINDOW_S, OutageGuard, RetryPolicy
 from streams.runtime.runfile import RunFile
 from streams.runtime.state import Manifest, StateStore, TaskHistory, ranges_between, state_topic
-from streams.runtime.task import Task, apply_records, replay_manifests
+from streams.runtime.task import SharedDecodes, Task, apply_records, replay_manifests
 from streams.serde import Serde
 from streams.topics import declared_topics, ensure_topics
 
@@ -112,6 +112,9 @@ class Runner:
         proto = processor_cls(config, 0)
         ensure_topics(log, [dlq_topic(self.name), state_topic(self.name), *declared_topics(proto.outputs)])  # outputs too
         self.plan: InputPlan = check_topics(log, self.name, proto)
+        self.outputs: tuple[str, ...] = tuple(proto.outputs)
+        # the global records every task reads, decoded once for all of them (emptied at each commit)
+        self._shared = SharedDecodes(self.plan.global_) if self.plan.global_ and self.plan.tasks > 1 else None
         self._proto: Processor | None = proto
         self.codec = RuntimeCodec(serde, self.name)
         self.store = StateStore(log, serde, self.name)
@@ -127,6 +130,7 @@ class Runner:
         self._revoking = False  # set while closing: the final revoke must not commit again
         self._others_checked = 0.0  # when idle() last asked the group about partitions we do not own
         self._horizons: dict[str, int] = {}  # topic -> ms (exclusive), set by the lockstep schedule
+        self._caps: dict[TopicPartition, int] = {}  # offsets (exclusive), set by the lockstep schedule on two cores
         self.idle_wait_s = 0.01  # how long a tick with nothing buffered waits for input (run_all: 0, it waits once a round)
         self.group = group_of(self.name)
         self._globals_published = 0.0  # when the global inputs' positions were last published (see _publish_global_positions)
@@ -272,6 +276,8 @@ class Runner:
             self.metrics.task_states(p, task.processor.states())
             if self._horizons:
                 self._apply_horizons(task)
+            if self._caps:
+                task.merger.set_cap({tp: self._caps[tp] for tp in task.merger.queues if tp in self._caps})
         self._pending.clear()
 
     # -- lockstep (streams.runtime.lockstep) ------------------------------------------
@@ -281,6 +287,13 @@ class Runner:
         self._horizons = dict(horizons)
         for task in self.tasks.values():
             self._apply_horizons(task)
+
+    def set_caps(self, caps: dict[TopicPartition, int]) -> None:
+        """Hand out only records below ``caps[tp]`` (offset, exclusive), and wait for the reader to get there;
+        unlisted partitions have no cap (streams.runtime.lockstep, two cores)."""
+        self._caps = dict(caps)
+        for task in self.tasks.values():
+            task.merger.set_cap({tp: caps[tp] for tp in task.merger.queues if tp in caps})
 
     def _apply_horizons(self, task: Task) -> None:
         h = self._horizons
@@ -304,9 +317,12 @@ class Runner:
             if len(self.tasks) == self.plan.tasks and not self._pending and self._settled():
                 break
             if time.monotonic() > deadline:
+                what = f"{self.name}: inputs did not settle within {timeout_s:.0f} s ({len(self.tasks)} of {self.plan.tasks} tasks assigned)"
+                seen = getattr(self.log, "seen_unavailable_within", None)
+                if seen is not None and seen(FENCE_WINDOW_S + timeout_s):  # a restarted coordinator still rebuilding the group
+                    raise RetryableError(f"{what}, just after the broker was unreachable")
                 raise ConfigError(
-                    f"{self.name}: inputs did not settle within {timeout_s:.0f} s "
-                    f"({len(self.tasks)} of {self.plan.tasks} tasks assigned)",
+                    what,
                     hint="another instance of this processor may hold its group or an upstream transaction is open: "
                     "stop other `hftstream run` processes on this log and retry",
                 )
@@ -483,7 +499,7 @@ class Runner:
         if records[0].timestamp_ns < task.oldest_ts_ns:  # records come in merge (time) order
             task.oldest_ts_ns = records[0].timestamp_ns
         t0 = time.perf_counter()
-        apply_records(task.processor, self.codec, records, task.pending, out.append)
+        apply_records(task.processor, self.codec, records, task.pending, out.append, self._shared)
         producer.produce_built(out)  # built by the codec and lineage: no per-record re-checks
         fault("after-produce")
         self.metrics.batch_seconds.observe(time.perf_counter() - t0)
@@ -502,6 +518,8 @@ class Runner:
         self._producer.abort()
         self.counts.aborts += 1
         self.metrics.aborts.inc()
+        if self._shared is not None:
+            self._shared.clear()
         for p, task in list(self.tasks.items()):
             task.close()
             self._pending.add(p)
@@ -509,6 +527,8 @@ class Runner:
         self._init_pending()
 
     def _commit(self) -> None:
+        if self._shared is not None:
+            self._shared.clear()
         producer = self._producer
         moved = [t for t in self.tasks.values() if t.moved()]
         if producer is None or not moved:

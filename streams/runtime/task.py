@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from streams.errors import ConfigError, PoisonError
 from streams.lineage import lineage_headers
 from streams.log.base import Log, Record, TopicPartition
-from streams.processors.base import Processor
+from streams.processors.base import Message, Processor
 from streams.runtime.codec import TOMBSTONE, Encoded, RuntimeCodec
 from streams.runtime.globals import GlobalFeed
 from streams.runtime.merge import Merger
@@ -63,23 +63,76 @@ class Task:
             self.global_feed = None
 
 
-def apply_records(processor: Processor, codec: RuntimeCodec, records: Sequence[Record], counts: RunCounts, emit: Emit) -> None:
-    """Decode ``records``, run them through ``processor`` in this order, and ``emit`` every resulting record.
+class SharedDecodes:
+    """The decoded form of the global records a runner's tasks have in common, decoded by the first task that
+    processes them and handed as the same :class:`~streams.processors.base.Message` to the others (issue 13 #1:
+    one decoded view of each global input per process). A processor must not change a message it was given
+    (the processor contract). Keyed by the record object, which the shared reader hands to every task
+    (:class:`~streams.runtime.globals.GlobalFeed`); emptied at each commit."""
 
-    Emission follows input order (an input's outputs, or its dead letter, before the next
-    input's), so the bytes written do not depend on where batches were cut.
-    """
-    msgs = []
-    failures: dict[int, PoisonError] = {}
+    __slots__ = ("topics", "_by_id")
+
+    def __init__(self, topics: Iterable[str]) -> None:
+        self.topics = frozenset(topics)
+        self._by_id: dict[int, tuple[Record, Message | PoisonError]] = {}  # the record is kept: its id stays its own
+
+    def clear(self) -> None:
+        self._by_id.clear()
+
+    def decode(self, codec: RuntimeCodec, records: Sequence[Record]) -> list[Message | PoisonError]:
+        """Each record's message (or its decoding error), from the cache where another task decoded it."""
+        by_id, topics = self._by_id, self.topics
+        out: list[Message | PoisonError | None] = [None] * len(records)
+        misses: list[int] = []
+        for i, rec in enumerate(records):
+            hit = by_id.get(id(rec))
+            if hit is not None and hit[0] is rec:
+                out[i] = hit[1]
+            else:
+                misses.append(i)
+        if misses:
+            todo = [records[i] for i in misses]
+            for i, got in zip(misses, _decode(codec, todo)):
+                out[i] = got
+                rec = records[i]
+                if rec.topic in topics:
+                    by_id[id(rec)] = (rec, got)
+        return out  # type: ignore[return-value]
+
+
+def _decode(codec: RuntimeCodec, records: list[Record]) -> list[Message | PoisonError]:
+    """Each record's message, or the :class:`PoisonError` that says why it has none."""
     pre = codec.decode_batch(records)  # the native core's decode of the batch in one call, or None
+    out: list[Message | PoisonError] = []
     for i, rec in enumerate(records):
         msg = pre[i] if pre is not None else None
         if msg is None:
             try:
                 msg = codec.decode(rec)
             except PoisonError as exc:
-                failures[i] = exc
+                out.append(exc)
                 continue
+        out.append(msg)
+    return out
+
+
+def apply_records(
+    processor: Processor, codec: RuntimeCodec, records: Sequence[Record], counts: RunCounts, emit: Emit,
+    shared: SharedDecodes | None = None,
+) -> None:
+    """Decode ``records``, run them through ``processor`` in this order, and ``emit`` every resulting record.
+
+    Emission follows input order (an input's outputs, or its dead letter, before the next
+    input's), so the bytes written do not depend on where batches were cut. ``shared``: where the
+    runner's tasks share the decoded global records.
+    """
+    msgs = []
+    failures: dict[int, PoisonError] = {}
+    decoded = shared.decode(codec, records) if shared is not None else _decode(codec, records if records.__class__ is list else list(records))  # type: ignore[arg-type]
+    for i, msg in enumerate(decoded):
+        if isinstance(msg, PoisonError):
+            failures[i] = msg
+            continue
         msgs.append(msg)
     results = iter(processor.process_batch(msgs) if msgs else ())
     counts.records_in += len(records)

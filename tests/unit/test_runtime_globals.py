@@ -62,3 +62,46 @@ def test_a_task_behind_the_shared_reader_makes_it_seek_back_and_the_others_skip(
     feed.detach(1)
     assert feed._reader is None
     log.close()
+
+
+def test_each_global_record_is_decoded_once_for_all_tasks_with_the_same_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13 #1: one decoded view per process. The first task decodes a global record, the others get the same
+    message; a bad global record is dead-lettered by every task as before; the outputs are the unshared run's."""
+    from streams.runtime import task as task_module
+    from streams.runtime.codec import RuntimeCodec
+
+    serde = Serde.from_settings()
+    cfg = CounterConfig(inputs=["in"], globals=["g"], output="out")
+
+    def run(root: Path, share: bool) -> tuple[dict, list[tuple[str, int]]]:
+        log = EmbeddedLog(root)
+        build_input(log, serde, "in", "g", "out")
+        with log.producer() as p:  # garbage on the global input: every task's dead letter, as before
+            p.produce("g", b"\x00not avro", b"S1", timestamp_ns=1_700_000_000_000_000_000 + 10**12)
+        decoded: list[tuple[str, int]] = []
+        real = task_module._decode
+
+        def counting(codec: RuntimeCodec, records: list) -> list:  # type: ignore[type-arg]
+            decoded.extend((r.topic, r.offset) for r in records if r.topic == "g")
+            return real(codec, records)
+
+        monkeypatch.setattr(task_module, "_decode", counting)
+        runner = Runner(log, serde, Counter, cfg, RunOptions(until_idle=True))
+        if not share:
+            runner._shared = None
+        counts = runner.run()
+        monkeypatch.undo()
+        assert counts.dead_letters == 4 and counts.reconciles()  # one per task
+        from streams.runtime.state import read_range
+
+        dlq = [r.value for p in range(log.partitions("dlq.counter"))
+               for r in read_range(log, "dlq.counter", p, *log.watermarks("dlq.counter", p))]
+        got = outputs(log, "out"), dlq
+        log.close()
+        return got, decoded
+
+    shared, once = run(tmp_path / "shared", True)
+    plain, four = run(tmp_path / "plain", False)
+    assert shared == plain
+    assert sorted(once) == [("g", i) for i in range(N_GLOBAL + 1)]  # 4 tasks, each global record decoded once
+    assert len(four) == 4 * (N_GLOBAL + 1)

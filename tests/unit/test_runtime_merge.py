@@ -187,3 +187,45 @@ def test_a_late_record_in_a_partition_holds_back_the_rest_of_that_partition_only
     assert ids(m.pop(100)) == [("a", 0, 0), ("b", 0, 0)]
     m.set_horizon({})
     assert ids(m.pop(100)) == [("a", 0, 1), ("a", 0, 2)]
+
+
+# -- caps (streams.runtime.dataflow, two cores) ------------------------------------------------
+
+
+def test_a_cap_keeps_records_at_or_past_it_aside_and_is_where_the_partition_ends() -> None:
+    m = Merger([(("a", 0), 0, 0), (("b", 0), 0, 0)])
+    m.set_cap({("a", 0): 2})
+    m.add([rec("a", 0, 0, 5), rec("a", 0, 1, 6), rec("a", 0, 2, 1), rec("a", 0, 3, 2)])  # 2 and 3: a later slice's, older ts
+    m.set_end(("a", 0), 4, 4)
+    m.set_end(("b", 0), 0, 0)
+    assert m.settled() and m.queues[("a", 0)].end == 2
+    assert ids(m.pop(100)) == [("a", 0, 0), ("a", 0, 1)]  # never the records past the cap, however old
+    assert m.idle() and m.positions()[("a", 0)] == 2  # a commit resumes at the first record kept aside
+    m.set_cap({("a", 0): 3})
+    assert ids(m.pop(100)) == [("a", 0, 2)]
+    m.set_cap({})
+    assert ids(m.pop(100)) == [("a", 0, 3)] and m.positions()[("a", 0)] == 4
+
+
+def test_a_cap_waits_for_the_reader_to_reach_it_even_when_the_log_says_less() -> None:
+    m = Merger([(("a", 0), 0, 0)])
+    m.set_cap({("a", 0): 3})  # the writer reported 3 after its commit: those records are on the log
+    m.add([rec("a", 0, 0, 1)])
+    m.set_end(("a", 0), 1, 1)  # a stale end from the reader
+    assert not m.settled() and not m.idle()
+    m.add([rec("a", 0, 1, 2), rec("a", 0, 2, 3)])
+    assert m.settled()
+    assert ids(m.pop(100)) == [("a", 0, 0), ("a", 0, 1), ("a", 0, 2)]
+
+
+def test_a_lower_cap_puts_buffered_records_back_aside_in_offset_order() -> None:
+    m = Merger([(("a", 0), 0, 0)])
+    m.add([rec("a", 0, i, i) for i in range(5)])
+    m.set_cap({("a", 0): 2})
+    m.set_end(("a", 0), 5, 5)
+    assert ids(m.pop(100)) == [("a", 0, 0), ("a", 0, 1)]
+    m.set_cap({("a", 0): 4})
+    m.add([rec("a", 0, 5, 5)])  # read while capped: aside, behind the others
+    assert ids(m.pop(100)) == [("a", 0, 2), ("a", 0, 3)]
+    m.set_cap(None)
+    assert ids(m.pop(100)) == [("a", 0, 4), ("a", 0, 5)]

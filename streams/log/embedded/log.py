@@ -41,7 +41,7 @@ from streams.log.embedded.producer import EmbeddedProducer
 from streams.log.embedded.reader import EmbeddedGroupConsumer, EmbeddedReader
 from streams.log.embedded.transactional import EmbeddedTransactionalProducer
 from streams.log.embedded.txlog import TxnLog
-from streams.log.embedded.txn import TXN_DIR, Marker, read_marker, referenced_generations
+from streams.log.embedded.txn import LSO_NAME, TXN_DIR, Marker, open_lso, read_lso_state, read_marker, referenced_generations
 from streams.log.embedded.txn import stable_offset as _stable_offset
 from streams.log.embedded.writer import PartitionWriter, fsync_dir
 
@@ -384,6 +384,26 @@ class EmbeddedLog(Log):
         high = self.watermarks(topic, partition)[1]
         lso = _stable_offset(self.partition_dir(topic, partition))
         return high if lso is None else min(lso, high)
+
+    def quiet_ends(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """:meth:`end_offsets` (read_committed), one ``pread`` of ``~lso`` per partition where no transaction is open.
+
+        With none open the last stable offset *is* the end (every append and every commit moves it there), so the
+        segment's tail is not scanned; a partition with a transaction open (or no ``~lso``) is asked as before.
+        For a writer that just committed and wants to say where its outputs end (streams.runtime.dataflow).
+        """
+        out = {}
+        for topic, partition in partitions:
+            directory = self.partition_dir(topic, partition)
+            fd = open_lso(directory, create=False)
+            state = None
+            if fd is not None:
+                try:
+                    state = read_lso_state(fd, directory / LSO_NAME)
+                finally:
+                    os.close(fd)
+            out[(topic, partition)] = state[0] if state is not None and state[1] == 0 else self.stable_offset(topic, partition)
+        return out
 
     def txlog(self) -> TxnLog:
         """This handle's appender of the directory's transaction log (shared by its transactional producers)."""
