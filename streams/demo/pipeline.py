@@ -7,6 +7,7 @@ configuration (``infra/*.yaml``), driven by :func:`~streams.runtime.lockstep.run
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +21,7 @@ from streams.runtime.lockstep import LockstepResult, MarkStore, Schedule, run_lo
 from streams.runtime.lookup import default_config, registry
 from streams.runtime.metrics import RunCounts
 from streams.runtime.outage import RetryPolicy
-from streams.runtime.second_process import SECOND_CORE, die_with_parent, report_to
+from streams.runtime.second_process import SECOND_CORE, die_with_parent, received, report_to
 from streams.runtime.runner import Runner, RunOptions
 from streams.runtime.codec import dlq_topic
 from streams.serde import Serde
@@ -115,7 +116,8 @@ class SecondCore:
 
         ctx = multiprocessing.get_context("spawn")
         self._conn, theirs = ctx.Pipe()
-        self.process = ctx.Process(target=_second_core, name="hftstream-second-core", args=(log_url, settings, theirs), daemon=True)
+        self.process = ctx.Process(target=_second_core, name="hftstream-second-core",
+                                   args=(log_url, settings, theirs, os.getpid()), daemon=True)
         self.process.start()
         theirs.close()
 
@@ -129,23 +131,9 @@ class SecondCore:
 
     def result(self, stages: list[str], timeout_s: float) -> tuple:
         """What it sent at its end; raises :class:`HftError` with its error, or with how it died."""
-        try:
-            got = self._conn.recv() if self._conn.poll(timeout_s) else None
-        except EOFError:  # it died without a word (SIGKILL)
-            got = None
-        if got is not None and got[0] == "ok":
-            self.process.join(30)
-            return got
-        if got is not None:
-            raise HftError(f"the pipeline's second process failed: {got[1]}", hint=got[2] or None)
-        self.process.join(5)
-        code = self.process.exitcode
-        how = ("is still running but sent no result" if code is None else
-               f"was killed by signal {-code}" if code < 0 else f"exited with code {code}")
-        raise HftError(
-            f"the pipeline's second process ({', '.join(stages)}) {how} before the schedule was done",
-            hint="run the same command again: every stage resumes after its last mark, nothing lost or doubled",
-        )
+        return received(self._conn, self.process, f"the pipeline's second process ({', '.join(stages)})", timeout_s,
+                        hint="run the same command again: every stage resumes after its last mark, nothing lost or doubled",
+                        ending=" before the schedule was done")
 
     def close(self) -> None:
         """End the process if it is still running; close the pipe."""
@@ -198,12 +186,10 @@ def _run_two_cores(
     return PipelineRun(result, {n: by_name[n] for n in names}, elapsed, output_topics(log, names), cores)
 
 
-def _second_core(log_url: str, settings: Any, conn: Any) -> None:
+def _second_core(log_url: str, settings: Any, conn: Any, parent: int) -> None:
     """The second process: wait for the job, run its stages on the dataflow schedule, send back their counts (or the error)."""
-    import os
-
-    die_with_parent()
-    parent = os.getppid()
+    if not die_with_parent(parent):
+        return
     from streams.log import open_log
     from streams.runtime.tuning import tune_gc_for_streaming
 

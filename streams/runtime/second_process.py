@@ -13,6 +13,7 @@ stage marks that keep the digest (DECISIONS #61).
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +34,7 @@ class LiveSecondProcess:
         self._conn, theirs = ctx.Pipe(duplex=False)
         self.process = ctx.Process(
             target=_live_child, name="hftstream-second-core", daemon=True,
-            args=(log_url, settings, self.names, options, metrics_port, self._stop, theirs),
+            args=(log_url, settings, self.names, options, metrics_port, self._stop, theirs, os.getpid()),
         )
         self.process.start()
         theirs.close()
@@ -48,19 +49,9 @@ class LiveSecondProcess:
     def join(self, timeout_s: float = 120.0) -> dict[str, RunCounts]:
         """Stop it and return its counts; raises :class:`HftError` with its error or how it died."""
         self.stop()
-        try:
-            got = self._conn.recv() if self._conn.poll(timeout_s) else None
-        except EOFError:
-            got = None
-        self.process.join(10)
-        if got is not None and got[0] == "ok":
-            return got[1]
-        if got is not None:
-            raise HftError(f"the second process ({', '.join(self.names)}) failed: {got[1]}", hint=got[2] or None)
-        code = self.process.exitcode
-        how = "did not stop" if code is None else f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        raise HftError(f"the second process ({', '.join(self.names)}) {how}",
+        got = received(self._conn, self.process, f"the second process ({', '.join(self.names)})", timeout_s,
                        hint="run the same command again: each processor resumes from its last commit")
+        return got[1]
 
     def close(self) -> None:
         if self.process.is_alive():
@@ -69,15 +60,37 @@ class LiveSecondProcess:
         self._conn.close()
 
 
-def die_with_parent() -> None:
-    """Linux: the kernel SIGKILLs this process when its parent dies."""
+def die_with_parent(parent: int) -> bool:
+    """Linux: have the kernel SIGKILL this process when its parent (pid ``parent``) dies. False when it is already
+    gone (it died before this process got here: the signal would never come), and the caller should exit."""
     import ctypes
+    import os
     import signal
 
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        pass
+        pass  # elsewhere the waits notice that the parent's pid changed
+    return os.getppid() == parent
+
+
+def received(conn: Any, process: Any, what: str, timeout_s: float, *, hint: str, ending: str = "") -> tuple:
+    """What a second process sent at its end (``("ok", ...)``, see :func:`report_to`); raises :class:`HftError`
+    with its own error, or with how it died (``what`` names it, ``ending`` ends that sentence)."""
+    try:
+        got = conn.recv() if conn.poll(timeout_s) else None
+    except EOFError:  # it died without a word (SIGKILL)
+        got = None
+    if got is not None and got[0] == "ok":
+        process.join(30)
+        return got
+    if got is not None:
+        raise HftError(f"{what} failed: {got[1]}", hint=got[2] or None)
+    process.join(5)
+    code = process.exitcode
+    how = ("is still running but sent no result" if code is None else
+           f"was killed by signal {-code}" if code < 0 else f"exited with code {code}")
+    raise HftError(f"{what} {how}{ending}", hint=hint)
 
 
 def report_to(conn: Any, work: Callable[[], tuple]) -> None:
@@ -92,10 +105,13 @@ def report_to(conn: Any, work: Callable[[], tuple]) -> None:
         raise
 
 
-def _live_child(log_url: str, settings: Any, names: list[str], options: Any, metrics_port: int, stop: Any, conn: Any) -> None:
+def _live_child(
+    log_url: str, settings: Any, names: list[str], options: Any, metrics_port: int, stop: Any, conn: Any, parent: int,
+) -> None:
     import signal
 
-    die_with_parent()
+    if not die_with_parent(parent):
+        return
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the first process decides
     from streams.log import open_log
     from streams.runtime.lookup import default_config, registry

@@ -113,3 +113,11 @@ def test_two_cores_need_a_live_run_all(inputs: Path) -> None:
         proc = subprocess.run([HFTSTREAM, "--log", f"embedded://{inputs}", *args], capture_output=True, text=True, timeout=120,
                               env={**os.environ})
         assert proc.returncode == 2 and "--cores 2 is for a live `run all`" in proc.stderr and "hint:" in proc.stderr, proc.stderr
+
+
+def test_a_second_process_whose_parent_is_already_gone_exits_at_once() -> None:
+    """The race a SIGKILL of the first process can hit: it dies before the second one asked to die with it. The
+    second then sees another parent and must exit (was: it ran on, an orphan holding the first one's stderr open)."""
+    code = ("import os, sys\nfrom streams.runtime.second_process import die_with_parent\n"
+            "sys.exit(0 if die_with_parent(os.getppid()) and not die_with_parent(os.getppid() + 1_000_000) else 1)")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
