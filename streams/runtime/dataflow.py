@@ -182,7 +182,7 @@ def run_dataflow(
                             for t in r.plan.partitions if (w := writers.get(t)) is not None]
         result.resumed_at = min(nxt.values(), default=0)
         lead = runners[0].name if runners else ""
-        t_call, pause = time.monotonic(), MIN_PAUSE_S
+        pause = MIN_PAUSE_S
         result.timeline["called"] = time.time()
         while True:
             if stop.is_set():
@@ -204,9 +204,7 @@ def run_dataflow(
                 caps = {(t, p): end for t, m in needed for p, end in enumerate(m.ends[t])}  # type: ignore[union-attr]
                 horizon = schedule.horizon(k) if k < total else None
                 retries = guard.retries
-                if not result.start_s:
-                    result.start_s = time.monotonic() - t_call
-                    result.timeline["first_step"] = time.time()
+                result.timeline.setdefault("first_step", time.time())
                 busy = guard.call(lambda r=r, c=caps, h=horizon: _step(r, c, h, result.stage_seconds))
                 busy = busy or guard.retries != retries
                 ts_ns = (horizon if horizon is not None else schedule.horizon(total - 1)) * 1_000_000
@@ -214,13 +212,10 @@ def run_dataflow(
                 guard.call(lambda r=r, k=k, b=busy, t=ts_ns: book.write(schedule, StageMark(r.name, k, _ends(r, read[r.name]), b), t))
                 nxt[r.name] = k + 1
                 stepped = True
-                if r.name == lead:
-                    if k < total:
-                        result.slices_run += 1
-                        if on_slice is not None:
-                            on_slice(k + 1, total)
-                    else:
-                        result.rounds += 1
+                if r.name == lead and k < total:
+                    result.slices_run += 1
+                    if on_slice is not None:
+                        on_slice(k + 1, total)
             result.outages = guard.outages
             if stepped:
                 result.timeline["last_step"] = time.time()

@@ -148,8 +148,13 @@ class LockstepResult:
     stage_seconds: dict[str, float] = field(default_factory=dict)  # wall time inside each stage's steps
     outages: int = 0  # broker outages ridden out during the run
     waiting_s: float = 0.0  # two cores: time this process had no stage it could step (waiting for the other)
-    start_s: float = 0.0  # two cores: from the call to its first step (opening the stages)
     timeline: dict[str, float] = field(default_factory=dict)  # two cores: wall-clock time.time() of call, first step, last step
+
+    @property
+    def start_s(self) -> float:
+        """Two cores: from the call to its first step (opening the stages, waiting for the other process)."""
+        t = self.timeline
+        return t["first_step"] - t["called"] if "first_step" in t and "called" in t else 0.0
 
 
 def run_lockstep(
