@@ -516,3 +516,31 @@ def test_a_reader_that_reaches_the_stable_offset_looks_for_no_later_segment(log:
         plain.produce("out", b"r5", partition=0)
     assert _values(reader.poll(100)) == [b"r5"]
     reader.close()
+
+
+def test_quiet_ends_equal_the_stable_ends_for_the_writing_handle_and_another_one(log: EmbeddedLog) -> None:
+    other = EmbeddedLog(log.root)  # another process's view: no writer of its own, so it opens ~lso
+    tps = [("out", 0), ("out", 1)]
+    seen: list[tuple[dict, dict, int, int]] = []
+
+    def peek(at: str) -> None:
+        if at == "appended":  # a transaction is open: both ask as before (the end is below the appended records)
+            seen.append((log.quiet_ends(tps), other.quiet_ends(tps), log.stable_offset("out", 0), log.watermarks("out", 0)[1]))
+
+    producer = log.transactional_producer("q")
+    for n in (3, 2):
+        producer.begin()
+        for i in range(n):
+            producer.produce("out", b"v%d" % i, partition=i % 2)
+        producer.commit()
+        expected = {tp: log.stable_offset(*tp) for tp in tps}
+        assert log.quiet_ends(tps) == other.quiet_ends(tps) == expected
+    assert expected == {("out", 0): 3, ("out", 1): 2}
+    transactional.STEP_HOOK = peek
+    producer.begin()
+    producer.produce("out", b"open", partition=0)
+    producer.commit()
+    transactional.STEP_HOOK = None
+    assert seen == [({("out", 0): 3, ("out", 1): 2}, {("out", 0): 3, ("out", 1): 2}, 3, 4)]
+    assert log.quiet_ends(tps) == {("out", 0): 4, ("out", 1): 2}
+    other.close()
