@@ -25,6 +25,7 @@ from confluent_kafka.admin import AdminClient
 from procs import RAW, Counter, CounterConfig, raw_value
 from runtime_support import HFTSTREAM, MS, N_GLOBAL, N_KEYED, T0, TESTS, Case
 from streams.errors import ConfigError
+from streams.log.base import Log
 from streams.log.embedded import EmbeddedLog
 from streams.log.embedded.maintenance import repair
 from streams.runtime import Runner, RunOptions
@@ -167,10 +168,22 @@ def test_a_global_input_s_lag_counts_once_not_once_per_task(case: Case, serde: S
     assert [(p.topic, p.scope) for p in st.partitions if p.scope == "global"] == [(case.glob, "global")]
 
 
+def _await_markers(log: Log, topic: str, timeout_s: float = 30.0) -> None:
+    """Until every partition's last stable offset is its high watermark: on Kafka, ``commit_transaction()`` returns
+    once the coordinator decided, and the commit markers reach the data partitions a moment later (until then the
+    committed records sit above the stable end, invisible to read_committed readers)."""
+    tps = [(topic, p) for p in range(log.partitions(topic))]
+    deadline = time.monotonic() + timeout_s
+    while log.end_offsets(tps) != log.end_offsets(tps, read_committed=False):
+        assert time.monotonic() < deadline, f"{topic}: commit markers not written after {timeout_s} s"
+        time.sleep(0.05)
+
+
 def test_dead_letters_are_counted_as_records(case: Case, serde: Serde) -> None:
     run(case, serde, reject_seq=17)
-    st = status(case, serde, reject_seq=17)
     dlq = f"dlq.{case.name}"
+    _await_markers(case.log, dlq)
+    st = status(case, serde, reject_seq=17)
     records = sum(1 for p in range(case.log.partitions(dlq)) for _ in read_range(case.log, dlq, p, *case.log.watermarks(dlq, p)))
     assert records == 1
     assert st.dead_letters == 1
