@@ -375,7 +375,7 @@ class Runner:
         if hist.snapshot is not None:
             proc.restore(hist.snapshot)
         base = hist.snapshot_manifest.ends() if hist.snapshot_manifest else {}
-        positions = {tp: base.get(tp, self.log.watermarks(*tp)[0]) for tp, _ in partitions}
+        positions = {tp: base[tp] if tp in base else self.log.watermarks(*tp)[0] for tp, _ in partitions}  # the low mark only where asked
         if hist.after:  # replayed inputs were counted by the run that committed them: count them apart
             replayed = RunCounts()
             replay_manifests(self.log, proc, self.codec, partitions, hist.after, replayed)

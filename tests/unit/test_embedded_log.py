@@ -73,6 +73,22 @@ def test_create_update_describe_list_and_delete_topics(tmp_path: Path) -> None:
         log.delete_topic("orders.in")
 
 
+def test_a_handle_sees_another_handles_topic_changes_at_once(tmp_path: Path) -> None:
+    """The parsed topic spec is kept per handle; a change by another handle (grown, deleted, re-created) shows at the next call."""
+    a, b = _log(tmp_path), _log(tmp_path)
+    a.create_topic(TopicSpec("t", partitions=2, key="k"))
+    assert b.partitions("t") == 2 and b.partition_dir("t", 1).name == "1"
+    a.create_topic(TopicSpec("t", partitions=4, key="k"))
+    assert b.partitions("t") == 4 and b.partition_dir("t", 3).is_dir()
+    a.delete_topic("t")
+    with pytest.raises(UnknownTopicError):
+        b.partitions("t")
+    a.create_topic(TopicSpec("t", partitions=1, key="other"))
+    assert b.describe_topic("t") == TopicSpec("t", partitions=1, key="other")
+    with pytest.raises(UnknownPartitionError):
+        b.partition_dir("t", 1)
+
+
 @pytest.mark.parametrize("name", ["", ".", "..", "has space", "slash/x", "x" * 250, "tilde~", "__consumer_offsets"])
 def test_invalid_topic_names_are_config_errors(tmp_path: Path, name: str) -> None:
     with pytest.raises(ConfigError) as info:

@@ -100,6 +100,8 @@ class EmbeddedLog(Log):
         except OSError as exc:
             raise ConfigError(f"cannot create the embedded log directory {self.root}: {exc}") from exc
         self.url = f"embedded://{self.root}"
+        self._root_str = str(self.root)
+        self._specs: dict[str, tuple[tuple[int, int, int, int], TopicSpec]] = {}  # _read_spec's cache
         self._writers: dict[tuple[str, int], PartitionWriter] = {}
         self._writers_lock = threading.Lock()
         self._offsets = OffsetsStore(self.root, durable=self._durable())
@@ -116,7 +118,7 @@ class EmbeddedLog(Log):
         n = self.partitions(topic)
         if not isinstance(partition, int) or not 0 <= partition < n:
             raise UnknownPartitionError(topic, partition, n)
-        return self.root / topic / str(partition)
+        return Path(os.path.join(self._root_str, topic, str(partition)))
 
     def delete_group(self, group: str) -> bool:
         """Forget ``group``'s committed offsets (stop its consumer first). True if it had any."""
@@ -138,7 +140,23 @@ class EmbeddedLog(Log):
     # -- topics ---------------------------------------------------------------------
 
     def _read_spec(self, topic: str) -> TopicSpec:
-        path = self.root / topic / META_FILE
+        """The topic's ``meta.json``, parsed again only when the file changed (one ``stat`` per call otherwise).
+
+        Every change of a spec is a tmp file renamed over it (a new inode), and a deleted and re-created
+        topic has a new file: so the inode, ctime and size tell a changed file from the one parsed before.
+        """
+        name = os.path.join(self._root_str, topic, META_FILE)
+        try:
+            st = os.stat(name)
+        except FileNotFoundError:
+            raise UnknownTopicError(topic) from None
+        except OSError:
+            st = None
+        sig = (st.st_ino, st.st_ctime_ns, st.st_mtime_ns, st.st_size) if st is not None else None
+        cached = self._specs.get(topic)
+        if cached is not None and sig is not None and cached[0] == sig:
+            return cached[1]
+        path = Path(name)
         try:
             raw = json.loads(path.read_text())
         except FileNotFoundError:
@@ -150,7 +168,10 @@ class EmbeddedLog(Log):
                 f"(`mv {path.parent} {path.parent.parent.parent / (topic + '.broken')}`) "
                 "and run `hftstream topics apply` to re-create it empty",
             ) from exc
-        return TopicSpec(**{k: raw[k] for k in _SPEC_FIELDS if k in raw})
+        spec = TopicSpec(**{k: raw[k] for k in _SPEC_FIELDS if k in raw})
+        if sig is not None:
+            self._specs[topic] = (sig, spec)
+        return spec
 
     def _write_spec(self, directory: Path, spec: TopicSpec) -> None:
         path = directory / META_FILE
