@@ -24,6 +24,7 @@ class CounterConfig(BaseModel):
 
     inputs: list[str]
     globals: list[str] = []
+    as_of: list[str] = []  # global inputs of scope "as_of": counted, no output; keyed outputs say how many were seen
     output: str
     reject_seq: int | None = None
     fail_seq: int | None = None  # raise a plain exception (a processor bug) on this seq
@@ -43,10 +44,12 @@ class Counter(Processor):
     def __init__(self, config: CounterConfig, task: int) -> None:
         self.config = config
         self.task = task
-        self.inputs = tuple(Input(t, "global") for t in config.globals) + tuple(Input(t) for t in config.inputs)
+        self.inputs = (tuple(Input(t, "global") for t in config.globals) + tuple(Input(t, "as_of") for t in config.as_of)
+                       + tuple(Input(t) for t in config.inputs))
         self.outputs = (config.output,)
         self.counts: dict[str, int] = {}
         self.globals_seen = 0
+        self.as_of_seen = 0
 
     def process(self, msg: Message) -> Iterable[Output]:
         if self.config.work_us:
@@ -56,20 +59,28 @@ class Counter(Processor):
             raise Reject("TEST_REJECT", f"seq {value['seq']} is rejected by configuration")
         if self.config.fail_seq is not None and value["seq"] == self.config.fail_seq:
             raise RuntimeError("deliberate bug")
+        if msg.topic in self.config.as_of:
+            self.as_of_seen += 1
+            return []
         if msg.topic in self.config.globals:
             self.globals_seen += 1
             return [Output(self.config.output, value["symbol"], RAW, {**value, "seq": self.globals_seen, "format": f"g{self.task}"})]
         symbol = value["symbol"]
         n = self.counts[symbol] = self.counts.get(symbol, 0) + 1
-        return [Output(self.config.output, symbol, RAW, {**value, "seq": n, "format": f"t{self.task}"})]
+        seen = f"a{self.as_of_seen}" if self.config.as_of else ""
+        return [Output(self.config.output, symbol, RAW, {**value, "seq": n, "format": f"t{self.task}{seen}"})]
 
     def snapshot(self) -> bytes:
-        return json.dumps({"counts": self.counts, "globals": self.globals_seen}, sort_keys=True).encode()
+        state: dict[str, object] = {"counts": self.counts, "globals": self.globals_seen}
+        if self.config.as_of:
+            state["as_of"] = self.as_of_seen
+        return json.dumps(state, sort_keys=True).encode()
 
     def restore(self, blob: bytes) -> None:
         state = json.loads(blob)
         self.counts = dict(state["counts"])
         self.globals_seen = state["globals"]
+        self.as_of_seen = state.get("as_of", 0)
 
 
 def _spin(us: int) -> None:

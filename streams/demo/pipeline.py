@@ -27,7 +27,7 @@ from streams.runtime.codec import dlq_topic
 from streams.serde import Serde
 
 # Commits happen at slice ends only (step_to_horizon); the batch and interval never cut a slice.
-LOCKSTEP_OPTIONS = RunOptions(batch=1 << 40, commit_interval_ms=1 << 40, instance_id="demo")
+LOCKSTEP_OPTIONS = RunOptions(batch=1 << 40, commit_interval_ms=1 << 40, instance_id="demo", as_of="merged")
 
 
 @dataclass

@@ -44,6 +44,17 @@ partition that may still hold earlier records holds the merge back (see
 :mod:`streams.runtime.merge`), so on pre-published input the order does not depend on how
 records were batched or polled.
 
+As-of inputs. An input with ``scope="as_of"`` is a global input whose records only update what
+the processor knows "as of now" (risk's quotes, marks and venue health) and never produce an
+output. In until-idle runs, the lockstep schedule (the demo, so its digest) and replays they are
+merged like any global input. A live run (``RunOptions.as_of="pinned"``, the default of a run that
+is not until-idle) does not wait for them: the records read so far are applied at the start of
+each transaction, merged among themselves, before the transaction's other inputs; records that
+arrive during the transaction wait for the next one (a commit interval, a few ms on the order
+path). So a late market-data feed never holds an order back, and a decision sees the market as it
+had arrived. Each commit manifest names the inputs it applied first (``applied_first``), so
+recovery and ``hftstream verify`` replay exactly what ran.
+
 Inputs are read-only. A global input's record is decoded once per process and the same
 :class:`Message` (its ``value`` dict included) goes to every task: build outputs in new dicts,
 never change a message you were given.
@@ -62,7 +73,7 @@ from typing import Any, ClassVar, Literal, NamedTuple
 
 from streams.errors import ConfigError, HftError, PoisonError
 
-Scope = Literal["keyed", "global"]
+Scope = Literal["keyed", "global", "as_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +84,10 @@ class Input:
     the topics that exist when the processor starts. ``scope="keyed"``: the task owning
     partition ``p`` reads partition ``p``. ``scope="global"``: every task reads every
     partition (reference data, operator commands, market data used for reference prices).
+    ``scope="as_of"``: a global input the processor only folds into "the latest value as of now"
+    (marks, quotes, venue status) and that gives no output: a live run applies its records at the
+    start of each transaction instead of merging them by time with the other inputs, so they never
+    hold back the merge (see "As-of inputs" in the module docstring).
     """
 
     topic: str

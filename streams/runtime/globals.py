@@ -26,17 +26,18 @@ class GlobalFeed:
         self.log = log
         self.tps = tuple(tps)
         self._reader: Reader | None = None
-        self._mergers: dict[int, Merger] = {}
+        self._mergers: dict[int, tuple[Merger, ...]] = {}
         self._floors: dict[int, dict[TopicPartition, int]] = {}
 
-    def attach(self, task_id: int, merger: Merger, positions: dict[TopicPartition, int],
+    def attach(self, task_id: int, mergers: Merger | Sequence[Merger], positions: dict[TopicPartition, int],
                floors: dict[TopicPartition, int] | None = None) -> None:
-        """Feed ``merger`` from ``positions`` on (seeking the shared reader back if it is past them).
+        """Feed the task's ``mergers`` from ``positions`` on (seeking the shared reader back if it is past them).
 
-        ``floors`` (the task's ends asked of the broker, kept up to date by the runner) are a floor under the
-        reader's own, possibly cached, ends.
+        Each global partition goes to the merger that has a queue for it (a live run keeps the as-of inputs
+        in a merger of their own). ``floors`` (the task's ends asked of the broker, kept up to date by the
+        runner) are a floor under the reader's own, possibly cached, ends.
         """
-        self._mergers[task_id] = merger
+        self._mergers[task_id] = tuple(mergers) if not isinstance(mergers, Merger) else (mergers,)
         self._floors[task_id] = floors if floors is not None else {}
         if self._reader is None:
             self._reader = self.log.reader([(t, p, positions[(t, p)]) for t, p in self.tps])
@@ -62,21 +63,22 @@ class GlobalFeed:
         reader = self._reader
         if reader is None:
             return
-        mergers = list(self._mergers.values())
-        floors = [self._floors[task_id] for task_id in self._mergers]
-        records = reader.poll(max_records * len(mergers), timeout=0.0)
+        mergers = [m for task in self._mergers.values() for m in task]
+        floors = [self._floors[task_id] for task_id, task in self._mergers.items() for _ in task]
+        records = reader.poll(max_records * len(self._mergers), timeout=0.0)
         if records:
             for merger in mergers:
                 queues = merger.queues
-                merger.add(r for r in records if r.offset >= queues[(r.topic, r.partition)].position)
+                merger.add(r for r in records if (q := queues.get((r.topic, r.partition))) is not None and r.offset >= q.position)
         for tp in self.tps:
             end = reader.end_offset(*tp)
             if end is None:
                 end = self.log.watermarks(*tp)[1]
             position = reader.position(*tp)
             for merger, floor in zip(mergers, floors):
-                fresh = floor.get(tp)
-                merger.set_end(tp, end if fresh is None or fresh < end else fresh, position)
+                if tp in merger.queues:
+                    fresh = floor.get(tp)
+                    merger.set_end(tp, end if fresh is None or fresh < end else fresh, position)
 
     def close(self) -> None:
         """Close the reader."""

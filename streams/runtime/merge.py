@@ -233,6 +233,26 @@ class Merger:
                     break  # this partition may have more records that sort before the others
         return out
 
+    def drain(self) -> list[Record]:
+        """Every buffered record, in the merge order, waiting for no partition.
+
+        The order is the one :meth:`pop` gives once every partition is known to end right after what
+        is buffered: so a replay of exactly these records (a manifest's ranges) gives it again. For
+        the as-of inputs of a live run, applied at the start of each transaction (streams.runtime.runner).
+        """
+        heap = [(q.records[0].timestamp_ns // NS_PER_MS, q.rank, q.tp, q) for q in self._ordered if q.records]
+        heapq.heapify(heap)
+        out: list[Record] = []
+        while heap:
+            _, rank, tp, q = heap[0]
+            records = q.records
+            out.append(records.popleft())
+            if records:
+                heapq.heapreplace(heap, (records[0].timestamp_ns // NS_PER_MS, rank, tp, q))
+            else:
+                heapq.heappop(heap)
+        return out
+
     def positions(self) -> dict[TopicPartition, int]:
         """``{tp: next offset to hand out}``: where a commit after the records handed out so far resumes."""
         return {tp: q.next_offset() for tp, q in self.queues.items()}

@@ -205,7 +205,7 @@ class RuntimeMetrics:
         lags: dict[tuple[str, str], int] = {}
         for task in tasks:
             committed = task.committed
-            for tp, q in task.merger.queues.items():
+            for tp, q in (item for m in task.mergers() for item in m.queues.items()):
                 if q.end is None:
                     continue
                 key = (tp[0], str(tp[1]))

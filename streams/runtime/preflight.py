@@ -50,6 +50,7 @@ class InputPlan:
     global_: tuple[str, ...]
     ranks: dict[str, int]
     partitions: dict[str, int]
+    as_of: tuple[str, ...] = ()  # the global inputs of scope "as_of" (in global_ too)
 
     @property
     def tasks(self) -> int:
@@ -68,6 +69,7 @@ def plan_inputs(log: Log, processor: Processor) -> InputPlan:
     existing = {t.name: t.partitions for t in log.list_topics()}
     keyed: list[str] = []
     global_: list[str] = []
+    as_of: list[str] = []
     ranks: dict[str, int] = {}
     for rank, inp in enumerate(processor.inputs):
         names = sorted(n for n in existing if fnmatch.fnmatchcase(n, inp.topic)) if "*" in inp.topic else (
@@ -83,6 +85,8 @@ def plan_inputs(log: Log, processor: Processor) -> InputPlan:
                 raise ConfigError(f"processor {processor.name!r}: topic {n!r} is named by two inputs")
             ranks[n] = rank
             (keyed if inp.scope == "keyed" else global_).append(n)
+            if inp.scope == "as_of":
+                as_of.append(n)
     counts = {existing[t] for t in keyed}
     if len(counts) > 1:
         detail = ", ".join(f"{t}={existing[t]}" for t in keyed)
@@ -90,7 +94,7 @@ def plan_inputs(log: Log, processor: Processor) -> InputPlan:
             f"processor {processor.name!r}: keyed inputs must have the same partition count ({detail})",
             hint="co-partitioned inputs need equal partition counts: fix infra/topics.yaml and re-create the topic",
         )
-    return InputPlan(tuple(keyed), tuple(global_), ranks, {t: existing[t] for t in keyed + global_})
+    return InputPlan(tuple(keyed), tuple(global_), ranks, {t: existing[t] for t in keyed + global_}, tuple(as_of))
 
 
 def check_topics(log: Log, name: str, proto: Processor) -> InputPlan:

@@ -33,7 +33,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -78,6 +78,10 @@ class RunOptions(BaseModel):
     until_idle: bool = Field(False, description="Return once every input is consumed and committed.")
     state_wait_s: float = Field(30.0, ge=0, description="How long recovery waits for state.<processor> to catch up with the group.")
     outage_limit_s: float = Field(DEFAULT_LIMIT_S, ge=0, description="How long to retry through a broker outage before stopping.")
+    as_of: Literal["pinned", "merged"] = Field(
+        "pinned", description="Live runs: apply as-of inputs (risk's market data) at each transaction's start, never "
+        "waiting for them ('pinned'), or merge them by time like the rest ('merged'; until-idle and lockstep runs always do).",
+    )
 
     def retry_policy(self) -> RetryPolicy:
         """The broker-outage retry policy of these options (:mod:`streams.runtime.outage`)."""
@@ -136,6 +140,8 @@ class Runner:
         self._globals_published = 0.0  # when the global inputs' positions were last published (see _publish_global_positions)
         self._globals_last: dict[TopicPartition, int] = {}
         self.transactional_id = f"hftstream.{self.name}.{self.options.instance_id}"
+        # a live run applies the as-of inputs at each transaction's start (Processor contract, "As-of inputs")
+        self.pinned = frozenset(self.plan.as_of) if self.options.as_of == "pinned" and not self.options.until_idle else frozenset()
         self.runfile = RunFile(getattr(log, "url", repr(log)), self.name, self.options.instance_id)
 
     # -- lifecycle --------------------------------------------------------------------
@@ -307,6 +313,11 @@ class Runner:
         transaction holds, and the order its outputs are produced in, depend only on the log's
         contents and the horizons, never on polling or timing. True when records were processed.
         """
+        if self.pinned:
+            raise ConfigError(
+                f"{self.name}: the lockstep schedule merges every input; this runner pins its as-of inputs ({', '.join(sorted(self.pinned))})",
+                hint="build lockstep runners with RunOptions(as_of='merged')",
+            )
         deadline = time.monotonic() + timeout_s
         opts = self.options
         while True:
@@ -382,7 +393,8 @@ class Runner:
             self.counts.replayed += replayed.records_in
             positions.update(hist.after[-1].ends())
         last = hist.last
-        task = Task(p, proc, partitions, positions, last.seq if last else 0, keyed)
+        first = [tp for tp, _ in partitions if tp[0] in self.pinned]
+        task = Task(p, proc, partitions, positions, last.seq if last else 0, keyed, first)
         if self._consumer is not None:
             for tp in keyed:
                 self._consumer.seek(tp[0], tp[1], positions[tp])
@@ -390,7 +402,7 @@ class Runner:
             if self._globals is None:
                 self._globals = GlobalFeed(self.log, task.global_tps)
             task.global_feed = self._globals
-            self._globals.attach(p, task.merger, positions, task.fresh_ends)
+            self._globals.attach(p, task.mergers(), positions, task.fresh_ends)
         task.commits_since_snapshot = len(hist.after)
         return task
 
@@ -430,6 +442,9 @@ class Runner:
         room = opts.batch - sum(t.pending.records_in for t in self.tasks.values())
         self._refresh_all()
         for task in self.tasks.values():
+            if task.first is not None and not task.took_merged and (first := task.first.drain()):
+                self._process(task, first)  # the as-of inputs read so far, before any merged input of this transaction
+                processed = True
             force = (
                 not opts.until_idle and task.blocked_since is not None
                 and (now - task.blocked_since) * 1000 >= opts.max_wait_ms and self._ask_broker_ends(task, now)
@@ -439,6 +454,7 @@ class Runner:
                 if not records:
                     break
                 self._process(task, records)
+                task.took_merged = True  # as-of records read from now on wait for the next transaction
                 room -= len(records)
                 processed = True
             if force:
@@ -541,7 +557,7 @@ class Runner:
         done: list[tuple[Task, dict[TopicPartition, int], bool]] = []
         for task in moved:
             task.processor.check_invariants()
-            positions = task.merger.positions()
+            positions = task.positions()
             seq = task.seq + 1
             due = (
                 seq == 1
@@ -551,7 +567,7 @@ class Runner:
             c = task.pending
             manifest = Manifest(
                 task.id, seq, ranges_between(task.committed, positions), c.records_in, c.records_out, c.dead_letters,
-                0, 0, opts.instance_id,
+                0, 0, opts.instance_id, applied_first=task.applied_first,
             )
             producer.produce_built(self.store.commit_records(manifest, task.processor.snapshot() if due else None))
             for tp in task.keyed:
@@ -575,6 +591,7 @@ class Runner:
             task.commits_since_snapshot = 0 if snapshotted else task.commits_since_snapshot + 1
             task.records_since_snapshot = 0 if snapshotted else task.records_since_snapshot + c.records_in
             task.pending = RunCounts()
+            task.took_merged = False  # the next transaction starts with the as-of inputs read by then
         self.metrics.committed([d[0] for d in done], self.tasks.values())
         self._last_commit = time.monotonic()
         self._publish_global_positions()
@@ -620,7 +637,7 @@ class Runner:
         """
         if self._pending or any(t.moved() for t in self.tasks.values()):
             return False
-        if not all(t.merger.idle() for t in self.tasks.values()):
+        if not all(t.idle() for t in self.tasks.values()):
             return False
         return self._others_done()
 

@@ -54,6 +54,7 @@ class Manifest:
     committed_ts_ns: int
     instance: str = ""
     offset: int = -1  # where it sits in state.<processor>
+    applied_first: tuple[str, ...] = ()  # as-of input topics applied before the rest (a live run), not merged with it
 
     def ends(self) -> dict[TopicPartition, int]:
         """``{tp: end}``: the positions right after this commit."""
@@ -120,6 +121,7 @@ class StateStore:
             "snapshot_chunks": chunks,
             "snapshot_bytes": len(snapshot) if snapshot is not None else 0,
             "committed_ts_ns": now,
+            "applied_first": list(manifest.applied_first),
         }
         out.append((self.topic, key, self.serde.encode(COMMIT_SCHEMA, value, topic=self.topic), now, ()))
         return out
@@ -144,7 +146,7 @@ class StateStore:
         ranges = tuple(((r["topic"], r["partition"]), r["start"], r["end"]) for r in value["inputs"])
         return Manifest(
             value["task"], value["seq"], ranges, value["records_in"], value["records_out"], value["dead_letters"],
-            value["snapshot_chunks"], value["committed_ts_ns"], value["instance"], offset,
+            value["snapshot_chunks"], value["committed_ts_ns"], value["instance"], offset, tuple(value.get("applied_first") or ()),
         )
 
     def _read_range(self, start: int, end: int) -> Iterator[Record]:

@@ -35,10 +35,16 @@ class Task:
         positions: dict[TopicPartition, int],
         seq: int,
         keyed: Iterable[TopicPartition],
+        applied_first: Iterable[TopicPartition] = (),
     ) -> None:
         self.id = task_id
         self.processor = processor
-        self.merger = Merger([(tp, rank, positions[tp]) for tp, rank in partitions])
+        first = set(applied_first)
+        self.merger = Merger([(tp, rank, positions[tp]) for tp, rank in partitions if tp not in first])
+        # a live run's as-of inputs: applied at the start of each transaction, before what the merger hands out
+        self.first = Merger([(tp, rank, positions[tp]) for tp, rank in partitions if tp in first]) if first else None
+        self.applied_first = tuple(sorted({t for t, _ in first}))  # their topics, as the manifest names them
+        self.took_merged = False  # merged inputs processed in the open transaction (as-of records now wait for the next)
         self.keyed = tuple(keyed)
         self.global_tps = tuple(tp for tp, _ in partitions if tp not in set(self.keyed))
         self.committed = dict(positions)  # positions at the last commit
@@ -51,6 +57,21 @@ class Task:
         self.blocked_since: float | None = None
         self.broker_asked = 0.0  # when the log was last asked for the ends of the partitions holding the merge back
         self.fresh_ends: dict[TopicPartition, int] = {}  # ends asked of the log (a floor for readers' cached ones)
+
+    def mergers(self) -> tuple[Merger, ...]:
+        """Every merger of the task: the merge of its inputs, and the as-of inputs' one in a live run."""
+        return (self.merger,) if self.first is None else (self.merger, self.first)
+
+    def positions(self) -> dict[TopicPartition, int]:
+        """Where a commit now resumes, for every input partition."""
+        out = self.merger.positions()
+        if self.first is not None:
+            out.update(self.first.positions())
+        return out
+
+    def idle(self) -> bool:
+        """Every input partition caught up, nothing buffered."""
+        return self.merger.idle() and (self.first is None or self.first.idle())
 
     def moved(self) -> bool:
         """True when records were handed to the processor since the last commit."""
@@ -211,7 +232,13 @@ class ManifestFeeder:
                     self._carry[tp].append(rec)
         for tp, start, end in ranges:
             merger.set_end(tp, end, end)
-        return merger.pop(1 << 62)
+        if not manifest.applied_first:
+            return merger.pop(1 << 62)
+        # a live run applied its as-of inputs' records at the transaction's start, merged among themselves (Merger.drain)
+        first = set(manifest.applied_first)
+        ahead = Merger([(tp, self._ranks[tp], start) for tp, start, _ in ranges if tp[0] in first])
+        ahead.add(r for tp, _, _ in ranges if tp[0] in first for r in _take_all(merger.queues[tp].records))
+        return ahead.drain() + merger.pop(1 << 62)
 
     def close(self) -> None:
         """Release the reader."""
@@ -241,6 +268,12 @@ def replay_manifests(
             apply_records(processor, codec, records, counts, sink)
     finally:
         feeder.close()
+
+
+def _take_all(records: deque[Record]) -> list[Record]:
+    out = list(records)
+    records.clear()
+    return out
 
 
 def _missing(partitions: Sequence[tuple[TopicPartition, int]], m: Manifest) -> dict[TopicPartition, int]:

@@ -27,7 +27,7 @@ def test_registered_with_inputs_in_rank_order_and_reasons_match_the_schema() -> 
     assert PROCESSORS["risk"] is RiskProcessor
     proc = RiskProcessor(config(), 3)
     assert [(i.topic, i.scope) for i in proc.inputs] == [
-        ("refdata.instruments", "global"), ("ops.commands", "global"), ("md.normalized", "global"),
+        ("refdata.instruments", "global"), ("ops.commands", "global"), ("md.normalized", "as_of"),
         ("fills", "keyed"), ("order.events", "keyed"), ("orders.in", "keyed")]
     repo = SchemaRepo.load()
     schema = repo.current("hftstream.risk.RiskDecision").schema

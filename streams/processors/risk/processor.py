@@ -51,7 +51,7 @@ class RiskProcessor(Processor):
         # halt, the price and the fill that came with it.
         self.inputs = (
             Input("refdata.instruments", scope="global"), Input("ops.commands", scope="global"),
-            Input("md.normalized", scope="global"), Input("fills"), Input("order.events"), Input("orders.in"),
+            Input("md.normalized", scope="as_of"), Input("fills"), Input("order.events"), Input("orders.in"),
         )
         self.outputs = (DECISIONS, ACCEPTED_TOPIC)
         self._repo = repo or default_repo()
