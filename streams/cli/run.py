@@ -61,6 +61,12 @@ def run(
         300.0, "--outage-limit", min=0, envvar="HFTSTREAM_OUTAGE_LIMIT_S",
         help="Ride out a broker outage for up to SECONDS (retry with backoff, resume from the last commit), then exit 2.",
     ),
+    merge_as_of: bool = typer.Option(
+        False, "--merge-market-data",
+        help="Live runs: merge as-of inputs (risk's md.normalized) by time with the orders, waiting for them, as "
+        "--until-idle does; default: apply what has arrived at each transaction's start (RUNBOOK 'Risk decides on "
+        "market data that is a moment old').",
+    ),
     cores: int = typer.Option(
         1, "--cores", min=1, max=2,
         help="With `all`: 2 runs normalize and the ledger in a second process (its metrics on --metrics-port + 1). Live "
@@ -97,7 +103,7 @@ def run(
     options = RunOptions(
         instance_id=instance_id, batch=batch, commit_interval_ms=commit_interval, snapshot_every_commits=snapshot_every,
         snapshot_every_records=snapshot_records,
-        until_idle=until_idle, outage_limit_s=outage_limit,
+        until_idle=until_idle, outage_limit_s=outage_limit, as_of="merged" if merge_as_of else "pinned",
     )
     metrics_registry = CollectorRegistry()
     runners = []
