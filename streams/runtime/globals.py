@@ -13,10 +13,14 @@ the records alone (DECISIONS #19). Each task's partition ends are the shared rea
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
+from operator import itemgetter
 
 from streams.log.base import Log, Reader, TopicPartition
-from streams.runtime.merge import Merger
+from streams.runtime.merge import Merger, runs_of
+
+_offset = itemgetter(2)  # Record.offset
 
 
 class GlobalFeed:
@@ -67,9 +71,14 @@ class GlobalFeed:
         floors = [self._floors[task_id] for task_id, task in self._mergers.items() for _ in task]
         records = reader.poll(max_records * len(self._mergers), timeout=0.0)
         if records:
+            runs = runs_of(records)
             for merger in mergers:
                 queues = merger.queues
-                merger.add(r for r in records if (q := queues.get((r.topic, r.partition))) is not None and r.offset >= q.position)
+                for tp, run in runs.items():
+                    q = queues.get(tp)
+                    if q is None or run[-1].offset < q.position:
+                        continue  # not this merger's, or a task past these records (recovered ahead of the reader)
+                    merger.add_run(tp, run, 0 if run[0].offset >= q.position else bisect_left(run, q.position, key=_offset))
         for tp in self.tps:
             end = reader.end_offset(*tp)
             if end is None:

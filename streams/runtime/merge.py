@@ -46,6 +46,18 @@ NS_PER_MS = 1_000_000
 NO_HORIZON = 1 << 62  # ms: no record is that late
 
 
+def runs_of(records: Iterable[Record]) -> dict[TopicPartition, list[Record]]:
+    """Records grouped by partition, each group in the order given (offset order, as a reader hands them out)."""
+    runs: dict[TopicPartition, list[Record]] = {}
+    for r in records:
+        run = runs.get((r.topic, r.partition))
+        if run is None:
+            runs[(r.topic, r.partition)] = [r]
+        else:
+            run.append(r)
+    return runs
+
+
 class PartitionQueue:
     """Buffered records of one input partition, with where reading has got to."""
 
@@ -111,6 +123,20 @@ class Merger:
             q.position = rec.offset + 1
             if q.position > q.reader_position:
                 q.reader_position = q.position
+
+    def add_run(self, tp: TopicPartition, records: Sequence[Record], start: int = 0) -> None:
+        """Buffer ``records[start:]``: consecutive records of partition ``tp``, in offset order (what :meth:`add`
+        does with them, in one ``extend``)."""
+        if start >= len(records):
+            return
+        q = self.queues[tp]
+        if q.cap is not None:
+            self.add(records[start:])
+            return
+        q.records.extend(records if not start else records[start:])
+        q.position = records[-1].offset + 1
+        if q.position > q.reader_position:
+            q.reader_position = q.position
 
     def set_end(self, tp: TopicPartition, end: int | None, position: int | None = None) -> None:
         """Record the partition's end (LSO for read_committed readers) and the reader's position.

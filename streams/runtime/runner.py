@@ -51,6 +51,7 @@ from streams.runtime.preflight import (  # InputPlan, plan_inputs: re-exported, 
     plan_inputs,
 )
 from streams.runtime.globals import GlobalFeed
+from streams.runtime.merge import runs_of
 from streams.runtime.reset import global_group_of, group_of
 from streams.runtime.metrics import RunCounts, RuntimeMetrics
 from streams.runtime.outage import DEFAULT_LIMIT_S, FENCE_WINDOW_S, OutageGuard, RetryPolicy
@@ -484,10 +485,10 @@ class Runner:
     def _buffer(self, records: list) -> None:
         """Hand records polled from the group consumer to their tasks' mergers."""
         tasks = self.tasks
-        for rec in records:
-            task = tasks.get(rec.partition)
+        for tp, run in runs_of(records).items():
+            task = tasks.get(tp[1])
             if task is not None:
-                task.merger.add((rec,))
+                task.merger.add_run(tp, run)
 
     def _refresh_all(self) -> None:
         """Buffer what the global inputs have now (one poll for every task), and note where every input partition ends."""

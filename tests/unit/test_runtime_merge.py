@@ -229,3 +229,27 @@ def test_a_lower_cap_puts_buffered_records_back_aside_in_offset_order() -> None:
     assert ids(m.pop(100)) == [("a", 0, 2), ("a", 0, 3)]
     m.set_cap(None)
     assert ids(m.pop(100)) == [("a", 0, 4), ("a", 0, 5)]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_run_added_at_once_is_buffered_as_record_by_record(seed: int) -> None:
+    """``add_run`` (one partition's records of a poll, from ``start``) leaves the merger as ``add`` does: same order,
+    positions and records kept aside by a cap."""
+    rng = random.Random(seed)
+    parts = {("t", p): [rec("t", p, o, rng.randrange(40)) for o in range(rng.randrange(1, 25))] for p in range(3)}
+    specs = [(tp, 1, 0) for tp in parts]
+    a, b = Merger(specs), Merger(specs)
+    cap = {("t", 1): rng.randrange(0, 10)}
+    a.set_cap(cap)
+    b.set_cap(cap)
+    for tp, rs in parts.items():
+        cut = rng.randrange(len(rs) + 1)
+        a.add(rs[cut:])
+        b.add_run(tp, rs, cut)
+    for m in (a, b):
+        for tp, rs in parts.items():
+            m.set_end(tp, len(rs), len(rs))
+    assert [(q.position, q.reader_position, ids(list(q.aside))) for q in a.queues.values()] == [
+        (q.position, q.reader_position, ids(list(q.aside))) for q in b.queues.values()]
+    assert ids(a.pop(1000)) == ids(b.pop(1000))
+
