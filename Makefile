@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: setup prereqs kafka-jars lint test demo bench clean
 
-NATIVE_SRC := native/Cargo.toml native/build.rs native/hatch_build.py $(wildcard native/src/*.rs)
+NATIVE_SRC := native/Cargo.toml native/build.rs native/hatch_build.py $(wildcard native/src/*.rs native/src/*/*.rs)
 
 # The install builds the native core (native/, release mode) when cargo is on PATH, else stays pure
 # Python; the last line printed says which (DECISIONS #56).

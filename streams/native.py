@@ -3,7 +3,8 @@
 The crate in ``native/`` builds the private extension ``streams._native`` (DECISIONS #56). Every
 native function sits behind a Python function that stays the reference and the fallback:
 ``streams.log.embedded.segment`` (frame parsing, framing) and ``streams.serde.codec`` (the Avro
-codec) call :data:`NATIVE` when it is not ``None`` and their Python code otherwise.
+codec) call :data:`NATIVE` when it is not ``None`` and their Python code otherwise (the venue
+formats' fast paths in ``connectors.venues`` too, DECISIONS #63).
 
 ``HFTSTREAM_NATIVE=0`` forces pure Python (read once, at import). ``hftstream --version`` prints
 :func:`status`.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-ABI = 2  # must equal the crate's ABI constant (native/src/lib.rs); a stale build is ignored
+ABI = 3  # must equal the crate's ABI constant (native/src/lib.rs); a stale build is ignored
 _OFF = ("0", "false", "no", "off")
 
 

@@ -32,8 +32,17 @@ Queries therefore need no ``FINAL`` for rows written by this sink, one process p
 ``count() = uniqExact(topic, partition, offset)`` physically (tested with SIGKILLs). ``FINAL`` is
 the belt-and-braces answer when anything else writes to the tape.
 
-Back-pressure: inserts are synchronous; while ClickHouse is slow or unreachable the sink retries
-the same insert (same token) with back-off and reads nothing more -- it pauses, never drops.
+Back-pressure: one insert at a time; while ClickHouse is slow or unreachable the sink retries
+the same insert (same token) with back-off and reads nothing more once the next batch is ready
+-- it pauses, never drops.
+
+How it runs (DECISIONS #62): each write is prepared (rows encoded, the Python path's rows and dead
+letters built) on the reading thread, then inserted -- the tables, the dead letters, the position
+rows, in that order -- on a background thread while the next batch is read (chDB and the HTTP
+client release the GIL while ClickHouse works). A write starts only after the one before ended,
+so the tape goes through the same states as with synchronous inserts; an error in the background
+is raised by the next write (or the flush). On the native path the embedded log's frames become
+Avro rows directly (:class:`~connectors.clickhouse.avro_block.FrameScan`).
 """
 
 from __future__ import annotations
@@ -49,7 +58,7 @@ from streams.errors import ConfigError, HftError, PoisonError, UnknownTopicError
 from streams.log.base import Log, Reader, Record
 from streams.runtime.faults import fault
 
-from connectors.clickhouse.avro_block import Plan, build_plan, encode_row, envelope_prefix
+from connectors.clickhouse.avro_block import FrameScan, Plan, build_plan, encode_row, envelope_prefix
 from connectors.clickhouse.client import Tape
 from connectors.clickhouse.ddl import pending
 from connectors.clickhouse.metrics import SinkMetrics
@@ -72,6 +81,7 @@ class SinkOptions:
     max_buffered: int = 200_000
     until_idle: bool = False
     poll_records: int = 5000
+    overlap: bool = True  # insert in the background while the next batch is read (False: every insert inline)
 
 
 @dataclass
@@ -164,6 +174,9 @@ class TapeSink:
         self._ready_since = 0.0
         self._columns = columns
         self._plans: dict[bytes, Plan | None] = {}
+        self._scan = FrameScan.create()  # frames straight to rows, on the native path with an embedded log
+        self._learn = False  # run() reads through the scan: plans are looked up as records arrive
+        self._inserts = _Background()
 
     # -- positions --------------------------------------------------------------------------------------------
 
@@ -196,9 +209,15 @@ class TapeSink:
         if not assignments:
             return self.counts
         reader = self.log.reader(assignments, read_committed=True)
+        poll = reader.poll
+        scan, parsed = self._scan, getattr(reader, "poll_parsed", None)
+        if scan is not None and parsed is not None:  # the embedded log: frames straight to rows
+            def poll(max_records: int, timeout: float) -> list[Any]:
+                return parsed(scan, max_records, timeout)
+            self._learn = True
         try:
             while not stop.is_set():
-                records = reader.poll(opts.poll_records, timeout=0.05)
+                records = poll(opts.poll_records, timeout=0.05)
                 for rec in records:
                     self._add(rec)
                 self._flush_due(time.monotonic(), idle=not records)
@@ -209,21 +228,26 @@ class TapeSink:
             self._flush_all()
             self._publish_lag(reader)
         finally:
+            self._inserts.settle()
             reader.close()
         return self.counts
 
-    def _add(self, rec: Record) -> None:
-        tp = (rec.topic, rec.partition)
+    def _add(self, rec: Item) -> None:
+        """Buffer one record (a ``Record``, or a row the scan encoded: both hold topic, partition, offset first)."""
+        tp = (rec[0], rec[1])
+        offset = rec[2]
+        if self._learn and rec.__class__ is not tuple and rec.value is not None:
+            self._plan(rec.value)  # a framing the scan does not know yet: from the next chunk on it encodes it
         buf = self._buffers.get(tp)
         n = self.options.batch
-        if buf and rec.offset // n != buf[0].offset // n:
+        if buf and offset // n != buf[0][2] // n:
             self._cut(tp)
             buf = None
         if not buf:
             buf = self._buffers[tp] = []
             self._since[tp] = time.monotonic()
         buf.append(rec)
-        if (rec.offset + 1) % n == 0 or len(buf) >= n:
+        if (offset + 1) % n == 0 or len(buf) >= n:
             self._cut(tp)
 
     def _flush_due(self, now: float, idle: bool = False) -> None:
@@ -241,6 +265,7 @@ class TapeSink:
         for tp in list(self._buffers):
             self._cut(tp)
         self._write_ready()
+        self._inserts.wait()
 
     def _end(self, reader: Reader, topic: str, p: int) -> int:
         end = reader.end_offset(topic, p)
@@ -275,55 +300,78 @@ class TapeSink:
     def _write_ready(self) -> None:
         if self._ready:
             batches, self._ready, self._ready_n = self._ready, [], 0
-            self.write_batches(batches)
+            if not self.options.overlap:
+                self.write_batches(batches)
+                return
+            if any((b[0][0], b[0][1]) in self._doubt for b in batches):
+                self._inserts.wait()  # preparing reads offsets back from the tape: not while an insert uses the client
+            write = self._prepare(batches)
+            self._inserts.start(self._insert_write, write)
 
     def write_batch(self, recs: list[Record]) -> None:
         """Insert one batch (records of one partition, offsets ascending); see :meth:`write_batches`."""
         self.write_batches([recs])
 
-    def write_batches(self, batches: list[list[Record]]) -> None:
+    def write_batches(self, batches: list[list[Item]]) -> None:
         """Insert cut batches together: one insert per table (and record type on the fast path), the dead letters, then
         one progress row per batch in one insert -- so a crash leaves either all or none of these batches' positions.
 
         A batch's token is ``topic-partition-first-last``; an insert holding several batches carries a digest of theirs,
         so retrying the same insert is deduplicated. Rows go by the Avro fast path (:mod:`connectors.clickhouse.avro_block`)
         when their schema has a plan, by the Python path otherwise or when ClickHouse refuses the fast insert.
+        Synchronous: returns once the positions are on the tape (the run loop overlaps :meth:`_prepare` and
+        :meth:`_insert_write` instead).
         """
-        tokens = [f"{b[0].topic}-{b[0].partition}-{b[0].offset}-{b[-1].offset}" for b in batches]
+        self._inserts.wait()
+        self._insert_write(self._prepare(batches))
+
+    def _prepare(self, batches: list[list[Item]]) -> _Write:
+        """The reading thread's half of a write: which offsets are already present, the fast rows, the Python path's rows."""
+        tokens = [f"{b[0][0]}-{b[0][1]}-{b[0][2]}-{b[-1][2]}" for b in batches]
         token = tokens[0] if len(tokens) == 1 else "g-" + hashlib.blake2b("|".join(tokens).encode(), digest_size=16).hexdigest()
-        fast: dict[Plan, tuple[list[bytes], list[Record]]] = {}
-        by_table: dict[str, list[Row]] = {}
-        dead: list[Row] = []  # the sink's own dead letters (a DeadLetter record from dlq.* is an ordinary row)
-        present_n = 0
+        write = _Write(batches, token)
+        fast, by_table, dead = write.fast, write.by_table, write.dead
+        scanned = self._scan.plans if self._scan is not None else []
+        scan_groups: dict[int, tuple[list[bytes], list[Item]]] = {}  # scan plan id -> its group in ``fast``
         for recs in batches:
-            topic, partition = recs[0].topic, recs[0].partition
-            present = self._present(topic, partition, recs[0].offset, recs[-1].offset)
-            present_n += len(present)
+            topic, partition = recs[0][0], recs[0][1]
+            present = self._present(topic, partition, recs[0][2], recs[-1][2])
+            write.present_n += len(present)
             prefix = envelope_prefix(topic, partition)
             for rec in recs:
-                if rec.offset in present:
+                if present and rec[2] in present:
                     continue
-                plan = self._plan(rec.value) if rec.value is not None else None
-                if plan is not None:
-                    group = fast.get(plan)
+                if rec.__class__ is tuple:  # a row the scan encoded: (topic, partition, offset, row, plan id)
+                    group = scan_groups.get(rec[4])
                     if group is None:
-                        group = fast[plan] = ([], [])
-                    group[0].append(encode_row(prefix, plan, rec))
+                        group = scan_groups[rec[4]] = _group(fast, scanned[rec[4]])
+                    group[0].append(rec[3])
                     group[1].append(rec)
                     continue
-                table, row, own = self._route(rec)
-                (dead if own else by_table.setdefault(table, [])).append(row)
+                plan = self._plan(rec.value) if rec.value is not None else None
+                if plan is None:
+                    table, row, own = self._route(rec)
+                    (dead if own else by_table.setdefault(table, [])).append(row)
+                    continue
+                group = _group(fast, plan)
+                group[0].append(encode_row(prefix, plan, rec))
+                group[1].append(rec)
+        write.seal()
+        return write
+
+    def _insert_write(self, write: _Write) -> None:
+        """The inserting half of a write: the fast groups, the Python path's rows, the dead letters, then the positions."""
+        batches, token, by_table, dead, present_n = write.batches, write.token, write.by_table, write.dead, write.present_n
         t0 = time.perf_counter()
         rows_before = dict(self.counts.rows)
         touched = set()
-        for plan, (rows, recs) in fast.items():
+        for plan, block, fmt, rows, recs in write.groups():
             try:
-                block = plan.container(rows)
                 settings = {"insert_deduplication_token": f"{token}-{plan.record_type}"}
-                self._retrying(lambda p=plan, b=block, s=settings: self.client.raw_insert(  # type: ignore[misc]
-                    f"tape.{p.table}", column_names=p.columns, insert_block=b, fmt="Avro", settings=s))
+                self._retrying(lambda p=plan, b=block, f=fmt, s=settings: self.client.raw_insert(  # type: ignore[misc]
+                    f"tape.{p.table}", column_names=p.columns, insert_block=b, fmt=f, settings=s))
             except _DataRefused:  # a malformed body or a value the table refuses: the Python path finds the record
-                for rec in recs:
+                for rec in self._records(recs):
                     table, row, own = self._route(rec)
                     (dead if own else by_table.setdefault(table, [])).append(row)
                 continue
@@ -342,9 +390,9 @@ class TapeSink:
         fault("tape-before-progress")
         insert_us = int((time.perf_counter() - t0) * 1e6)
         tables = sorted(touched)
-        cols: list[list[Any]] = [[b[0].topic for b in batches], [b[0].partition for b in batches], [b[0].offset for b in batches],
-                                 [b[-1].offset for b in batches], [len(b) for b in batches],
-                                 [sum((r.topic, r.partition, r.offset) in dead_at for r in b) if dead_at else 0 for b in batches],
+        cols: list[list[Any]] = [[b[0][0] for b in batches], [b[0][1] for b in batches], [b[0][2] for b in batches],
+                                 [b[-1][2] for b in batches], [len(b) for b in batches],
+                                 [sum(r[:3] in dead_at for r in b) if dead_at else 0 for b in batches],
                                  [tables] * len(batches), [insert_us] * len(batches)]
         self._insert("sink_batches", cols, token,
                      column_names=["topic", "partition", "first_offset", "last_offset", "records", "dead_letters", "tables", "insert_us"])
@@ -355,7 +403,7 @@ class TapeSink:
         self.counts.batches += len(batches)
         self._count(batches, rows_before, dead, present_n, seconds)
 
-    def _count(self, batches: list[list[Record]], rows_before: dict[str, int], dead: list[Row], present_n: int, seconds: float) -> None:
+    def _count(self, batches: list[list[Item]], rows_before: dict[str, int], dead: list[Row], present_n: int, seconds: float) -> None:
         """The Prometheus side of one insert: rows per table, dead letters by reason, positions for the lag."""
         inserted = {t: n - rows_before.get(t, 0) for t, n in self.counts.rows.items() if n != rows_before.get(t, 0)}
         reasons: dict[str, int] = {}
@@ -364,7 +412,7 @@ class TapeSink:
         if dead:
             inserted[DEAD_LETTERS] = inserted.get(DEAD_LETTERS, 0) + len(dead)
         for b in batches:
-            self._next[(b[0].topic, b[0].partition)] = b[-1].offset + 1
+            self._next[(b[0][0], b[0][1])] = b[-1][2] + 1
         self.metrics.batch(sum(len(b) for b in batches) - present_n, inserted, reasons, present_n, seconds)
 
     def _present(self, topic: str, partition: int, first: int, last: int) -> set[int]:
@@ -393,7 +441,29 @@ class TapeSink:
         if table is not None and table in self._columns:
             plan = build_plan(name, self.serde.repo.current(name).canonical, body_offset, self._columns[table])
         self._plans[header] = plan
+        if plan is not None and self._scan is not None:
+            self._scan.add(header, plan)
         return plan
+
+    def _records(self, items: list[Item]) -> list[Record]:
+        """``items`` as Records: the scan's rows read back from the log (the Python path needs their values)."""
+        rows = [i for i in items if i.__class__ is tuple]
+        if not rows:
+            return items
+        found: dict[tuple[str, int, int], Record] = {}
+        for (topic, partition), (first, last) in _spans(rows).items():
+            reader = self.log.reader([(topic, partition, first)], read_committed=True)
+            try:
+                while (got := reader.poll(last - first + 1, timeout=1.0)):
+                    found.update(((r.topic, r.partition, r.offset), r) for r in got if r.offset <= last)
+                    if got[-1].offset >= last:
+                        break
+            finally:
+                reader.close()
+        gone = [i[:3] for i in rows if i[:3] not in found]
+        if gone:
+            raise HftError(f"records {gone[:3]} vanished from the log while being sunk (retention or compaction)")
+        return [found[i[:3]] if i.__class__ is tuple else i for i in items]
 
     def _route(self, rec: Record) -> tuple[str, Row, bool]:
         """``(table, row, own)`` for ``rec``; ``own``: a record that cannot go to its table, as the sink's dead letter."""
@@ -457,6 +527,80 @@ class TapeSink:
             self.metrics.retries.inc()
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+Item = Any  # a Record, or a row FrameScan encoded: (topic, partition, offset, row, plan id)
+
+
+@dataclass
+class _Write:
+    """One write (several cut batches), prepared: what :meth:`TapeSink._insert_write` inserts."""
+
+    batches: list[list[Item]]
+    token: str
+    fast: dict[Plan, tuple[list[bytes], list[Item]]] = field(default_factory=dict)
+    by_table: dict[str, list[Row]] = field(default_factory=dict)
+    dead: list[Row] = field(default_factory=list)  # the sink's own dead letters (a DeadLetter record from dlq.* is an ordinary row)
+    present_n: int = 0
+    bodies: list[tuple[bytes, str]] = field(default_factory=list)  # each fast group's insert body and format
+
+    def seal(self) -> None:
+        """Build the fast groups' insert bodies (on the reading thread, while the write before inserts)."""
+        self.bodies = [plan.block(rows) for plan, (rows, _) in self.fast.items()]
+
+    def groups(self) -> list[tuple[Plan, bytes, str, list[bytes], list[Item]]]:
+        """``(plan, body, format, rows, records)`` of each fast group."""
+        return [(plan, body, fmt, rows, recs) for (plan, (rows, recs)), (body, fmt) in zip(self.fast.items(), self.bodies, strict=True)]
+
+
+class _Background:
+    """At most one write inserting on a background thread; its error is raised by the next :meth:`start` or :meth:`wait`."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def start(self, insert: Any, write: _Write) -> None:
+        self.wait()
+        self._thread = threading.Thread(target=self._run, args=(insert, write), name="tape-insert", daemon=True)
+        self._thread.start()
+
+    def _run(self, insert: Any, write: _Write) -> None:
+        try:
+            insert(write)
+        except BaseException as exc:  # handed to the reading thread, which raises it
+            self._error = exc
+
+    def wait(self) -> None:
+        """Until the write in flight ended; raise its error."""
+        self.settle()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def settle(self) -> None:
+        """Until the write in flight ended (its error, if any, stays for :meth:`wait`)."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+
+def _group(fast: dict[Plan, tuple[list[bytes], list[Item]]], plan: Plan) -> tuple[list[bytes], list[Item]]:
+    """The rows and records of ``plan`` in one write (equal plans share a group: one insert, one token)."""
+    group = fast.get(plan)
+    if group is None:
+        group = fast[plan] = ([], [])
+    return group
+
+
+def _spans(items: list[Item]) -> dict[tuple[str, int], tuple[int, int]]:
+    """The lowest and highest offset of ``items`` per partition."""
+    out: dict[tuple[str, int], tuple[int, int]] = {}
+    for i in items:
+        tp, o = (i[0], i[1]), i[2]
+        lo, hi = out.get(tp, (o, o))
+        out[tp] = (min(lo, o), max(hi, o))
+    return out
 
 
 class _DataRefused(HftError):

@@ -22,7 +22,7 @@ from typing import ClassVar
 from zlib import adler32
 
 from connectors.venues.events import BookDelta, Heartbeat, MarketEvent, Quote, StatusChange, Trade, VenueMessage
-from connectors.venues.formats import Codec, Inspection, Resolve, instrument
+from connectors.venues.formats import Codec, Inspection, Resolve, instrument, native_fast
 from connectors.venues.instruments import RefData
 from connectors.venues.json_fast import Fields
 from connectors.venues.scaled import decimal_fast, format_decimal, format_fix_time, parse_fix_time, parse_scaled_field
@@ -330,6 +330,7 @@ class FixCodec(Codec):
     format: ClassVar[str] = "fix"
     sequenced: ClassVar[bool] = True
     _fast = staticmethod(_fix_fast)  # type: ignore[assignment]
+    _native_fast = native_fast("fix_fast")
 
     def _encode(self, msg: VenueMessage, ref: RefData) -> bytes:
         ev = msg.event

@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 
 from connectors.venues.errors import UnknownVenueError, VenueFormatError
 from streams.errors import ConfigError
+from streams.native import NATIVE
 from connectors.venues.events import (
     BOOK_ACTIONS,
     SIDES,
@@ -106,6 +107,14 @@ _FIELD_VALUES: dict[type, Callable[[Any], tuple[Any, ...]]] = {
     for cls in (Trade, Quote, BookDelta, StatusChange, Heartbeat)
 }
 
+def native_fast(name: str) -> Callable[[bytes, Any], Fields | None] | None:
+    """The native twin of a format's fast path (``streams._native.<name>(payload, ref.native_table())``, DECISIONS #63).
+
+    ``None`` under ``HFTSTREAM_NATIVE=0`` or with a build that lacks it: then only the Python fast path runs.
+    """
+    return getattr(NATIVE, name, None)
+
+
 # An instrument resolver: None in inspect mode (structure only, numbers not scaled).
 Resolve = Callable[[str | int], Instrument] | None
 
@@ -115,6 +124,7 @@ class Codec(abc.ABC):
 
     format: ClassVar[str]
     sequenced: ClassVar[bool]
+    _native_fast: ClassVar[Callable[[bytes, Any], Fields | None] | None] = None
 
     def __init__(self, venue: str) -> None:
         self.venue = venue
@@ -140,9 +150,16 @@ class Codec(abc.ABC):
     def decode_fields(self, payload: bytes, ref: RefData) -> Fields:
         """:meth:`decode` without the objects: ``(seq, event class, the event's field values in order)``.
 
-        The format's fast path (:meth:`_fast`) answers for well-formed messages; anything it does
-        not vouch for goes to the strict reader, which raises :class:`VenueFormatError` with the cause.
+        The format's fast path (:meth:`_fast`) answers for well-formed messages -- first its native
+        twin when the native core has one, which answers only where :meth:`_fast` gives the same
+        tuple -- and anything it does not vouch for goes to the strict reader, which raises
+        :class:`VenueFormatError` with the cause.
         """
+        native = self._native_fast
+        if native is not None:
+            fast = native(payload, ref.native_table())
+            if fast is not None:
+                return fast
         fast = self._fast(payload, ref)
         if fast is not None:
             return fast
@@ -275,6 +292,7 @@ class JsonDecimalCodec(Codec):
     sequenced = False
 
     _fast = staticmethod(json_decimal_fast)  # type: ignore[assignment]
+    _native_fast = native_fast("json_decimal_fast")
 
     def _encode(self, msg: VenueMessage, ref: RefData) -> bytes:
         ev = msg.event
@@ -388,6 +406,7 @@ class JsonTicksCodec(Codec):
     sequenced = True
 
     _fast = staticmethod(json_ticks_fast)  # type: ignore[assignment]
+    _native_fast = native_fast("json_ticks_fast")
 
     def _encode(self, msg: VenueMessage, ref: RefData) -> bytes:
         ev = msg.event

@@ -13,6 +13,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.venues.events import BookDelta, Heartbeat, Quote, StatusChange, Trade
+from streams.native import NATIVE
+
 INSTRUMENT_SCHEMA = "hftstream.refdata.Instrument"
 
 
@@ -66,11 +69,12 @@ class Instrument:
 class RefData:
     """Instruments by symbol and by integer id: what a venue codec needs to scale and name things."""
 
-    __slots__ = ("_by_number", "_by_symbol")
+    __slots__ = ("_by_number", "_by_symbol", "_native")
 
     def __init__(self, instruments: Iterable[Instrument]) -> None:
         self._by_symbol: dict[str, Instrument] = {}
         self._by_number: dict[int, Instrument] = {}
+        self._native: Any = None  # the native table of this version of the data, built on first use
         for inst in instruments:
             self._by_symbol[inst.symbol] = inst
             if inst.number is not None:
@@ -79,6 +83,7 @@ class RefData:
     def put(self, inst: Instrument) -> None:
         """Add ``inst``, or replace the instrument with its symbol (and drop that one's integer id)."""
         self.remove(inst.symbol)
+        self._native = None
         self._by_symbol[inst.symbol] = inst
         if inst.number is not None:
             self._by_number[inst.number] = inst
@@ -86,8 +91,22 @@ class RefData:
     def remove(self, symbol: str) -> None:
         """Forget the instrument called ``symbol`` (nothing happens if there is none)."""
         old = self._by_symbol.pop(symbol, None)
+        self._native = None
         if old is not None and old.number is not None and self._by_number.get(old.number) is old:
             del self._by_number[old.number]
+
+    def native_table(self) -> Any:
+        """These instruments as the native venue fast paths read them (``streams._native.VenueTable``, DECISIONS #63).
+
+        Built on first use after each change (``put``/``remove`` drop it): a feed changes reference data rarely.
+        Only called when the native core is active.
+        """
+        table = self._native
+        if table is None:
+            symbols = [(s, i.price_scale, i.size_scale) for s, i in self._by_symbol.items()]
+            numbers = [(n, i.symbol, i.tick_size, i.lot_size) for n, i in self._by_number.items()]
+            table = self._native = NATIVE.VenueTable(symbols, numbers, (Trade, Quote, BookDelta, StatusChange, Heartbeat))  # type: ignore[union-attr]
+        return table
 
     def by_symbol(self, symbol: str) -> Instrument | None:
         """The instrument called ``symbol``, or ``None``."""

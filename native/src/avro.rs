@@ -287,7 +287,7 @@ impl Codec {
 
     // -- encoding --------------------------------------------------------------------------
 
-    fn write(&self, py: Python<'_>, node: &Node, v: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Option<()> {
+    pub(crate) fn write(&self, py: Python<'_>, node: &Node, v: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Option<()> {
         match node {
             Node::Null => {
                 if !v.is_none() {

@@ -70,51 +70,147 @@ struct Seen {
     pair: PyObject,
 }
 
-/// Headers of the record body `b[p..rend]`, or `None` when they are not well formed (Python reports why).
-fn headers(py: Python<'_>, b: &[u8], mut p: usize, count: usize, rend: usize, names: &mut Names, seen: &mut Vec<Seen>) -> Option<(PyObject, usize)> {
-    let tuple = unsafe { ffi::PyTuple_New(count as ffi::Py_ssize_t) };
-    if tuple.is_null() {
-        PyErr::fetch(py);
+/// One header at `b[p..rend]`: `(name range, value range, where the next one starts)`, or `None` when it runs past the record.
+#[inline]
+pub(crate) fn header_at(b: &[u8], p: usize, rend: usize) -> Option<((usize, usize), (usize, usize), usize)> {
+    if p + 2 > rend {
         return None;
     }
-    let tuple = unsafe { PyObject::from_owned_ptr(py, tuple) };
-    for i in 0..count {
-        let start = p;
-        if p + 2 > rend {
+    let nlen = u16_at(b, p);
+    let name_at = p + 2;
+    if name_at + nlen + 4 > rend {
+        return None;
+    }
+    let vlen = u32_at(b, name_at + nlen) as usize;
+    let value_at = name_at + nlen + 4;
+    if value_at + vlen > rend {
+        return None;
+    }
+    Some(((name_at, name_at + nlen), (value_at, value_at + vlen), value_at + vlen))
+}
+
+/// The fields of one record whose size, CRC, format and key/value lengths check out; its headers start at `headers_at`.
+pub(crate) struct Frame {
+    pub end: usize,
+    pub offset: i64,
+    pub ts: i64,
+    pub key: Option<(usize, usize)>,
+    pub value: Option<(usize, usize)>,
+    pub headers_at: usize,
+    pub hcount: usize,
+}
+
+/// The record at `b[pos..end]`, or `None` when it is incomplete or damaged in any way (the Python path says which).
+pub(crate) fn frame_at(b: &[u8], pos: usize, end: usize) -> Option<Frame> {
+    if end - pos < HEADER_SIZE {
+        return None;
+    }
+    let size = u32_at(b, pos);
+    if size < MIN_SIZE || size as u64 > MAX_SIZE {
+        return None;
+    }
+    let rend = pos + 4 + size as usize;
+    if rend > end {
+        return None;
+    }
+    let crc = u32_at(b, pos + 4);
+    if crc32fast::hash(&b[pos + CRC_START..rend]) != crc || b[pos + 8] != FORMAT {
+        return None;
+    }
+    let klen = i32_at(b, pos + 25);
+    let vlen = i32_at(b, pos + 29);
+    if klen < -1 || vlen < -1 {
+        return None;
+    }
+    let mut p = pos + HEADER_SIZE;
+    let mut take = |len: i32| {
+        (len >= 0).then(|| {
+            let r = (p, p + len as usize);
+            p = r.1;
+            r
+        })
+    };
+    let key = take(klen);
+    let value = take(vlen);
+    if p > rend {
+        return None;
+    }
+    Some(Frame { end: rend, offset: i64_at(b, pos + 9), ts: i64_at(b, pos + 17), key, value, headers_at: p, hcount: u16_at(b, pos + 33) })
+}
+
+/// Builds `Record`s from frames the way `py_parse_records` does, sharing repeated names and header pairs.
+pub(crate) struct RecordMaker {
+    names: Names,
+    seen: Vec<Seen>,
+    empty: PyObject,
+    tp: *mut ffi::PyTypeObject,
+}
+
+impl RecordMaker {
+    pub(crate) fn new(py: Python<'_>, record_type: &Bound<'_, PyType>) -> Self {
+        RecordMaker { names: Names { cache: Vec::new() }, seen: Vec::new(), empty: PyTuple::empty(py).into_any().unbind(), tp: record_type.as_type_ptr() }
+    }
+
+    /// The frame's headers as a tuple of `(str, bytes)` pairs, or `None` when they are not well formed (Python reports why).
+    pub(crate) fn headers(&mut self, py: Python<'_>, b: &[u8], f: &Frame) -> Option<PyObject> {
+        if f.hcount == 0 {
+            return (f.headers_at == f.end).then(|| self.empty.clone_ref(py));
+        }
+        let tuple = unsafe { ffi::PyTuple_New(f.hcount as ffi::Py_ssize_t) };
+        if tuple.is_null() {
+            PyErr::fetch(py);
             return None;
         }
-        let nlen = u16_at(b, p);
-        p += 2;
-        if p + nlen + 4 > rend {
-            return None;
-        }
-        let name_at = p;
-        p += nlen;
-        let vlen = u32_at(b, p) as usize;
-        p += 4;
-        if p + vlen > rend {
-            return None;
-        }
-        let value_at = p;
-        p += vlen;
-        let pair = match seen.get(i) {
-            Some(s) if b[s.start..s.end] == b[start..p] => s.pair.clone_ref(py),
-            _ => {
-                let name = names.get(py, &b[name_at..name_at + nlen])?;
-                let value = PyBytes::new(py, &b[value_at..p]);
-                let pair = PyTuple::new(py, [name.into_bound(py).into_any(), value.into_any()]).ok()?.into_any().unbind();
-                let entry = Seen { start, end: p, pair: pair.clone_ref(py) };
-                if i < seen.len() {
-                    seen[i] = entry;
-                } else if i == seen.len() && i < 16 {
-                    seen.push(entry);
+        let tuple = unsafe { PyObject::from_owned_ptr(py, tuple) };
+        let mut p = f.headers_at;
+        for i in 0..f.hcount {
+            let start = p;
+            let ((ns, ne), (vs, _), next) = header_at(b, p, f.end)?;
+            p = next;
+            let pair = match self.seen.get(i) {
+                Some(s) if b[s.start..s.end] == b[start..p] => s.pair.clone_ref(py),
+                _ => {
+                    let name = self.names.get(py, &b[ns..ne])?;
+                    let value = PyBytes::new(py, &b[vs..p]);
+                    let pair = PyTuple::new(py, [name.into_bound(py).into_any(), value.into_any()]).ok()?.into_any().unbind();
+                    let entry = Seen { start, end: p, pair: pair.clone_ref(py) };
+                    if i < self.seen.len() {
+                        self.seen[i] = entry;
+                    } else if i == self.seen.len() && i < 16 {
+                        self.seen.push(entry);
+                    }
+                    pair
                 }
-                pair
+            };
+            unsafe { ffi::PyTuple_SetItem(tuple.as_ptr(), i as ffi::Py_ssize_t, pair.into_ptr()) };
+        }
+        (p == f.end).then_some(tuple)
+    }
+
+    /// `Record(topic, partition, offset, ts, key, value, headers)` for the frame.
+    pub(crate) fn record(&self, py: Python<'_>, b: &[u8], f: &Frame, topic: &Bound<'_, PyAny>, partition: &Bound<'_, PyAny>, headers: PyObject) -> PyResult<PyObject> {
+        let bytes_or_none = |r: Option<(usize, usize)>| -> PyObject {
+            match r {
+                Some((s, e)) => PyBytes::new(py, &b[s..e]).into_any().unbind(),
+                None => py.None(),
             }
         };
-        unsafe { ffi::PyTuple_SetItem(tuple.as_ptr(), i as ffi::Py_ssize_t, pair.into_ptr()) };
+        let items = [
+            topic.clone().into_ptr(),
+            partition.clone().into_ptr(),
+            f.offset.into_pyobject(py)?.into_ptr(),
+            f.ts.into_pyobject(py)?.into_ptr(),
+            bytes_or_none(f.key).into_ptr(),
+            bytes_or_none(f.value).into_ptr(),
+            headers.into_ptr(),
+        ];
+        unsafe { new_named_tuple(py, self.tp, &items) }
     }
-    Some((tuple, p))
+}
+
+/// The parse arguments both scans take, checked: `(pos, end)` as indices into `b`, or `None` (nothing to parse).
+pub(crate) fn bounds(b: &[u8], pos: i64, end: i64, limit: i64) -> Option<(usize, usize)> {
+    (pos >= 0 && end >= pos && end as usize <= b.len() && limit > 0).then_some((pos as usize, end as usize))
 }
 
 /// Parse the valid records of `buf[pos:end]` into `out` as `record_type` (streams.log.base.Record).
@@ -137,92 +233,19 @@ pub fn parse_records(
     record_type: &Bound<'_, PyType>,
 ) -> PyResult<(i64, i64)> {
     let b = buf.as_bytes();
-    if pos < 0 || end < pos || end as usize > b.len() || limit <= 0 {
+    let Some((mut pos, end)) = bounds(b, pos, end, limit) else {
         return Ok((pos, 0));
-    }
-    let end = end as usize;
-    let mut pos = pos as usize;
+    };
     let mut n: i64 = 0;
-    let mut names = Names { cache: Vec::new() };
-    let mut seen: Vec<Seen> = Vec::new();
-    let tp = record_type.as_type_ptr();
-    let empty = PyTuple::empty(py).into_any().unbind();
-    while n < limit && end - pos >= HEADER_SIZE {
-        let size = u32_at(b, pos);
-        if size < MIN_SIZE || size as u64 > MAX_SIZE {
-            break;
-        }
-        let rend = pos + 4 + size as usize;
-        if rend > end {
-            break;
-        }
-        let crc = u32_at(b, pos + 4);
-        if crc32fast::hash(&b[pos + CRC_START..rend]) != crc || b[pos + 8] != FORMAT {
-            break;
-        }
-        let off = i64_at(b, pos + 9);
-        let ts = i64_at(b, pos + 17);
-        let klen = i32_at(b, pos + 25);
-        let vlen = i32_at(b, pos + 29);
-        let hcount = u16_at(b, pos + 33);
-        if klen < -1 || vlen < -1 {
-            break;
-        }
-        let mut p = pos + HEADER_SIZE;
-        let kr = if klen >= 0 {
-            let r = (p, p + klen as usize);
-            p = r.1;
-            Some(r)
-        } else {
-            None
-        };
-        let vr = if vlen >= 0 {
-            let r = (p, p + vlen as usize);
-            p = r.1;
-            Some(r)
-        } else {
-            None
-        };
-        if p > rend {
-            break;
-        }
-        let hdrs = if hcount > 0 {
-            match headers(py, b, p, hcount, rend, &mut names, &mut seen) {
-                Some((h, q)) => {
-                    p = q;
-                    h
-                }
-                None => break,
-            }
-        } else {
-            empty.clone_ref(py)
-        };
-        if p != rend {
-            break;
-        }
-        if off >= min_offset {
-            let key: PyObject = match kr {
-                Some((s, e)) => PyBytes::new(py, &b[s..e]).into_any().unbind(),
-                None => py.None(),
-            };
-            let value: PyObject = match vr {
-                Some((s, e)) => PyBytes::new(py, &b[s..e]).into_any().unbind(),
-                None => py.None(),
-            };
-            let items = [
-                topic.clone().into_ptr(),
-                partition.clone().into_ptr(),
-                off.into_pyobject(py)?.into_ptr(),
-                ts.into_pyobject(py)?.into_ptr(),
-                key.into_ptr(),
-                value.into_ptr(),
-                hdrs.into_ptr(),
-            ];
-            let rec = unsafe { new_named_tuple(py, tp, &items)? };
-            out.append(rec)?;
+    let mut maker = RecordMaker::new(py, record_type);
+    while n < limit {
+        let Some(f) = frame_at(b, pos, end) else { break };
+        let Some(hdrs) = maker.headers(py, b, &f) else { break };
+        if f.offset >= min_offset {
+            out.append(maker.record(py, b, &f, topic, partition, hdrs)?)?;
             n += 1;
         }
-        pos = rend;
+        pos = f.end;
     }
     Ok((pos as i64, n))
 }

@@ -19,7 +19,7 @@ from streams.errors import PoisonError
 from streams.lineage import lineage_headers
 from streams.log.base import Headers, Record
 from streams.native import NATIVE
-from streams.processors.base import Message, Output
+from streams.processors.base import Message, Output, Result
 from streams.serde import Serde
 
 DEAD_LETTER_SCHEMA = "hftstream.dlq.DeadLetter"
@@ -46,6 +46,9 @@ class RuntimeCodec:
         self._decode = serde.decode
         self._encode = serde.encode
         self._native_decoders = serde.native_decoders if NATIVE is not None else None
+        # name -> (prefix, native codec), handed to the native batch encode (None: no native core, or a registry;
+        # also a build of the same ABI from before the function existed)
+        self._native_encoders = serde.native_encoders if hasattr(NATIVE, "encode_outputs") else None
 
     def decode_batch(self, records: Sequence[Record]) -> list[Message | None] | None:
         """The native core's :class:`Message` for each record, ``None`` where :meth:`decode` must decide (tombstones,
@@ -53,6 +56,21 @@ class RuntimeCodec:
         if self._native_decoders is None or records.__class__ is not list:
             return None
         return NATIVE.decode_messages(records, self._native_decoders, Message)  # type: ignore[union-attr]
+
+    @property
+    def native_encode(self) -> bool:
+        """True when :meth:`encode_outputs` can build outputs natively (the native core, no registry)."""
+        return self._native_encoders is not None
+
+    def encode_outputs(self, records: list[Record], results: list[Result], start: int, out: list[Encoded]) -> tuple[int, int, int, int]:
+        """The output loop of :func:`~streams.runtime.task.apply_records` in one native call, from ``results[start]``
+        on: each output of each record whose result is a list or tuple of :class:`Output`, exactly as :meth:`encode`
+        builds it with :func:`~streams.lineage.lineage_headers`, appended to ``out`` in input order, up to the first
+        record the native core does not take whole (a dead letter or tombstone, an unknown schema, a value its codec
+        leaves to fastavro, another key type...). Returns ``(stop, with_output, without_output, records_out)`` for
+        ``records[start:stop]``; the caller handles ``records[stop]`` in Python (its error, its dead letter) and calls
+        again from ``stop + 1`` (DECISIONS #65). Only when :attr:`native_encode`."""
+        return NATIVE.encode_outputs(records, results, start, self._native_encoders, Record, Output, out)  # type: ignore[union-attr]
 
     def decode(self, rec: Record) -> Message:
         """The :class:`Message` for ``rec``. Raises :class:`PoisonError` (DECODE_ERROR, UNKNOWN_SCHEMA...)."""

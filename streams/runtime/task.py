@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from streams.errors import ConfigError, PoisonError
 from streams.lineage import lineage_headers
 from streams.log.base import Log, Record, TopicPartition
-from streams.processors.base import Message, Processor
+from streams.processors.base import Message, Processor, Result
 from streams.runtime.codec import TOMBSTONE, Encoded, RuntimeCodec
 from streams.runtime.globals import GlobalFeed
 from streams.runtime.merge import Merger
@@ -155,28 +155,62 @@ def apply_records(
             failures[i] = msg
             continue
         msgs.append(msg)
-    results = iter(processor.process_batch(msgs) if msgs else ())
+    batch = processor.process_batch(msgs) if msgs else []
     counts.records_in += len(records)
+    if codec.native_encode and batch.__class__ is list and len(batch) == len(msgs) and records.__class__ is list:
+        if failures:  # one result per record, the decoding errors in their places
+            it = iter(batch)
+            batch = [failures[i] if i in failures else next(it) for i in range(len(records))]
+        _emit_native(codec, records, batch, counts, emit)  # type: ignore[arg-type]
+        return
+    results = iter(batch)
     for i, rec in enumerate(records):
         res = failures.get(i)
         if res is None:
             res = next(results)
-        if isinstance(res, PoisonError):
-            code = getattr(res, "reason_code", "POISON")
-            if code == TOMBSTONE:
-                counts.without_output += 1
-                continue
-            emit(codec.dead_letter(rec, res))
-            counts.dead_letters += 1
-            counts.dlq_by_reason[code] = counts.dlq_by_reason.get(code, 0) + 1
-        elif res:
-            lineage = lineage_headers(rec)
-            for out in res:
-                emit(codec.encode(out, rec, lineage))
-            counts.with_output += 1
-            counts.records_out += len(res)
-        else:
+        _emit_result(codec, rec, res, counts, emit)
+
+
+def _emit_result(codec: RuntimeCodec, rec: Record, res: Result, counts: RunCounts, emit: Emit) -> None:
+    """``emit`` what one input gave: its outputs with lineage, its dead letter, or nothing (a tombstone, no output)."""
+    if isinstance(res, PoisonError):
+        code = getattr(res, "reason_code", "POISON")
+        if code == TOMBSTONE:
             counts.without_output += 1
+            return
+        emit(codec.dead_letter(rec, res))
+        counts.dead_letters += 1
+        counts.dlq_by_reason[code] = counts.dlq_by_reason.get(code, 0) + 1
+    elif res:
+        lineage = lineage_headers(rec)
+        for out in res:
+            emit(codec.encode(out, rec, lineage))
+        counts.with_output += 1
+        counts.records_out += len(res)
+    else:
+        counts.without_output += 1
+
+
+def _emit_native(codec: RuntimeCodec, records: list[Record], results: list[Result], counts: RunCounts, emit: Emit) -> None:
+    """The same as :func:`_emit_result` over the batch, in input order: runs of records the native core encodes in
+    one call, and each record it does not take whole handled by :func:`_emit_result` (dead letters, errors)."""
+    sink = getattr(emit, "__self__", None)
+    direct = sink.__class__ is list and emit == sink.append  # emit is a list's append: the native core appends to it
+    out: list[Encoded] = sink if direct else []  # type: ignore[assignment]
+    i, n = 0, len(records)
+    while i < n:
+        stop, with_output, without_output, records_out = codec.encode_outputs(records, results, i, out)
+        counts.with_output += with_output
+        counts.without_output += without_output
+        counts.records_out += records_out
+        if not direct:
+            for enc in out:
+                emit(enc)
+            out.clear()
+        if stop >= n:
+            return
+        _emit_result(codec, records[stop], results[stop], counts, emit)
+        i = stop + 1
 
 
 class ManifestFeeder:

@@ -200,6 +200,14 @@ class Serde:
             raise self._invalid(name, value, parsed, None, exc, index=len(out)) from None
         return out
 
+    @property
+    def native_encoders(self) -> dict[str, tuple[bytes, Any]] | None:
+        """Schema name -> (single-object prefix, native codec) for the schemas the native core encodes, or ``None``
+        (no native core, or a registry: its framing stays in Python). A new dict: callers keep it (RuntimeCodec)."""
+        if self._registry is not None or not self._native_enc:
+            return None
+        return {name: (self._writers[name][0], codec) for name, codec in self._native_enc.items()}
+
     # -- decoding ----------------------------------------------------------------
 
     @property

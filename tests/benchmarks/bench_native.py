@@ -8,8 +8,13 @@ pure-Python path, called directly on the same data):
 * framing: ``segment.encode_run`` vs ``segment.py_encode_run``;
 * Avro decode / encode: ``Serde.decode``/``encode`` native vs the same serde with its native codecs removed
   (fastavro underneath), and native vs raw fastavro ``schemaless_reader``/``schemaless_writer`` (unframed);
+* the batch encode: ``RuntimeCodec.encode_outputs`` (the hop's output loop in one native call) vs the Python loop of
+  ``apply_records`` over the same batch (``lineage_headers`` + ``RuntimeCodec.encode``, native Avro in both);
+* produce_built: ``EmbeddedProducer.produce_built`` with its native run (murmur2, buffers) vs its Python loop;
 * the batch hop: ``runtime.runner.apply_batch`` (decode, a passthrough ``process_batch``, encode with lineage) with the
   native core vs the same with a pure-Python serde and codec (framing is the producer's, measured above);
+* venue fast paths: ``Codec.decode_fields`` with the native fast path (``streams._native.*_fast``) vs the same codec with
+  it switched off (the Python fast path, ``Codec._fast``), per format, on the same simulated well-formed payloads;
 * the demo: ``hftstream demo`` with ``HFTSTREAM_NATIVE=1`` vs ``HFTSTREAM_NATIVE=0`` (orders/s).
 
 Run alone: ``.venv/bin/python tests/benchmarks/run.py --only bench_native`` (``--quick`` for a smoke run).
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -86,6 +92,93 @@ def _hop_row(nat: Serde, py: Serde, blobs: list[bytes], n: int, rounds: int) -> 
                  ("apply_batch, native", "apply_batch, Python path"))
 
 
+def _encode_row(nat: Serde, values: list[dict], blobs: list[bytes], name: str, n: int, rounds: int) -> dict:
+    """The encode half of the hop alone: ``RuntimeCodec.encode_outputs`` (one native call for the batch) vs the Python
+    loop of ``apply_records`` (``lineage_headers`` + ``RuntimeCodec.encode`` per output, native Avro underneath)."""
+    from streams.lineage import lineage_headers
+    from streams.log.base import Record
+    from streams.processors.base import Output
+    from streams.runtime.codec import RuntimeCodec
+
+    codec = RuntimeCodec(nat, "bench")
+    records = [Record("md.raw.v0", i % 4, i, 1_700_000_000_000_000_000 + i, b"SYM%d" % (i % 50), b, ()) for i, b in enumerate(blobs)]
+    results = [[Output("md.normalized", "SYM%d" % (i % 50), name, v)] if i % 10 else [] for i, v in enumerate(values)]
+
+    def loop() -> list:
+        out: list = []
+        for rec, res in zip(records, results):
+            if res:
+                lineage = lineage_headers(rec)
+                for o in res:
+                    out.append(codec.encode(o, rec, lineage))
+        return out
+
+    def native_loop() -> list:
+        out: list = []
+        codec.encode_outputs(records, results, 0, out)
+        return out
+
+    assert native_loop() == loop()
+    return _pair(f"native: batch encode, the hop's output loop ({name}, str keys, lineage)",
+                 native_loop, loop, n, rounds,
+                 ("RuntimeCodec.encode_outputs, native", "Python loop: lineage_headers + RuntimeCodec.encode (native Avro)"))
+
+
+def _queue_row(n: int, rounds: int) -> dict:
+    """``EmbeddedProducer.produce_built`` (a transactional producer, as the runtime's): the native run (murmur2,
+    per-partition buffers) vs the Python loop, on the runtime's Encoded tuples; nothing is written (abort)."""
+    from streams.log.base import TopicSpec
+    from streams.log.embedded import EmbeddedLog
+    from streams.log.embedded import producer as producer_mod
+
+    records = [("md.normalized", b"SYM%d" % (i % 50), b"v" * 60, 1_700_000_000_000_000_000 + i, LINEAGE) for i in range(n)]
+    tmp = tempfile.mkdtemp(prefix="bench-queue-")
+    log = EmbeddedLog(Path(tmp))
+    log.create_topic(TopicSpec("md.normalized", 8))
+    p = log.transactional_producer("bench")
+    saved = producer_mod._native_queue
+
+    def run(fast: bool) -> Callable[[], Any]:
+        def go() -> None:
+            producer_mod._native_queue = saved if fast else None
+            p.begin()
+            p.produce_built(records)
+            p.abort()
+        return go
+
+    try:
+        return _pair("native: produce_built, embedded (murmur2, per-partition buffers)", run(True), run(False), n, rounds,
+                     ("produce_built, native run", "produce_built, Python loop"))
+    finally:
+        producer_mod._native_queue = saved
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _venue_row(fmt: str, venue: str, payloads: list[bytes], ref: Any, rounds: int) -> dict:
+    from connectors.venues.formats import codec_for
+
+    fast, slow = codec_for(venue, fmt), codec_for(venue, fmt)
+    slow._native_fast = None  # type: ignore[misc]
+    assert [fast.decode_fields(p, ref) for p in payloads] == [slow.decode_fields(p, ref) for p in payloads]
+    return _pair(f"native: venue fast path ({fmt})", lambda: [fast.decode_fields(p, ref) for p in payloads],
+                 lambda: [slow.decode_fields(p, ref) for p in payloads], len(payloads), rounds,
+                 ("decode_fields, native fast path", "decode_fields, Python fast path"))
+
+
+def _venue_rows(n: int, rounds: int) -> list[dict]:
+    """One row per venue format: the native fast path vs the Python fast path on the simulator's messages."""
+    from connectors.venues.instruments import RefData
+    from connectors.venues.simulator import SimConfig, Simulation, instruments
+
+    cfg = SimConfig(venues=3, symbols=8, events=3 * n, seed=7)
+    feeds: dict[str, tuple[str, list[bytes]]] = {}
+    for rec in Simulation(cfg).records():
+        feeds.setdefault(rec.value["format"], (rec.value["venue"], []))[1].append(rec.value["payload"])
+    ref = RefData(instruments(cfg))
+    return [_venue_row(fmt, venue, payloads, ref, rounds) for fmt, (venue, payloads) in sorted(feeds.items())]
+
+
 def run(quick: bool = False, demo: bool = True) -> list[dict]:
     """Rows for parse, framing, decode and encode (native vs Python path, native vs fastavro) and the demo."""
     if not native.active():
@@ -137,6 +230,9 @@ def run(quick: bool = False, demo: bool = True) -> list[dict]:
     rows.append(_pair(f"native: Avro encode vs raw fastavro ({name})", lambda: [nat.encode(name, v) for v in values], raw_encode, n, rounds,
                       ("Serde.encode, native (framed)", "fastavro schemaless_writer (unframed)")))
     rows.append(_hop_row(nat, py, blobs, n, rounds))
+    rows.append(_encode_row(nat, values, blobs, name, n, rounds))
+    rows.append(_queue_row(n, rounds))
+    rows += _venue_rows(n, rounds)
     if demo:
         orders = 4_000 if quick else 20_000
         with tempfile.TemporaryDirectory(prefix="bench-native-") as tmp:

@@ -13,7 +13,9 @@ from streams import native
 
 ROOT = Path(__file__).resolve().parents[2]
 # the suites whose assertions pin frames, corruption errors (file, offset, reason) and codec errors
-SUITES = ["tests/unit/test_embedded_log.py", "tests/unit/test_embedded_recovery.py", "tests/unit/test_serde.py", "tests/unit/test_native_differential.py"]
+SUITES = ["tests/unit/test_embedded_log.py", "tests/unit/test_embedded_recovery.py", "tests/unit/test_serde.py", "tests/unit/test_native_differential.py",
+          "tests/unit/test_venue_fast_paths.py", "tests/unit/test_native_hop_encode.py",
+          "tests/unit/test_native_produce_built.py"]
 
 
 def _env(flag: str) -> dict[str, str]:

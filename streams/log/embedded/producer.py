@@ -22,6 +22,7 @@ from streams.errors import HftError, UnknownPartitionError
 from streams.log.base import DeliveryCallback, Headers, Producer, Record
 from streams.log.embedded.segment import MAX_RECORD_BYTES
 from streams.log.partitioner import partition_for
+from streams.native import NATIVE
 
 if TYPE_CHECKING:
     from streams.log.embedded.log import EmbeddedLog
@@ -30,6 +31,8 @@ MAX_BUFFERED_RECORDS = 16_384
 MAX_BUFFERED_BYTES = 4 << 20
 _KEY_CACHE_LIMIT = 100_000
 _INT64 = (-(1 << 63), (1 << 63) - 1)
+# the native run of produce_built (DECISIONS #65); None: the Python loop (no native core, or a build without it)
+_native_queue = getattr(NATIVE, "queue_built", None)
 
 
 def _as_bytes(data: object, what: str) -> bytes:
@@ -101,12 +104,29 @@ class EmbeddedProducer(Producer):
 
     def produce_built(self, records: Iterable[tuple[str, bytes | None, bytes | None, int, Headers | None]]) -> None:
         """Queue records the runtime built (see :meth:`Producer.produce_built`): no per-record type checks."""
-        partitions = self._partitions
-        for topic, key, value, ts, headers in records:
-            n = partitions.get(topic)
-            if n is None:
-                n = partitions[topic] = self._log.partitions(topic)
-            self._queue(topic, self._default_partition(topic, key, n), key, value, ts, headers or None)
+        if _native_queue is not None and records.__class__ is list:
+            # runs of records queued natively (the same partitions, buffers and counters); each record it leaves
+            # (an unknown topic, other types, one that fills the buffers or is too large) is queued below, in order
+            i, end = 0, len(records)
+            while i < end:
+                i, self._count, self._bytes = _native_queue(
+                    records, i, self._partitions, self._rr, self._buffers, self._count, self._bytes,
+                    self._max_records, self._max_bytes, MAX_RECORD_BYTES,
+                )
+                if i >= end:
+                    return
+                self._queue_built(records[i])  # type: ignore[arg-type]
+                i += 1
+            return
+        for rec in records:
+            self._queue_built(rec)
+
+    def _queue_built(self, rec: tuple[str, bytes | None, bytes | None, int, Headers | None]) -> None:
+        topic, key, value, ts, headers = rec
+        n = self._partitions.get(topic)
+        if n is None:
+            n = self._partitions[topic] = self._log.partitions(topic)
+        self._queue(topic, self._default_partition(topic, key, n), key, value, ts, headers or None)
 
     def _default_partition(self, topic: str, key: bytes | None, n: int) -> int:
         """Kafka's choice: murmur2 of the key (cached), round-robin per topic without one."""

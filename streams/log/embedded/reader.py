@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from streams.errors import ConfigError, LogCorruptionError, MissingOffsetsError, UnknownTopicError
 from streams.log.base import GroupConsumer, RebalanceCallback, Reader, Record, TopicPartition
@@ -40,8 +40,11 @@ if TYPE_CHECKING:
     from streams.log.embedded.log import EmbeddedLog
 
 CHUNK = 1 << 20
+OFFSET = 2  # where a parsed item holds its offset: Record.offset, and the tape scan's rows keep it there too
 _IDLE_SLEEP = 0.01
 _LIST_INTERVAL = 0.1
+# parse_records' signature: (buf, pos, end, topic, partition, min_offset, limit, out) -> (pos, status, reason)
+Parse = Callable[[bytes, int, int, str, int, int, int, list[Any]], tuple[int, int, str]]
 
 
 class _Cursor:
@@ -98,11 +101,11 @@ class _Cursor:
             return  # no segment yet: open on a later poll
         self.base, self.fd, self.file_pos, self.next_offset = found
 
-    def read(self, limit: int, out: list[Record], *, waiting: bool = False) -> int:
+    def read(self, limit: int, out: list[Record], *, waiting: bool = False, parse: Parse = parse_records) -> int:
         """Append up to ``limit`` records to ``out``; return how many.
 
         ``waiting``: this is a retry inside one poll's wait, so listing the directory (to
-        notice changes other than a plain roll) is rate-limited.
+        notice changes other than a plain roll) is rate-limited. ``parse``: see :meth:`EmbeddedReader.poll_parsed`.
         """
         if self.fd is None:
             self.seek(self.next_offset)
@@ -121,20 +124,20 @@ class _Cursor:
                     self._rewind()  # bytes past the stable offset may be rolled back: re-read them later
                     break
             bpos = self.bpos
-            pos, status, reason = parse_records(
+            pos, status, reason = parse(
                 buf, bpos, len(buf), self.topic, self.partition, self.next_offset, cap, out
             )
-            trimmed = stable is not None and len(out) > before and out[-1].offset >= stable
+            trimmed = stable is not None and len(out) > before and out[-1][OFFSET] >= stable
             if trimmed:  # an offset gap (compaction) let a record at/after the stable offset in: parse fewer
-                keep = sum(1 for r in out[before:] if r.offset < stable)  # type: ignore[operator]
+                keep = sum(1 for r in out[before:] if r[OFFSET] < stable)  # type: ignore[operator]
                 del out[before:]
-                pos, status, reason = parse_records(
+                pos, status, reason = parse(
                     buf, bpos, len(buf), self.topic, self.partition, self.next_offset, keep, out
                 )
             self.bpos = pos
             if len(out) > before:
                 got += len(out) - before
-                self.next_offset = out[-1].offset + 1
+                self.next_offset = out[-1][OFFSET] + 1
             if trimmed:
                 self._rewind()
                 break
@@ -179,11 +182,11 @@ class _Cursor:
         Drop what it made unstable and seek back; return how many records were dropped.
         """
         stable = self._stable()
-        if stable is None or out[-1].offset < stable:
+        if stable is None or out[-1][OFFSET] < stable:
             return 0
-        keep = start + sum(1 for r in out[start:] if r.offset < stable)
+        keep = start + sum(1 for r in out[start:] if r[OFFSET] < stable)
         dropped = len(out) - keep
-        first = out[keep].offset
+        first = out[keep][OFFSET]
         del out[keep:]
         self.seek(first)
         return dropped
@@ -346,7 +349,16 @@ class EmbeddedReader(Reader):
         Partitions take turns (the first one polled rotates), so a busy partition cannot
         starve the others; within a partition records come in offset order.
         """
-        out: list[Record] = []
+        return self.poll_parsed(parse_records, max_records, timeout)
+
+    def poll_parsed(self, parse: Parse, max_records: int = 1000, timeout: float = 0.0) -> list[Any]:
+        """:meth:`poll` with ``parse`` in place of :func:`~.segment.parse_records` (same arguments, same result).
+
+        ``parse`` may append items other than ``Record`` -- tuples with the offset at index :data:`OFFSET` -- for
+        records it turns into something else (the tape sink's scan: frames to encoded rows). Probes of damaged
+        bytes still use ``parse_records``, so what counts as damage and every error stay the reader's.
+        """
+        out: list[Any] = []
         if not self._order or max_records <= 0:
             if timeout > 0:
                 time.sleep(timeout)
@@ -360,7 +372,7 @@ class EmbeddedReader(Reader):
             for i in range(n):
                 cursor = self._order[(start + i) % n]
                 try:
-                    cursor.read(max_records - len(out), out, waiting=waiting)
+                    cursor.read(max_records - len(out), out, waiting=waiting, parse=parse)
                 except LogCorruptionError:
                     if out:  # hand out what was read; the damaged partition raises again next poll
                         return out
