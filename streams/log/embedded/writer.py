@@ -53,6 +53,7 @@ from streams.log.embedded.index import (
 from streams.log.embedded.partition import LOCK_NAME, remove_segment, scan_tail, segment_path
 from streams.log.embedded.segment import (
     MIN_TS,
+    SUFFIX,
     FrameScanner,
     encode_run,
     frame_at,
@@ -91,6 +92,8 @@ class PartitionWriter:
 
     def __init__(self, directory: Path, topic: str, settings: EmbeddedSettings) -> None:
         self.directory = directory
+        self._dir = str(directory)  # str paths on the per-commit path: no pathlib objects per partition and commit
+        self._lock_path = os.path.join(self._dir, LOCK_NAME)
         self.topic = topic
         self._segment_bytes = settings.segment_bytes
         self._interval = settings.index_interval_bytes
@@ -246,7 +249,7 @@ class PartitionWriter:
     # -- locking and sync -----------------------------------------------------------
 
     def _acquire(self) -> int:
-        lock_path = self.directory / LOCK_NAME
+        lock_path = self._lock_path
         while True:
             if self._lock_fd is None:
                 try:
@@ -277,10 +280,10 @@ class PartitionWriter:
     def _list(self) -> tuple[list[int], bool]:
         """Segment bases, and whether a transaction marker is present (one ``listdir``)."""
         try:
-            names = os.listdir(self.directory)
+            names = os.listdir(self._dir)
         except FileNotFoundError:
             raise UnknownTopicError(self.topic) from None
-        bases = [b for b in map(parse_segment_name, names) if b is not None]
+        bases = [b for n in names if n.endswith(SUFFIX) and (b := parse_segment_name(n)) is not None]
         bases.sort()
         return bases, MARKER_NAME in names
 
@@ -301,7 +304,7 @@ class PartitionWriter:
             bases = [0]
         last = bases[-1]
         try:
-            st = os.stat(segment_path(self.directory, last))
+            st = os.stat(os.path.join(self._dir, segment_name(last)))
         except FileNotFoundError:
             if not self.directory.is_dir():
                 raise UnknownTopicError(self.topic) from None
