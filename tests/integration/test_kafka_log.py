@@ -170,6 +170,18 @@ def test_timestamps_are_truncated_to_milliseconds(kafka_log: KafkaLog, unique_to
     assert kafka_log.offset_for_time(unique_topic, 0, BASE_NS + 1_000_001) == 1  # rounds up: after the record
 
 
+def test_a_record_stamped_at_the_epoch_stays_before_everything(kafka_log: KafkaLog, unique_topic: str) -> None:
+    """librdkafka reads a timestamp of 0 as "now": the epoch's first millisecond is stored as 1 ms instead."""
+    kafka_log.create_topic(TopicSpec(unique_topic, 1))
+    with kafka_log.producer() as producer:
+        producer.produce(unique_topic, b"epoch", timestamp_ns=0)
+        producer.produce(unique_topic, b"sub-ms", timestamp_ns=999_999)
+        producer.produce(unique_topic, b"later", timestamp_ns=BASE_NS)
+    with kafka_log.reader([(unique_topic, 0, 0)]) as reader:
+        got = poll_until(reader, 3)
+    assert [(r.value, r.timestamp_ns) for r in got] == [(b"epoch", 1_000_000), (b"sub-ms", 1_000_000), (b"later", BASE_NS)]
+
+
 def test_describe_topic_leaves_yaml_only_fields_empty(kafka_log: KafkaLog, unique_topic: str) -> None:
     kafka_log.create_topic(TopicSpec(unique_topic, 2, key="account", value_schema="Order", description="d"))
     spec = kafka_log.describe_topic(unique_topic)

@@ -8,8 +8,10 @@ previous flush failed, so a caller that commits after ``flush`` never loses one.
 
 Timestamps: the interface speaks int64 nanoseconds, Kafka stores milliseconds. A record
 produced with ``timestamp_ns`` is stored with ``timestamp_ns // 1_000_000`` ms and reads
-back as ``ms * 1_000_000`` ns (sub-millisecond digits are dropped). ``timestamp_ns=None``
-(or below 1 ms) lets the client stamp the record with its current time.
+back as ``ms * 1_000_000`` ns (sub-millisecond digits are dropped). ``timestamp_ns=None`` lets the
+client stamp the record with its current time. A timestamp in the epoch's first millisecond is stored as 1 ms:
+librdkafka reads a timestamp of 0 as "now", which would move a record meant to come before everything (reference
+data effective from the epoch, ``refdata load``) to the end.
 
 The per-record path does one dict lookup (cached topic metadata) and one call into
 librdkafka. Without an ``on_delivery`` callback, librdkafka reports only failed
@@ -120,7 +122,7 @@ class KafkaProducer(Producer):
         if n is None or (partition is not None and not 0 <= partition < n):
             self._check_target(topic, partition)
         target = -1 if partition is None else partition
-        timestamp = 0 if timestamp_ns is None else timestamp_ns // NS_PER_MS
+        timestamp = 0 if timestamp_ns is None else timestamp_ns // NS_PER_MS or 1  # 0 ms would mean "now" to librdkafka
         wire_headers = list(headers) if headers else None
         try:
             self._produce(topic, value, key, target, timestamp=timestamp, headers=wire_headers)
