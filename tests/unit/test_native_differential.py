@@ -20,6 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from support import damaged, segment_bytes
+
 from streams import native
 from streams.log.base import Record
 from streams.log.embedded import segment
@@ -106,8 +108,7 @@ def test_encode_run_odd_items_same_result_or_error(item: Any) -> None:
     assert a == b
 
 
-def _segment_bytes(batch: list) -> bytes:
-    return segment.py_encode_run(batch, 0, 100, 0, 1 << 30, 4096, 0, segment.MIN_TS).data
+_segment_bytes = segment_bytes
 
 
 @needs_native
@@ -125,17 +126,7 @@ def test_parse_records_matches_python(batch: list, min_offset: int, limit: int) 
 @given(st.lists(items, min_size=1, max_size=12), st.data())
 def test_damaged_segments_same_records_status_and_reason(batch: list, data: st.DataObject) -> None:
     """Truncation, flipped bytes and overwritten ranges: the same records, stop position, status and reason."""
-    buf = bytearray(_segment_bytes(batch))
-    kind = data.draw(st.sampled_from(["truncate", "flip", "overwrite"]))
-    at = data.draw(st.integers(0, len(buf) - 1))
-    if kind == "truncate":
-        del buf[at:]
-    elif kind == "flip":
-        buf[at] ^= data.draw(st.integers(1, 255))
-    else:
-        junk = data.draw(st.binary(min_size=1, max_size=16))
-        buf[at : at + len(junk)] = junk
-    a, b = _parse_both(bytes(buf))
+    a, b = _parse_both(damaged(_segment_bytes(batch), data))
     assert a == b
 
 

@@ -15,6 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from support import damaged, segment_bytes
+
 from connectors.clickhouse.avro_block import FrameScan, Plan, envelope_prefix, py_encode_row
 from streams import native
 from streams.log.base import Record
@@ -47,8 +49,7 @@ def records(draw: Any) -> tuple:
     return (draw(st.one_of(st.none(), st.binary(max_size=6))), draw(values), draw(st.integers(-(1 << 63), (1 << 63) - 1)), headers)
 
 
-def _segment(batch: list) -> bytes:
-    return segment.py_encode_run(batch, 0, 100, 0, 1 << 30, 4096, 0, segment.MIN_TS).data
+_segment = segment_bytes
 
 
 def _scan() -> FrameScan:
@@ -84,17 +85,7 @@ def test_scan_gives_the_python_rows_or_the_python_records(batch: list, min_offse
 @HYP
 @given(st.lists(records(), min_size=1, max_size=12), st.data())
 def test_damaged_segments_same_items_stop_status_and_reason(batch: list, data: st.DataObject) -> None:
-    buf = bytearray(_segment(batch))
-    kind = data.draw(st.sampled_from(["truncate", "flip", "overwrite"]))
-    at = data.draw(st.integers(0, len(buf) - 1))
-    if kind == "truncate":
-        del buf[at:]
-    elif kind == "flip":
-        buf[at] ^= data.draw(st.integers(1, 255))
-    else:
-        junk = data.draw(st.binary(min_size=1, max_size=16))
-        buf[at : at + len(junk)] = junk
-    _check(bytes(buf))
+    _check(damaged(_segment(batch), data))
 
 
 @needs_native
